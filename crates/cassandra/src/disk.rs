@@ -1,0 +1,167 @@
+//! Cassandra's data directory layout, as the node writes it.
+//!
+//! ```text
+//! <data_file_directory>/<keyspace>/<table>-<table id, 32 hex>/
+//!     <version>-<id>-<format>-<Component>          SSTable components (nb-1-big-Data.db)
+//!     .<index name>/...                            secondary index SSTables
+//!     snapshots/<tag>/                             hard links + manifest.json + schema.cql
+//!     backups/                                     incremental backups
+//! ```
+//! A dropped and recreated table leaves a second directory with another id: the live one is
+//! the id in `system_schema.tables`. Several data directories (JBOD) each hold part of a table.
+
+use std::path::{Path, PathBuf};
+
+use crate::CassandraError;
+
+/// The name of a table's directory: `<table>-<id as 32 hex>`.
+pub fn table_dir_name(table: &str, id_hex: &str) -> String {
+    format!("{table}-{id_hex}")
+}
+
+/// The table's directories that exist, one per data directory at most.
+pub fn table_dirs(data_dirs: &[PathBuf], keyspace: &str, table: &str, id_hex: &str) -> Vec<PathBuf> {
+    let name = table_dir_name(table, id_hex);
+    data_dirs
+        .iter()
+        .map(|d| d.join(keyspace).join(&name))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// The snapshot `tag` of a table, in every data directory where it exists.
+pub fn snapshot_dirs(data_dirs: &[PathBuf], keyspace: &str, table: &str, id_hex: &str, tag: &str) -> Vec<PathBuf> {
+    table_dirs(data_dirs, keyspace, table, id_hex)
+        .into_iter()
+        .map(|t| t.join("snapshots").join(tag))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// Snapshot metadata that Cassandra writes beside the hard links; not SSTable data.
+pub const SNAPSHOT_METADATA_FILES: &[&str] = &["manifest.json", "schema.cql"];
+
+/// A file inside a snapshot (or table) directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Path relative to the snapshot directory, '/'-separated (`nb-1-big-Data.db`,
+    /// `.idx_name/nb-1-big-Data.db`).
+    pub relative: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+}
+
+/// Every SSTable file of a snapshot directory, including secondary index subdirectories,
+/// without Cassandra's own snapshot metadata (`manifest.json`, `schema.cql`). Sorted.
+pub fn snapshot_files(snapshot_dir: &Path) -> Result<Vec<DataFile>, CassandraError> {
+    let mut out = Vec::new();
+    collect_files(snapshot_dir, snapshot_dir, &mut out)?;
+    out.retain(|f| !SNAPSHOT_METADATA_FILES.contains(&f.relative.as_str()));
+    out.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(out)
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<DataFile>) -> Result<(), CassandraError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| CassandraError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| CassandraError::io(dir, e))?;
+        let path = entry.path();
+        let meta = std::fs::metadata(&path).map_err(|e| CassandraError::io(&path, e))?;
+        if meta.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if meta.is_file() {
+            let relative = path
+                .strip_prefix(root)
+                .expect("walked below root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            use std::os::unix::fs::MetadataExt;
+            out.push(DataFile {
+                path,
+                relative,
+                size: meta.len(),
+                mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The parts of an SSTable component file name: `<version>-<id>-<format>-<Component>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SstableName<'a> {
+    /// Format version (`nb`, `oa`, `da`).
+    pub version: &'a str,
+    /// Generation: an integer or a base-36 time-UUID.
+    pub id: &'a str,
+    /// `big` or `bti`.
+    pub format: &'a str,
+    /// `Data.db`, `Index.db`, `Digest.crc32`, `TOC.txt`, `SAI+aa+...`.
+    pub component: &'a str,
+}
+
+impl<'a> SstableName<'a> {
+    /// Parses a file name; `None` for anything that is not an SSTable component
+    /// (transaction logs `nb_txn_...log`, snapshot metadata).
+    pub fn parse(file_name: &'a str) -> Option<Self> {
+        let mut parts = file_name.splitn(4, '-');
+        let version = parts.next()?;
+        let id = parts.next()?;
+        let format = parts.next()?;
+        let component = parts.next()?;
+        let ok = version.len() == 2
+            && version.chars().all(|c| c.is_ascii_lowercase())
+            && !id.is_empty()
+            && (format == "big" || format == "bti");
+        ok.then_some(SstableName { version, id, format, component })
+    }
+
+    /// The name of another component of the same SSTable.
+    pub fn sibling(&self, component: &str) -> String {
+        format!("{}-{}-{}-{}", self.version, self.id, self.format, component)
+    }
+
+    /// True for the data component, whose CRC32 Cassandra keeps in `Digest.crc32`.
+    pub fn is_data(&self) -> bool {
+        self.component == "Data.db"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sstable_names() {
+        let n = SstableName::parse("nb-12-big-Data.db").unwrap();
+        assert_eq!((n.version, n.id, n.format, n.component), ("nb", "12", "big", "Data.db"));
+        assert!(n.is_data());
+        assert_eq!(n.sibling("Digest.crc32"), "nb-12-big-Digest.crc32");
+        let bti = SstableName::parse("da-3gdg_0z3g_1pne82m1yxrmnxl5bs-bti-Partitions.db").unwrap();
+        assert_eq!(bti.format, "bti");
+        assert_eq!(SstableName::parse("oa-1-big-SAI+aa+name_idx+Meta.db").unwrap().component, "SAI+aa+name_idx+Meta.db");
+        assert!(SstableName::parse("nb_txn_flush_8f0e.log").is_none());
+        assert!(SstableName::parse("manifest.json").is_none());
+    }
+
+    #[test]
+    fn lists_snapshot_files_with_index_subdirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = dir.path();
+        std::fs::write(snap.join("nb-1-big-Data.db"), b"abc").unwrap();
+        std::fs::write(snap.join("manifest.json"), b"{}").unwrap();
+        std::fs::write(snap.join("schema.cql"), b"CREATE TABLE").unwrap();
+        std::fs::create_dir(snap.join(".by_name")).unwrap();
+        std::fs::write(snap.join(".by_name/nb-1-big-Data.db"), b"x").unwrap();
+        let files = snapshot_files(snap).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.relative.as_str()).collect();
+        assert_eq!(names, vec![".by_name/nb-1-big-Data.db", "nb-1-big-Data.db"]);
+        assert_eq!(files[1].size, 3);
+    }
+}

@@ -1,0 +1,33 @@
+//! Everything cassette knows about a Cassandra node: its `nodetool`, its CQL, and its files on disk.
+//!
+//! This is the only crate that runs nodetool or talks CQL (an architecture invariant: the backup
+//! and restore engines ask this crate, never a process or a socket of their own).
+//!
+//! - [`Nodetool`] runs the node's own `nodetool` (snapshot, clearsnapshot, listsnapshots, flush,
+//!   import, ...) as a subprocess and turns failures into errors that say what to do.
+//! - [`Cql`] is a CQL session pinned to one node, for what only that node can answer
+//!   (`system.local`: host ID, tokens, data directories) and for schema.
+//! - [`disk`] knows the data directory layout: `<data dir>/<keyspace>/<table>-<table id>/`,
+//!   `snapshots/<tag>/`, SSTable component names.
+//! - [`keyspaces`] classifies system keyspaces.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cassette_cassandra::CassandraError> {
+//! use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+//! let cql = Cql::connect(&CqlTarget::new("127.0.0.1", 9042)).await?;
+//! let node = cql.local_node().await?;
+//! println!("host ID {} in cluster {}", node.host_id, node.cluster_name);
+//! Nodetool::new("nodetool", "127.0.0.1", 7199).snapshot("cassette-demo", &["ks".to_string()], &[]).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod cql;
+pub mod disk;
+mod error;
+pub mod keyspaces;
+mod nodetool;
+
+pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, TableInfo};
+pub use error::CassandraError;
+pub use nodetool::{ImportOptions, Nodetool, SnapshotListing};

@@ -1,0 +1,220 @@
+//! The node's own `nodetool`, run as a subprocess exactly as an operator would.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use crate::CassandraError;
+
+/// How to reach one node's nodetool: the program, and the node's JMX host and port.
+#[derive(Debug, Clone)]
+pub struct Nodetool {
+    program: PathBuf,
+    host: String,
+    port: u16,
+    extra_args: Vec<String>,
+}
+
+/// One line of `nodetool listsnapshots`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotListing {
+    /// The snapshot's tag.
+    pub tag: String,
+    /// Its keyspace.
+    pub keyspace: String,
+    /// Its table.
+    pub table: String,
+}
+
+/// Options of `nodetool import` that a restore sets.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `--copy-data`: copy the files instead of moving them (keeps the source).
+    pub copy_data: bool,
+    /// `--keep-level`: keep the SSTables' compaction level.
+    pub keep_level: bool,
+    /// `--no-verify`: skip Cassandra's own verification of the SSTables.
+    pub no_verify: bool,
+}
+
+impl Nodetool {
+    /// A nodetool that reaches the node's JMX at `host:port` (Cassandra's default is 7199).
+    pub fn new(program: impl Into<PathBuf>, host: impl Into<String>, port: u16) -> Self {
+        Nodetool { program: program.into(), host: host.into(), port, extra_args: Vec::new() }
+    }
+
+    /// Extra arguments given before the command (e.g. `-u USER -pwf FILE` for JMX auth).
+    pub fn with_extra_args(mut self, args: Vec<String>) -> Self {
+        self.extra_args = args;
+        self
+    }
+
+    /// The program this runs.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// Runs `nodetool <args>` and returns its stdout. A non-zero exit is an error carrying the
+    /// tail of what it printed and a hint.
+    pub async fn run(&self, args: &[&str]) -> Result<String, CassandraError> {
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("-h").arg(&self.host).arg("-p").arg(self.port.to_string());
+        cmd.args(&self.extra_args).args(args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        tracing::debug!(program = %self.program.display(), ?args, "nodetool");
+        let out = cmd.output().await.map_err(|source| CassandraError::NodetoolMissing {
+            program: self.program.clone(),
+            source,
+        })?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            return Ok(stdout);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let both = format!("{stderr}\n{stdout}");
+        let tail: Vec<&str> = both.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = tail[tail.len().saturating_sub(6)..].join(" | ");
+        let hint = if both.contains("Connection refused") || both.contains("Failed to connect") {
+            "; the node's JMX port does not answer: is Cassandra running, and is --jmx-port right?"
+        } else if both.contains("Keyspace") && both.contains("does not exist") {
+            "; check the keyspace name (`cassette` lists only existing keyspaces)"
+        } else {
+            ""
+        };
+        Err(CassandraError::NodetoolFailed {
+            args: args.join(" "),
+            code: out.status.code().unwrap_or(-1),
+            stderr: tail,
+            hint,
+        })
+    }
+
+    /// `nodetool snapshot -t TAG [-kt ks.t,...] [keyspaces...]`: hard links of every SSTable,
+    /// after a flush. With `tables` (as `ks.table`) only those tables are snapshotted.
+    pub async fn snapshot(
+        &self,
+        tag: &str,
+        keyspaces: &[String],
+        tables: &[String],
+    ) -> Result<(), CassandraError> {
+        let mut args = vec!["snapshot", "-t", tag];
+        let kt = tables.join(",");
+        if !tables.is_empty() {
+            args.push("-kt");
+            args.push(&kt);
+        } else {
+            args.extend(keyspaces.iter().map(String::as_str));
+        }
+        self.run(&args).await.map(drop)
+    }
+
+    /// `nodetool clearsnapshot -t TAG [keyspaces...]`.
+    pub async fn clear_snapshot(&self, tag: &str, keyspaces: &[String]) -> Result<(), CassandraError> {
+        let mut args = vec!["clearsnapshot", "-t", tag];
+        args.extend(keyspaces.iter().map(String::as_str));
+        self.run(&args).await.map(drop)
+    }
+
+    /// `nodetool listsnapshots`: one entry per (tag, keyspace, table).
+    pub async fn list_snapshots(&self) -> Result<Vec<SnapshotListing>, CassandraError> {
+        Ok(parse_list_snapshots(&self.run(&["listsnapshots"]).await?))
+    }
+
+    /// `nodetool flush [keyspace [tables...]]`.
+    pub async fn flush(&self, keyspace: Option<&str>, tables: &[&str]) -> Result<(), CassandraError> {
+        let mut args = vec!["flush"];
+        if let Some(ks) = keyspace {
+            args.push(ks);
+            args.extend_from_slice(tables);
+        }
+        self.run(&args).await.map(drop)
+    }
+
+    /// `nodetool import KS TABLE DIR...`: loads the SSTables of those directories into the
+    /// live table. nodetool prints the directories that failed and exits non-zero.
+    pub async fn import(
+        &self,
+        keyspace: &str,
+        table: &str,
+        dirs: &[PathBuf],
+        opts: &ImportOptions,
+    ) -> Result<String, CassandraError> {
+        let mut args: Vec<String> = vec!["import".into()];
+        if opts.copy_data {
+            args.push("--copy-data".into());
+        }
+        if opts.keep_level {
+            args.push("--keep-level".into());
+        }
+        if opts.no_verify {
+            args.push("--no-verify".into());
+        }
+        args.push(keyspace.into());
+        args.push(table.into());
+        args.extend(dirs.iter().map(|d| d.display().to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&refs).await
+    }
+
+    /// `nodetool status`, raw.
+    pub async fn status(&self) -> Result<String, CassandraError> {
+        self.run(&["status"]).await
+    }
+}
+
+/// Parses `nodetool listsnapshots`. Its table starts after a header line that begins with
+/// "Snapshot name"; the first three columns are tag, keyspace and table.
+fn parse_list_snapshots(out: &str) -> Vec<SnapshotListing> {
+    let mut in_table = false;
+    let mut found = Vec::new();
+    for line in out.lines() {
+        if line.starts_with("Snapshot name") {
+            in_table = true;
+            continue;
+        }
+        if !in_table || line.trim().is_empty() || line.starts_with("Total") {
+            continue;
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() >= 3 {
+            found.push(SnapshotListing {
+                tag: cols[0].to_string(),
+                keyspace: cols[1].to_string(),
+                table: cols[2].to_string(),
+            });
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listsnapshots() {
+        let out = "Snapshot Details: \n\
+Snapshot name         Keyspace name Column family name True size Size on disk Creation time            Expiration time\n\
+cassette-nightly-1    shop          orders             0 bytes   5.1 KiB      2026-11-22T11:40:01.123Z\n\
+truncated-1763-orders shop          orders             0 bytes   5.1 KiB      2026-11-22T11:41:01.123Z\n\
+\n\
+Total TrueDiskSpaceUsed: 0 bytes\n";
+        let got = parse_list_snapshots(out);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], SnapshotListing { tag: "cassette-nightly-1".into(), keyspace: "shop".into(), table: "orders".into() });
+        assert_eq!(got[1].tag, "truncated-1763-orders");
+    }
+
+    #[test]
+    fn no_snapshots() {
+        assert!(parse_list_snapshots("Snapshot Details: \nThere are no snapshots\n").is_empty());
+    }
+
+    #[tokio::test]
+    async fn missing_program_says_how_to_fix() {
+        let nt = Nodetool::new("/nonexistent/nodetool", "127.0.0.1", 7199);
+        let err = nt.status().await.unwrap_err().to_string();
+        assert!(err.contains("--nodetool"), "{err}");
+    }
+}

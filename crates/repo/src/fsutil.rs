@@ -1,0 +1,69 @@
+//! Small durable-write helpers shared by the other modules.
+//!
+//! A file is only as durable as its directory entry, so every atomic rename
+//! is followed by an fsync of the directory that holds it.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+use crate::layout::PARTIAL_SUFFIX;
+
+/// `path` with [`PARTIAL_SUFFIX`] appended to its file name.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut s: OsString = path.as_os_str().to_owned();
+    s.push(PARTIAL_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// Fsyncs a directory, making renames and creations inside it durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).ctx("sync directory", dir)
+}
+
+/// Fsyncs the directory containing `path`.
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: `<path>.partial`, fsync, rename,
+/// fsync of the directory. Readers see the old file or the new one, never
+/// half of it. Creates the parent directories.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).ctx("create directory", parent)?;
+    }
+    let partial = partial_path(path);
+    let result = (|| {
+        let mut f = File::create(&partial).ctx("create", &partial)?;
+        f.write_all(bytes).ctx("write", &partial)?;
+        f.sync_all().ctx("sync", &partial)?;
+        fs::rename(&partial, path).ctx("rename into place", path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    result?;
+    sync_parent(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_partial() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/schema.cql");
+        write_file_atomically(&p, b"one").unwrap();
+        write_file_atomically(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(!partial_path(&p).exists());
+        assert_eq!(partial_path(&p), d.path().join("sub/schema.cql.partial"));
+    }
+}

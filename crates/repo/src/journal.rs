@@ -1,0 +1,219 @@
+//! The progress journal of a running backup.
+//!
+//! One JSON record per line, appended after each file is stored, so an
+//! interrupted backup can be resumed without copying again what is already
+//! safe. A crash can tear the last line; [`Journal::load`] ignores it and
+//! [`Journal::open`] cuts it off before appending.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IoContext, RepoError, Result};
+use crate::manifest::FileEntry;
+
+/// Where a journaled file belongs in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FileContext {
+    /// An SSTable component (or secondary index file) of a table.
+    Table {
+        /// The keyspace name.
+        keyspace: String,
+        /// The table name.
+        table: String,
+        /// The table ID (32 hex digits).
+        table_id: String,
+    },
+    /// A file of a configuration directory.
+    ConfigDir {
+        /// The directory on the node.
+        source: String,
+        /// Where it is stored, relative to the backup directory.
+        stored_as: String,
+    },
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum JournalRecord {
+    /// Written once when a backup starts, so a resumed backup keeps its
+    /// start time and snapshot.
+    Started {
+        /// The backup name.
+        backup_name: String,
+        /// The Cassandra snapshot tag being copied.
+        snapshot_tag: String,
+        /// When the backup started.
+        started_at: DateTime<Utc>,
+    },
+    /// A file that is stored and verified.
+    File {
+        /// Where it belongs.
+        context: FileContext,
+        /// Its manifest entry.
+        file: FileEntry,
+    },
+}
+
+/// An open journal, appending records.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens (creating it and its directory if needed) the journal at `path`
+    /// for appending. A torn last line left by a crash is cut off first, so
+    /// the next record starts on a line of its own.
+    pub fn open(path: &Path) -> Result<Journal> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).ctx("create directory", parent)?;
+        }
+        let file = OpenOptions::new().create(true).read(true).append(true).open(path).ctx("open", path)?;
+        let bytes = fs::read(path).ctx("read", path)?;
+        let (_, valid_len) = scan(path, &bytes)?;
+        if valid_len < bytes.len() {
+            tracing::warn!(path = %path.display(), dropped = bytes.len() - valid_len, "dropping torn last journal line");
+            file.set_len(valid_len as u64).ctx("truncate", path)?;
+        }
+        Ok(Journal { file, path: path.to_owned() })
+    }
+
+    /// Reads every record from the journal at `path`; a missing journal is
+    /// empty. A torn or unparsable last line is ignored (the process died
+    /// while writing it); a bad line before the last is an error.
+    pub fn load(path: &Path) -> Result<Vec<JournalRecord>> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(scan(path, &bytes)?.0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(RepoError::io("read", path, e)),
+        }
+    }
+
+    /// Appends one record and hands it to the OS (one `write` call), so it
+    /// survives the process dying. Call [`Journal::sync`] for power loss.
+    pub fn append(&mut self, record: &JournalRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(record).expect("journal records always serialize");
+        line.push(b'\n');
+        self.file.write_all(&line).ctx("append to", &self.path)
+    }
+
+    /// Appends a [`JournalRecord::File`].
+    pub fn append_file(&mut self, context: &FileContext, file: &FileEntry) -> Result<()> {
+        self.append(&JournalRecord::File { context: context.clone(), file: file.clone() })
+    }
+
+    /// Fsyncs the journal.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().ctx("sync", &self.path)
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Parses the records and returns how many leading bytes are good lines.
+fn scan(path: &Path, bytes: &[u8]) -> Result<(Vec<JournalRecord>, usize)> {
+    let mut records = Vec::new();
+    let mut valid_len = 0;
+    let mut rest = bytes;
+    let mut line_no = 0;
+    while !rest.is_empty() {
+        line_no += 1;
+        let (line, terminated) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], true),
+            None => (rest, false),
+        };
+        let consumed = line.len() + usize::from(terminated);
+        let is_last = consumed == rest.len();
+        rest = &rest[consumed..];
+        if line.iter().all(u8::is_ascii_whitespace) {
+            if terminated {
+                valid_len += consumed;
+            }
+            continue;
+        }
+        match serde_json::from_slice::<JournalRecord>(line) {
+            Ok(r) if terminated => {
+                records.push(r);
+                valid_len += consumed;
+            }
+            // Unterminated: the write was cut short, even if it happens to parse.
+            Ok(_) => {}
+            Err(_) if is_last => {}
+            Err(source) => return Err(RepoError::JournalCorrupt { path: path.to_owned(), line: line_no, source }),
+        }
+    }
+    Ok((records, valid_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::tests::file;
+
+    fn ctx() -> FileContext {
+        FileContext::Table { keyspace: "ks".into(), table: "t".into(), table_id: "0".repeat(32) }
+    }
+
+    #[test]
+    fn records_roundtrip_across_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("cassette-meta/journal.jsonl");
+        assert!(Journal::load(&p).unwrap().is_empty());
+        let started = JournalRecord::Started {
+            backup_name: "b".into(),
+            snapshot_tag: "s".into(),
+            started_at: "2024-06-01T00:00:00Z".parse().unwrap(),
+        };
+        let mut j = Journal::open(&p).unwrap();
+        j.append(&started).unwrap();
+        j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
+        drop(j);
+        let mut j = Journal::open(&p).unwrap();
+        j.append_file(&ctx(), &file("ks/t/b", 2)).unwrap();
+        j.sync().unwrap();
+        let recs = Journal::load(&p).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0], started);
+        assert_eq!(recs[2], JournalRecord::File { context: ctx(), file: file("ks/t/b", 2) });
+    }
+
+    #[test]
+    fn tolerates_torn_last_line_and_cuts_it_on_open() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let mut j = Journal::open(&p).unwrap();
+        j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"record":"file","context":{"kind":"tab"#).unwrap();
+        drop(f);
+        assert_eq!(Journal::load(&p).unwrap().len(), 1);
+        let mut j = Journal::open(&p).unwrap();
+        j.append_file(&ctx(), &file("ks/t/b", 2)).unwrap();
+        let recs = Journal::load(&p).unwrap();
+        assert_eq!(recs.len(), 2, "the new record must not be glued to the torn line");
+    }
+
+    #[test]
+    fn ignores_zero_filled_tail_but_not_corruption_in_the_middle() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let good = serde_json::to_string(&JournalRecord::File { context: ctx(), file: file("f", 1) }).unwrap();
+        fs::write(&p, format!("{good}\n\0\0\0\0")).unwrap();
+        assert_eq!(Journal::load(&p).unwrap().len(), 1);
+        fs::write(&p, format!("{good}\ngarbage\n{good}\n")).unwrap();
+        let err = Journal::load(&p).unwrap_err();
+        assert!(matches!(err, RepoError::JournalCorrupt { line: 2, .. }), "{err:?}");
+        assert!(err.to_string().contains("journal.jsonl line 2"), "{err}");
+    }
+}

@@ -1,0 +1,209 @@
+//! Where things live in the repository.
+//!
+//! ```text
+//! <root>/<cluster_name>/<host_id>/<backup_name>/
+//!     <keyspace>/<table>/<SSTable component files>
+//!     cassette-meta/schema.cql
+//!     cassette-meta/tables/<keyspace>.<table>.cql
+//!     cassette-meta/conf/<n>-<dirname>/...
+//!     cassette-meta/journal.jsonl
+//!     manifest.json            (written last: its presence means complete)
+//! <root>/<cluster_name>/<host_id>/.lock
+//! ```
+//!
+//! The layout mirrors Cassandra's data directory so that a restore by hand is
+//! a plain `cp`. `cassette-meta` cannot collide with a keyspace: keyspace
+//! names are `\w+`, which has no hyphen.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{RepoError, Result};
+use crate::name::{BackupName, path_component};
+
+/// Directory, inside a backup, holding everything that is not SSTable data.
+pub const META_DIR: &str = "cassette-meta";
+/// The manifest file name, inside a backup directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The journal file name, inside [`META_DIR`].
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// The CQL schema file name, inside [`META_DIR`].
+pub const SCHEMA_FILE: &str = "schema.cql";
+/// The per-node lock file name, inside a node directory.
+pub const LOCK_FILE: &str = ".lock";
+/// Suffix of files being written; they are renamed once complete.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The repository root, and the paths derived from it.
+///
+/// Methods taking names validate them with [`path_component`], so a hostile
+/// or odd name can never point outside the repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoLayout {
+    /// The repository root directory.
+    pub root: PathBuf,
+}
+
+impl RepoLayout {
+    /// A layout rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RepoLayout { root: root.into() }
+    }
+
+    /// `<root>/<cluster>/<host_id>`: all backups of one node, and its lock.
+    pub fn node_dir(&self, cluster: &str, host_id: &str) -> Result<PathBuf> {
+        Ok(self
+            .root
+            .join(path_component("cluster name", cluster)?)
+            .join(path_component("host ID", host_id)?))
+    }
+
+    /// `<root>/<cluster>/<host_id>/<backup_name>`.
+    pub fn backup_dir(&self, cluster: &str, host_id: &str, name: &BackupName) -> Result<PathBuf> {
+        Ok(self.node_dir(cluster, host_id)?.join(name.as_str()))
+    }
+
+    /// `<backup_dir>/<keyspace>/<table>`: where a table's SSTable components go.
+    pub fn table_dir(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
+        Ok(backup_dir
+            .join(path_component("keyspace", keyspace)?)
+            .join(path_component("table", table)?))
+    }
+
+    /// `<backup_dir>/cassette-meta`.
+    pub fn meta_dir(backup_dir: &Path) -> PathBuf {
+        backup_dir.join(META_DIR)
+    }
+
+    /// `<backup_dir>/cassette-meta/schema.cql`.
+    pub fn schema_path(backup_dir: &Path) -> PathBuf {
+        Self::meta_dir(backup_dir).join(SCHEMA_FILE)
+    }
+
+    /// `<backup_dir>/cassette-meta/tables/<keyspace>.<table>.cql`.
+    pub fn table_schema_path(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
+        let ks = path_component("keyspace", keyspace)?;
+        let t = path_component("table", table)?;
+        Ok(Self::meta_dir(backup_dir).join("tables").join(format!("{ks}.{t}.cql")))
+    }
+
+    /// `<backup_dir>/cassette-meta/conf/<n>-<dirname>`: the `n`th configuration
+    /// directory (numbered so two `conf` directories do not collide).
+    pub fn conf_dir(backup_dir: &Path, n: usize, dirname: &str) -> Result<PathBuf> {
+        let d = path_component("configuration directory name", dirname)?;
+        Ok(Self::meta_dir(backup_dir).join("conf").join(format!("{n}-{d}")))
+    }
+
+    /// `<backup_dir>/manifest.json`.
+    pub fn manifest_path(backup_dir: &Path) -> PathBuf {
+        backup_dir.join(MANIFEST_FILE)
+    }
+
+    /// `<backup_dir>/cassette-meta/journal.jsonl`.
+    pub fn journal_path(backup_dir: &Path) -> PathBuf {
+        Self::meta_dir(backup_dir).join(JOURNAL_FILE)
+    }
+
+    /// `<node_dir>/.lock`.
+    pub fn lock_path(node_dir: &Path) -> PathBuf {
+        node_dir.join(LOCK_FILE)
+    }
+}
+
+/// How far a backup got, judged from the directory alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupState {
+    /// No backup directory.
+    Absent,
+    /// The directory exists but has no manifest: interrupted or running.
+    Incomplete,
+    /// `manifest.json` exists: the backup finished.
+    Complete,
+}
+
+impl BackupState {
+    /// The state of the backup at `backup_dir`. Complete iff `manifest.json`
+    /// exists, because the manifest is always written last.
+    pub fn of(backup_dir: &Path) -> BackupState {
+        if RepoLayout::manifest_path(backup_dir).is_file() {
+            BackupState::Complete
+        } else if backup_dir.is_dir() {
+            BackupState::Incomplete
+        } else {
+            BackupState::Absent
+        }
+    }
+}
+
+/// `path` relative to `base`, '/'-separated, as stored in [`crate::FileEntry::path`].
+///
+/// Refuses paths outside `base`, with `..`, or not valid UTF-8.
+pub fn relative_path(base: &Path, path: &Path) -> Result<String> {
+    let bad = |reason| RepoError::BadRelativePath { path: path.to_owned(), base: base.to_owned(), reason };
+    let rel = path.strip_prefix(base).map_err(|_| bad("it is not inside that directory"))?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| bad("it is not valid UTF-8"))?),
+            Component::CurDir => {}
+            _ => return Err(bad("it contains '..' or a root")),
+        }
+    }
+    if parts.is_empty() {
+        return Err(bad("it is the directory itself"));
+    }
+    Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_layout() {
+        let l = RepoLayout::new("/r");
+        let name = BackupName::parse("b1").unwrap();
+        let node = l.node_dir("Test Cluster", "h1").unwrap();
+        assert_eq!(node, Path::new("/r/Test Cluster/h1"));
+        let b = l.backup_dir("Test Cluster", "h1", &name).unwrap();
+        assert_eq!(b, Path::new("/r/Test Cluster/h1/b1"));
+        assert_eq!(RepoLayout::table_dir(&b, "ks", "t").unwrap(), b.join("ks/t"));
+        assert_eq!(RepoLayout::manifest_path(&b), b.join("manifest.json"));
+        assert_eq!(RepoLayout::journal_path(&b), b.join("cassette-meta/journal.jsonl"));
+        assert_eq!(RepoLayout::schema_path(&b), b.join("cassette-meta/schema.cql"));
+        assert_eq!(
+            RepoLayout::table_schema_path(&b, "ks", "t").unwrap(),
+            b.join("cassette-meta/tables/ks.t.cql")
+        );
+        assert_eq!(RepoLayout::conf_dir(&b, 0, "conf").unwrap(), b.join("cassette-meta/conf/0-conf"));
+        assert_eq!(RepoLayout::lock_path(&node), node.join(".lock"));
+    }
+
+    #[test]
+    fn names_cannot_escape_root() {
+        let l = RepoLayout::new("/r");
+        assert!(l.node_dir("..", "h").is_err());
+        assert!(l.node_dir("c", "../../etc").is_err());
+        assert!(RepoLayout::table_dir(Path::new("/r/b"), "ks", "..").is_err());
+    }
+
+    #[test]
+    fn state_follows_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        let b = d.path().join("b");
+        assert_eq!(BackupState::of(&b), BackupState::Absent);
+        std::fs::create_dir(&b).unwrap();
+        assert_eq!(BackupState::of(&b), BackupState::Incomplete);
+        std::fs::write(b.join("manifest.json"), "{}").unwrap();
+        assert_eq!(BackupState::of(&b), BackupState::Complete);
+    }
+
+    #[test]
+    fn relative_paths() {
+        let b = Path::new("/r/b");
+        assert_eq!(relative_path(b, Path::new("/r/b/ks/t/nb-1-big-Data.db")).unwrap(), "ks/t/nb-1-big-Data.db");
+        assert!(relative_path(b, Path::new("/r/other/x")).is_err());
+        assert!(relative_path(b, Path::new("/r/b/../x")).is_err());
+        assert!(relative_path(b, b).is_err());
+    }
+}

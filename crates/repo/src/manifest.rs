@@ -1,0 +1,365 @@
+//! The backup manifest: what a complete backup contains.
+//!
+//! `manifest.json` is written last and atomically, so its presence means the
+//! backup is complete. It is versioned: a reader refuses a format it does not
+//! know instead of guessing, because a misread manifest means a bad restore.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RepoError, Result};
+use crate::fsutil::write_file_atomically;
+use crate::layout::RepoLayout;
+
+/// The `format` field of every manifest cassette writes.
+pub const MANIFEST_FORMAT: &str = "cassette.backup-manifest";
+/// The manifest format version this build writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Everything a complete backup of one node contains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// Always [`MANIFEST_VERSION`] for manifests this build writes.
+    pub format_version: u32,
+    /// The backup name (also the directory name).
+    pub backup_name: String,
+    /// The Cassandra cluster name.
+    pub cluster_name: String,
+    /// The node that was backed up.
+    pub node: NodeInfo,
+    /// The Cassandra snapshot tag the files were copied from.
+    pub snapshot_tag: String,
+    /// When the backup started.
+    pub started_at: DateTime<Utc>,
+    /// When the backup finished (just before the manifest was written).
+    pub finished_at: DateTime<Utc>,
+    /// The keyspaces backed up, with their tables and files.
+    pub keyspaces: Vec<KeyspaceEntry>,
+    /// Configuration directories backed up (e.g. `CASSANDRA_HOME/conf`).
+    pub config_dirs: Vec<ConfigDirEntry>,
+    /// File and byte counts.
+    pub totals: Totals,
+}
+
+/// The node a backup was taken from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Cassandra's host ID (a UUID).
+    pub host_id: String,
+    /// The node's broadcast address.
+    pub address: String,
+    /// A human-friendly name for the node, if configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The node's datacenter.
+    pub datacenter: String,
+    /// The node's rack.
+    pub rack: String,
+    /// The node's tokens, needed to restore to a new node with the same ranges.
+    pub tokens: Vec<String>,
+    /// The Cassandra release version.
+    pub cassandra_version: String,
+}
+
+/// One keyspace in a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyspaceEntry {
+    /// The keyspace name.
+    pub name: String,
+    /// `CREATE KEYSPACE ...` statement.
+    pub schema_cql: String,
+    /// The tables backed up.
+    pub tables: Vec<TableEntry>,
+}
+
+/// One table in a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// The table name.
+    pub name: String,
+    /// The table ID: 32 hex digits, as in the table's data directory name.
+    pub id: String,
+    /// The table's `schema.cql` from the snapshot, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_cql: Option<String>,
+    /// The SSTable component files (and secondary index files).
+    pub files: Vec<FileEntry>,
+}
+
+/// One configuration directory in a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDirEntry {
+    /// The directory on the node.
+    pub source: String,
+    /// Where it is stored, relative to the backup directory.
+    pub stored_as: String,
+    /// Its files.
+    pub files: Vec<FileEntry>,
+}
+
+/// One stored file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the backup directory, '/'-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// BLAKE3 of the content, lowercase hex.
+    pub blake3: String,
+    /// Cassandra's `Digest.crc32` for `Data.db`, verified at copy time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_crc32: Option<u32>,
+    /// The source file's mtime in nanoseconds since the epoch, to detect changes.
+    pub mtime_ns: i64,
+    /// Where the bytes live, relative to the node directory, if not at `path`
+    /// (deduplication by reference on object stores). `None`: at `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The backup whose stored copy was reused (hard-linked), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+}
+
+impl FileEntry {
+    /// Whether this backup added the bytes (as opposed to reusing a previous copy).
+    pub fn is_added(&self) -> bool {
+        self.reused_from.is_none() && self.object.is_none()
+    }
+}
+
+/// File and byte counts of a backup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Number of files.
+    pub files: u64,
+    /// Sum of file sizes.
+    pub bytes: u64,
+    /// Files whose bytes this backup added (not reused).
+    pub files_added: u64,
+    /// Bytes this backup added (not reused).
+    pub bytes_added: u64,
+}
+
+impl Totals {
+    /// Totals over `files`.
+    pub fn of<'a>(files: impl IntoIterator<Item = &'a FileEntry>) -> Totals {
+        let mut t = Totals::default();
+        for f in files {
+            t.files += 1;
+            t.bytes += f.size;
+            if f.is_added() {
+                t.files_added += 1;
+                t.bytes_added += f.size;
+            }
+        }
+        t
+    }
+}
+
+impl Manifest {
+    /// Every file entry: tables first, then configuration directories.
+    pub fn files(&self) -> impl Iterator<Item = &FileEntry> {
+        let tables = self.keyspaces.iter().flat_map(|k| k.tables.iter()).flat_map(|t| t.files.iter());
+        tables.chain(self.config_dirs.iter().flat_map(|c| c.files.iter()))
+    }
+
+    /// Totals computed from the file entries (to fill [`Manifest::totals`]).
+    pub fn compute_totals(&self) -> Totals {
+        Totals::of(self.files())
+    }
+
+    /// Looks up a table by keyspace and table name.
+    pub fn table(&self, keyspace: &str, table: &str) -> Option<&TableEntry> {
+        self.keyspaces.iter().find(|k| k.name == keyspace)?.tables.iter().find(|t| t.name == table)
+    }
+
+    /// Writes `<backup_dir>/manifest.json` atomically (partial file, fsync,
+    /// rename, fsync of the directory). Call it last: it marks the backup complete.
+    pub fn write_atomically(&self, backup_dir: &Path) -> Result<()> {
+        let path = RepoLayout::manifest_path(backup_dir);
+        let mut json = serde_json::to_vec_pretty(self)
+            .map_err(|source| RepoError::ManifestParse { path: path.clone(), source })?;
+        json.push(b'\n');
+        write_file_atomically(&path, &json)
+    }
+
+    /// Reads and checks `<backup_dir>/manifest.json`.
+    ///
+    /// Errors: [`RepoError::NotFound`] if there is no backup directory,
+    /// [`RepoError::Incomplete`] if it has no manifest, and
+    /// [`RepoError::ManifestFormat`]/[`RepoError::ManifestVersion`] for a
+    /// manifest this build does not understand.
+    pub fn read(backup_dir: &Path) -> Result<Manifest> {
+        let path = RepoLayout::manifest_path(backup_dir);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(if backup_dir.is_dir() {
+                    RepoError::Incomplete { path: backup_dir.to_owned() }
+                } else {
+                    RepoError::NotFound { path: backup_dir.to_owned() }
+                });
+            }
+            Err(e) => return Err(RepoError::io("read", path, e)),
+        };
+        Self::parse(&path, &bytes)
+    }
+
+    /// Parses manifest bytes; `path` is only used in error messages.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let parse_err = |source| RepoError::ManifestParse { path: path.to_owned(), source };
+        // Check format and version on the raw JSON first: a newer version may
+        // not even parse as version 1, and "upgrade" beats "missing field".
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse_err)?;
+        let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        if format != MANIFEST_FORMAT {
+            return Err(RepoError::ManifestFormat {
+                path: path.to_owned(),
+                found: format.to_owned(),
+                expected: MANIFEST_FORMAT,
+            });
+        }
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != u64::from(MANIFEST_VERSION) {
+            return Err(RepoError::ManifestVersion {
+                path: path.to_owned(),
+                found: version,
+                supported: MANIFEST_VERSION,
+            });
+        }
+        serde_json::from_value(value).map_err(parse_err)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn file(path: &str, size: u64) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            size,
+            blake3: "ab".repeat(32),
+            digest_crc32: None,
+            mtime_ns: 1_700_000_000_123_456_789,
+            object: None,
+            reused_from: None,
+        }
+    }
+
+    pub(crate) fn sample() -> Manifest {
+        let started_at: DateTime<Utc> = "2024-06-01T02:00:00Z".parse().unwrap();
+        let mut data = file("ks1/t1/nb-1-big-Data.db", 1000);
+        data.digest_crc32 = Some(123_456);
+        let mut reused = file("ks1/t1/nb-1-big-Index.db", 50);
+        reused.reused_from = Some("previous".into());
+        let mut m = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            format_version: MANIFEST_VERSION,
+            backup_name: "b1".into(),
+            cluster_name: "Test Cluster".into(),
+            node: NodeInfo {
+                host_id: "0f3c2d1e-aaaa-bbbb-cccc-123456789abc".into(),
+                address: "10.0.0.1".into(),
+                alias: None,
+                datacenter: "dc1".into(),
+                rack: "rack1".into(),
+                tokens: vec!["-9223372036854775808".into()],
+                cassandra_version: "4.1.5".into(),
+            },
+            snapshot_tag: "cassette-b1".into(),
+            started_at,
+            finished_at: started_at + chrono::Duration::seconds(90),
+            keyspaces: vec![KeyspaceEntry {
+                name: "ks1".into(),
+                schema_cql: "CREATE KEYSPACE ks1 ...;".into(),
+                tables: vec![TableEntry {
+                    name: "t1".into(),
+                    id: "0123456789abcdef0123456789abcdef".into(),
+                    schema_cql: Some("CREATE TABLE ks1.t1 ...;".into()),
+                    files: vec![data, reused],
+                }],
+            }],
+            config_dirs: vec![ConfigDirEntry {
+                source: "/etc/cassandra".into(),
+                stored_as: "cassette-meta/conf/0-cassandra".into(),
+                files: vec![file("cassette-meta/conf/0-cassandra/cassandra.yaml", 7)],
+            }],
+            totals: Totals::default(),
+        };
+        m.totals = m.compute_totals();
+        m
+    }
+
+    #[test]
+    fn roundtrip_and_no_partial_left() {
+        let d = tempfile::tempdir().unwrap();
+        let m = sample();
+        m.write_atomically(d.path()).unwrap();
+        assert_eq!(Manifest::read(d.path()).unwrap(), m);
+        assert!(!d.path().join("manifest.json.partial").exists());
+        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["manifest.json"]);
+    }
+
+    #[test]
+    fn totals_and_files() {
+        let m = sample();
+        assert_eq!(m.files().count(), 3);
+        assert_eq!(m.totals, Totals { files: 3, bytes: 1057, files_added: 2, bytes_added: 1007 });
+        assert_eq!(m.table("ks1", "t1").unwrap().files.len(), 2);
+        assert!(m.table("ks1", "nope").is_none());
+    }
+
+    #[test]
+    fn options_omitted_when_none() {
+        let json = serde_json::to_string(&sample()).unwrap();
+        assert!(!json.contains("\"alias\""));
+        assert!(!json.contains("\"object\""));
+        assert!(json.contains("\"reused_from\":\"previous\""));
+        assert!(json.contains("\"digest_crc32\":123456"));
+    }
+
+    #[test]
+    fn refuses_newer_version() {
+        let d = tempfile::tempdir().unwrap();
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["format_version"] = 2.into();
+        v["something_new"] = "x".into();
+        fs::write(d.path().join("manifest.json"), v.to_string()).unwrap();
+        let err = Manifest::read(d.path()).unwrap_err();
+        assert!(matches!(err, RepoError::ManifestVersion { found: 2, .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("written by a newer cassette? upgrade"), "{msg}");
+        assert!(msg.contains("manifest.json"), "{msg}");
+    }
+
+    #[test]
+    fn refuses_unknown_format() {
+        let d = tempfile::tempdir().unwrap();
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["format"] = "something.else".into();
+        fs::write(d.path().join("manifest.json"), v.to_string()).unwrap();
+        assert!(matches!(Manifest::read(d.path()), Err(RepoError::ManifestFormat { .. })));
+    }
+
+    #[test]
+    fn damaged_manifest_is_parse_error() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("manifest.json"), "{\"format\": ").unwrap();
+        assert!(matches!(Manifest::read(d.path()), Err(RepoError::ManifestParse { .. })));
+    }
+
+    #[test]
+    fn missing_manifest_incomplete_vs_not_found() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(Manifest::read(d.path()), Err(RepoError::Incomplete { .. })));
+        assert!(matches!(Manifest::read(&d.path().join("nope")), Err(RepoError::NotFound { .. })));
+    }
+}

@@ -1,0 +1,160 @@
+//! Starting (once) and describing the shared test clusters.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use serde::Deserialize;
+
+/// A running test cluster, as `cassandra.sh` describes it in `cluster.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cluster {
+    /// The cluster's name (also its `cluster_name`).
+    pub name: String,
+    /// Cassandra's version, e.g. "5.0.9".
+    pub cassandra_version: String,
+    /// The nodetool launcher built from the same jars.
+    pub nodetool: PathBuf,
+    /// Its nodes.
+    pub nodes: Vec<Node>,
+}
+
+/// One node of a test cluster.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Node {
+    /// 1-based index.
+    pub index: u32,
+    /// Its address (listen, rpc and CQL).
+    pub ip: String,
+    /// Its JMX port (on 127.0.0.1).
+    pub jmx_port: u16,
+    /// Its directory (conf, logs, data).
+    pub dir: PathBuf,
+    /// Its `data_file_directories`.
+    pub data_dirs: Vec<PathBuf>,
+    /// Its system.log.
+    pub log: PathBuf,
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// `harness/cassandra/cassandra.sh`.
+pub fn harness_script() -> PathBuf {
+    repo_root().join("harness/cassandra/cassandra.sh")
+}
+
+/// `harness/cassandra/nodetool`: nodetool from the same jars as the nodes.
+pub fn nodetool_launcher() -> PathBuf {
+    repo_root().join("harness/cassandra/nodetool")
+}
+
+impl Cluster {
+    /// The one-node cluster (two data directories), started on first use.
+    pub fn solo() -> &'static Cluster {
+        static SOLO: OnceLock<Cluster> = OnceLock::new();
+        SOLO.get_or_init(|| start("solo", &["--nodes", "1", "--first-ip", "127.0.1.1", "--jmx-base", "7400", "--data-dirs", "2"]))
+    }
+
+    /// The three-node cluster, started on first use.
+    pub fn trio() -> &'static Cluster {
+        static TRIO: OnceLock<Cluster> = OnceLock::new();
+        TRIO.get_or_init(|| start("trio", &["--nodes", "3", "--first-ip", "127.0.0.1", "--jmx-base", "7100"]))
+    }
+
+    /// A driver session over the whole cluster (for loading and reading data).
+    pub async fn session(&self) -> Session {
+        let mut builder = SessionBuilder::new();
+        for n in &self.nodes {
+            builder = builder.known_node(format!("{}:9042", n.ip));
+        }
+        match builder.build().await {
+            Ok(s) => s,
+            Err(e) => panic!("cannot connect to test cluster {}: {e}\n{}", self.name, self.log_tails()),
+        }
+    }
+
+    /// The last lines of every node's log, for failure messages.
+    pub fn log_tails(&self) -> String {
+        self.nodes.iter().map(|n| n.log_tail(30)).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Flushes every table of `keyspace` on every node (one SSTable per flush and data directory).
+    pub fn flush(&self, keyspace: &str) {
+        for n in &self.nodes {
+            n.nodetool(&["flush", keyspace]);
+        }
+    }
+}
+
+impl Node {
+    /// Runs the nodetool launcher against this node; panics with its output when it fails.
+    pub fn nodetool(&self, args: &[&str]) -> String {
+        let out = Command::new(nodetool_launcher())
+            .args(["-h", "127.0.0.1", "-p", &self.jmx_port.to_string()])
+            .args(args)
+            .output()
+            .expect("run nodetool launcher");
+        if !out.status.success() {
+            panic!(
+                "nodetool {args:?} on node {} failed:\n{}{}\n{}",
+                self.ip,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.log_tail(30)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// cassette's own nodetool client for this node.
+    pub fn nodetool_client(&self) -> Nodetool {
+        Nodetool::new(nodetool_launcher(), "127.0.0.1", self.jmx_port)
+    }
+
+    /// A CQL session pinned to this node.
+    pub async fn cql(&self) -> Cql {
+        match Cql::connect(&CqlTarget::new(self.ip.clone(), 9042)).await {
+            Ok(c) => c,
+            Err(e) => panic!("{e}\n{}", self.log_tail(30)),
+        }
+    }
+
+    /// The last `lines` lines of the node's system.log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()));
+        let all: Vec<&str> = text.lines().collect();
+        format!("----- {} (last {lines} lines) -----\n{}", self.log.display(), all[all.len().saturating_sub(lines)..].join("\n"))
+    }
+}
+
+/// Starts (or finds running) a cluster through the harness script. Idempotent, and serialised
+/// across test processes by a lock file, so concurrent test binaries share one cluster.
+fn start(name: &str, args: &[&str]) -> Cluster {
+    let root = std::env::var("CASSETTE_CLUSTER_ROOT").unwrap_or_else(|_| "/tmp/cassette-clusters".into());
+    std::fs::create_dir_all(&root).expect("create cluster root");
+    let lock = std::fs::File::create(Path::new(&root).join(format!("{name}.start-lock"))).expect("lock file");
+    lock.lock().expect("lock cluster start");
+    let out = Command::new("bash")
+        .arg(harness_script())
+        .args(["start", "--name", name])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", harness_script().display()));
+    if !out.status.success() {
+        panic!(
+            "the real Cassandra test cluster '{name}' could not be started, so this test cannot run.\n\
+             Fix the cause below (Java 17? Maven? ports taken?) and run the tests again.\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let json_path = Path::new(&root).join(name).join("cluster.json");
+    let json = std::fs::read_to_string(&json_path).unwrap_or_else(|e| panic!("read {}: {e}", json_path.display()));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("parse {}: {e}", json_path.display()))
+}

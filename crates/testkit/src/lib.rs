@@ -1,0 +1,42 @@
+//! Real Cassandra clusters and sample data for cassette's integration tests.
+//!
+//! [`Cluster::solo`] and [`Cluster::trio`] return a running cluster of real Cassandra 5.0 nodes,
+//! started by the project's own `harness/cassandra/cassandra.sh` (jars fetched by Maven) the
+//! first time a test asks for it, and shared by every test of the run. A cluster that cannot
+//! start makes the test panic with the reason and the node's log tail: these tests are never
+//! skipped.
+//!
+//! | cluster | nodes | addresses | JMX ports | data directories per node |
+//! |---------|-------|-----------|-----------|---------------------------|
+//! | `solo`  | 1     | 127.0.1.1 | 7400      | 2 (JBOD)                  |
+//! | `trio`  | 3     | 127.0.0.1-3 | 7100, 7200, 7300 | 1                |
+//!
+//! [`dataset`] loads keyspaces of several table shapes (clustering keys, collections, counters,
+//! TTL'd rows, deletes, a secondary index) and dumps tables for before/after comparisons.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let cluster = cassette_testkit::Cluster::solo();
+//! let session = cluster.session().await;
+//! let ks = cassette_testkit::unique_name("demo");
+//! cassette_testkit::dataset::load(&session, cluster, &ks, 1, &cassette_testkit::dataset::Shape::small()).await;
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod cluster;
+pub mod dataset;
+
+pub use cluster::{Cluster, Node, harness_script, nodetool_launcher, repo_root};
+
+/// A keyspace-safe name unique to this test process and call: `<prefix>_<pid>_<n>`.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() % 100_000)
+        .unwrap_or(0);
+    format!("{prefix}_{secs}_{}_{n}", std::process::id())
+}
