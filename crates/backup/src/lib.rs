@@ -1,1 +1,50 @@
-//! placeholder
+//! The node backup engine of cassette: snapshot → copy → clear per keyspace, manifest last.
+//!
+//! [`run_backup`] backs up the node that a [`Node`] (CQL session + nodetool) reaches into a
+//! repository directory laid out by `cassette-repo`. A job is a sequence of named [`Stage`]s:
+//!
+//! 1. `prepare`: check the name, the node, the selection, the target; take the node lock;
+//!    clear snapshots that an interrupted cassette run left on the node;
+//! 2. `schema`: store the CQL schema of every selected keyspace;
+//! 3. per keyspace: `snapshot` (`nodetool snapshot -t cassette-...`), `copy` (every SSTable
+//!    file, verified against `Digest.crc32`, hashed with BLAKE3, hard-linked instead of copied
+//!    when an earlier backup of this node holds the same file), `clear` (always, also when the
+//!    copy failed);
+//! 4. `config`: copy configuration directories;
+//! 5. `manifest`: written last and atomically, and only when every table succeeded.
+//!
+//! Every stored file is journaled, so running the same backup again after a crash resumes it:
+//! what is stored and unchanged is kept, the rest is copied.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cassette_backup::BackupError> {
+//! use cassette_backup::{BackupRequest, Node, NoProgress, run_backup};
+//! use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+//! let node = Node {
+//!     cql: Cql::connect(&CqlTarget::new("127.0.0.1", 9042)).await?,
+//!     nodetool: Nodetool::new("nodetool", "127.0.0.1", 7199),
+//! };
+//! let request = BackupRequest::new("nightly-1", "/backup");
+//! let report = run_backup(&node, &request, &NoProgress).await?;
+//! assert!(report.complete);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod config_copy;
+mod dedup;
+mod engine;
+mod error;
+mod progress;
+mod request;
+mod select;
+mod table_copy;
+
+pub use engine::run_backup;
+pub use error::BackupError;
+pub use progress::{NoProgress, Progress, Stage};
+pub use request::{BackupReport, BackupRequest, KeyspaceOutcome, Node, Status, TableOutcome};
+
+/// Prefix of every snapshot tag cassette creates: snapshots with it that no running job owns
+/// are leftovers of an interrupted run, and are cleared.
+pub const SNAPSHOT_TAG_PREFIX: &str = "cassette-";

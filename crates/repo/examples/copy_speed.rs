@@ -1,70 +1,108 @@
-//! Compares `copy_verified` (copy + BLAKE3 + CRC32 + fsync) with `cp -a`.
+//! Compares `copy_verified` (copy + BLAKE3 + CRC32 check + fsync) with `cp -a`.
 //!
 //! ```text
-//! cargo run --release -p cassette-repo --example copy_speed [DIR] [MiB]
+//! cargo run --release -p cassette-repo --example copy_speed [DIR] [MiB] [ROUNDS]
 //! ```
-//! Writes a test file (default 1024 MiB) in DIR (default /tmp), reads it once
-//! so the page cache is warm, then times each method three times and prints
-//! the best run. `cp -a` does not fsync, so it is shown both alone and
-//! followed by `sync FILE` (what `copy_verified` pays for durability).
+//! Writes an incompressible test file (default 1024 MiB) in DIR (default
+//! /tmp) and reads it once so the page cache is warm. Then, for each round,
+//! runs every method once, in turn (interleaved, so that load from other
+//! processes hits all of them alike), starting each from a clean `sync`.
+//! Prints the best and the median time of each method.
+//!
+//! `cp -a` (copy_file_range) does not fsync: its copy may still be only in
+//! the page cache when it returns. `copy_verified` fsyncs, so the fair
+//! comparison is with `cp -a && sync FILE`; both are shown.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+type Method<'a> = (&'a str, Box<dyn Fn() -> anyhow::Result<()> + 'a>);
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let base = PathBuf::from(args.next().unwrap_or_else(|| "/tmp".into()));
+    let base = args.next().unwrap_or_else(|| "/tmp".into());
     let mib: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1024);
-    let dir = tempfile::Builder::new().prefix("cassette-copy-speed").tempdir_in(&base)?;
+    let rounds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let dir = tempfile::Builder::new()
+        .prefix("cassette-copy-speed")
+        .tempdir_in(&base)?;
     let src = dir.path().join("nb-1-big-Data.db");
+    let dst = dir.path().join("copy");
     write_test_file(&src, mib)?;
-    let warm = cassette_repo::hash_file(&src)?; // also warms the page cache
-    let bytes = warm.size as f64;
+    let crc = cassette_repo::hash_file(&src)?.crc32; // also warms the page cache
 
-    let dst = dir.path().join("dst");
-    let run = |name: &str, f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<Duration> {
-        let mut best = Duration::MAX;
-        for _ in 0..3 {
+    let methods: Vec<Method> = vec![
+        ("cp -a", Box::new(|| cp(&src, &dst, false))),
+        ("cp -a && sync FILE", Box::new(|| cp(&src, &dst, true))),
+        (
+            "copy_verified (hash, CRC check, fsync)",
+            Box::new(|| {
+                cassette_repo::copy_verified(&src, &dst, Some(crc))
+                    .map(drop)
+                    .map_err(Into::into)
+            }),
+        ),
+        (
+            "hash_file (read + BLAKE3 + CRC32)",
+            Box::new(|| cassette_repo::hash_file(&src).map(drop).map_err(Into::into)),
+        ),
+    ];
+    let mut times = vec![Vec::new(); methods.len()];
+    for _ in 0..rounds {
+        for (i, (_, f)) in methods.iter().enumerate() {
             let _ = fs::remove_file(&dst);
-            Command::new("sync").status()?; // start each run with no dirty pages
+            anyhow::ensure!(Command::new("sync").status()?.success(), "sync failed");
             let t = Instant::now();
             f()?;
-            best = best.min(t.elapsed());
+            times[i].push(t.elapsed().as_secs_f64());
         }
-        println!("{name:<42} {:>7.3} s {:>8.0} MiB/s", best.as_secs_f64(), bytes / best.as_secs_f64() / 1048576.0);
-        Ok(best)
-    };
-    println!("{mib} MiB file in {} (page cache warm), best of 3:", base.display());
-    run("hash_file (read + BLAKE3 + CRC32)", &|| {
-        cassette_repo::hash_file(&src)?;
-        Ok(())
-    })?;
-    let cp_plain = run("cp -a", &|| cp(&src, &dst, false))?;
-    let cp_sync = run("cp -a && sync FILE", &|| cp(&src, &dst, true))?;
-    let ours = run("copy_verified (hash + CRC check + fsync)", &|| {
-        cassette_repo::copy_verified(&src, &dst, Some(warm.crc32))?;
-        Ok(())
-    })?;
+    }
+    println!("{mib} MiB file in {base} (page cache warm), {rounds} interleaved rounds:");
     println!(
-        "speed of copy_verified relative to cp -a: {:.2}x; to cp -a && sync: {:.2}x",
-        cp_plain.as_secs_f64() / ours.as_secs_f64(),
-        cp_sync.as_secs_f64() / ours.as_secs_f64()
+        "{:<40} {:>8} {:>10} {:>8}",
+        "method", "best s", "best MiB/s", "median s"
+    );
+    let mut medians = Vec::new();
+    for ((name, _), t) in methods.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        let (best, median) = (t[0], t[t.len() / 2]);
+        medians.push(median);
+        println!(
+            "{name:<40} {best:>8.3} {:>10.0} {median:>8.3}",
+            mib as f64 / best
+        );
+    }
+    println!(
+        "copy_verified speed relative to cp -a: {:.2}x, to cp -a && sync: {:.2}x (medians)",
+        medians[0] / medians[2],
+        medians[1] / medians[2]
     );
     Ok(())
 }
 
 fn cp(src: &Path, dst: &Path, sync: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(Command::new("cp").arg("-a").arg(src).arg(dst).status()?.success(), "cp failed");
+    anyhow::ensure!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(src)
+            .arg(dst)
+            .status()?
+            .success(),
+        "cp failed"
+    );
     if sync {
-        anyhow::ensure!(Command::new("sync").arg(dst).status()?.success(), "sync failed");
+        anyhow::ensure!(
+            Command::new("sync").arg(dst).status()?.success(),
+            "sync failed"
+        );
     }
     Ok(())
 }
 
-/// Incompressible, non-repeating content (xorshift), like real SSTables.
+/// Incompressible, non-repeating content (xorshift), like compressed SSTables.
 fn write_test_file(path: &Path, mib: usize) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::new(fs::File::create(path)?);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

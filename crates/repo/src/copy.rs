@@ -7,20 +7,25 @@
 //!
 //! Speed: large files go through a pipeline (reader thread, hashing on the
 //! calling thread, writer thread) with a few reused 4 MiB buffers, so
-//! reading, hashing and writing overlap. The writer uses `O_DIRECT` where
+//! reading, hashing and writing overlap. The writers use `O_DIRECT` where
 //! the filesystem allows it: the data goes from our buffer straight to disk,
 //! which saves a memory copy (the CPU is the bottleneck when hashing), makes
 //! the final fsync cheap because the disk writes overlapped the copy, and
 //! keeps the backup from evicting Cassandra's hot pages from the page cache.
+//! Direct writes wait for the disk, so two writer threads keep two in flight
+//! (positional writes into a preallocated file, which ext4 and XFS run
+//! concurrently).
 //! Small files are done inline with one reused buffer, to avoid thread
 //! start-up on the many tiny SSTable components.
 
 use std::cell::RefCell;
 use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::SystemTime;
 
@@ -30,8 +35,10 @@ use crate::manifest::FileEntry;
 
 /// Size of each copy buffer (a multiple of [`ALIGN`]).
 const BUF_SIZE: usize = 4 << 20;
-/// Buffers in flight in the pipeline: one per stage and one spare.
-const PIPELINE_BUFS: usize = 4;
+/// Writer threads: direct writes block on the disk, so keep two in flight.
+const WRITERS: usize = 2;
+/// Buffers in flight in the pipeline: reader, hasher, writers, one spare.
+const PIPELINE_BUFS: usize = 3 + WRITERS;
 /// Alignment of buffers, file offsets and lengths for `O_DIRECT`.
 const ALIGN: usize = 4096;
 
@@ -96,15 +103,23 @@ pub fn copy_verified(src: &Path, dst: &Path, expect_crc32: Option<u32>) -> Resul
     }
     let partial = partial_path(dst);
     // O_DIRECT only pays off (and only stays aligned) for files spanning buffers.
-    let (mut output, direct) = create_output(&partial, meta.len() >= BUF_SIZE as u64)?;
+    let (output, direct) = create_output(&partial, meta.len())?;
     let result = (|| {
-        let sink = Sink { file: &mut output, path: &partial, direct };
+        let sink = Sink {
+            file: &output,
+            path: &partial,
+            direct,
+        };
         let (read, hashes) = stream(&mut input, src, Some(sink), meta.len())?;
         let stored = check_unchanged(&input, src, &meta, read, hashes)?;
         if let Some(expected) = expect_crc32
             && expected != stored.crc32
         {
-            return Err(RepoError::ChecksumMismatch { path: src.to_owned(), expected, actual: stored.crc32 });
+            return Err(RepoError::ChecksumMismatch {
+                path: src.to_owned(),
+                expected,
+                actual: stored.crc32,
+            });
         }
         output
             .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
@@ -147,10 +162,12 @@ pub fn read_digest_crc32(path: &Path) -> Result<u32> {
         .ctx("read", path)?;
     let trimmed = text.trim();
     // Cassandra writes the unsigned value of a Java long; anything else is damage.
-    trimmed.parse::<u32>().map_err(|_| RepoError::InvalidDigest {
-        path: path.to_owned(),
-        content: trimmed.chars().take(32).collect(),
-    })
+    trimmed
+        .parse::<u32>()
+        .map_err(|_| RepoError::InvalidDigest {
+            path: path.to_owned(),
+            content: trimmed.chars().take(32).collect(),
+        })
 }
 
 /// Stores `existing` at `new` as a hard link (how unchanged SSTables are
@@ -189,18 +206,27 @@ pub fn link_or_copy(existing: &Path, new: &Path) -> Result<LinkOutcome> {
 
 fn link_unsupported(e: &io::Error) -> bool {
     use io::ErrorKind::*;
-    matches!(e.kind(), CrossesDevices | TooManyLinks | PermissionDenied | Unsupported)
+    matches!(
+        e.kind(),
+        CrossesDevices | TooManyLinks | PermissionDenied | Unsupported
+    )
 }
 
-
-/// Creates `path` for writing, with `O_DIRECT` if `direct` and the
-/// filesystem supports it (tmpfs, for one, does not). Returns whether it did.
-fn create_output(path: &Path, direct: bool) -> Result<(File, bool)> {
+/// Creates `path` for writing `len` bytes. Files spanning several buffers
+/// get `O_DIRECT` if the filesystem supports it (tmpfs, for one, does not)
+/// and are preallocated, so that concurrent writes do not extend the file.
+/// Returns whether `O_DIRECT` is on.
+fn create_output(path: &Path, len: u64) -> Result<(File, bool)> {
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);
-    if direct && std::env::var("CDIO").as_deref() != Ok("0") {
+    if len >= BUF_SIZE as u64 {
         match opts.clone().custom_flags(libc::O_DIRECT).open(path) {
-            Ok(f) => return Ok((f, true)),
+            Ok(f) => {
+                // SAFETY: fallocate on a descriptor we own, integer arguments.
+                // Failure (e.g. EOPNOTSUPP) only costs speed: writes then extend.
+                unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len as libc::off_t) };
+                return Ok((f, true));
+            }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
             Err(e) => return Err(RepoError::io("create", path, e)),
         }
@@ -208,49 +234,42 @@ fn create_output(path: &Path, direct: bool) -> Result<(File, bool)> {
     Ok((opts.open(path).ctx("create", path)?, false))
 }
 
-/// Where copied bytes go.
+/// Where copied bytes go; shared by the writer threads.
+#[derive(Clone, Copy)]
 struct Sink<'a> {
-    file: &'a mut File,
+    file: &'a File,
     path: &'a Path,
-    /// Whether `file` is still in `O_DIRECT` mode.
+    /// Whether `file` is in `O_DIRECT` mode.
     direct: bool,
 }
 
 impl Sink<'_> {
-    /// Writes all of `bytes`. In `O_DIRECT` mode everything written so far is
-    /// a multiple of [`ALIGN`] from an aligned buffer; a shorter (last) chunk,
-    /// or a filesystem that turns out to refuse the alignment, switches the
-    /// file to buffered mode for the rest.
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.direct && bytes.len() % ALIGN != 0 {
-            self.stop_direct()?;
-        }
+    /// Writes all of `bytes` at `offset`. In `O_DIRECT` mode, the parts that
+    /// are not multiples of [`ALIGN`] (the last chunk of a file) or that the
+    /// filesystem refuses go through `buffered`, a plain descriptor of the
+    /// same file opened on first need.
+    fn write_at(&self, bytes: &[u8], offset: u64, buffered: &mut Option<File>) -> io::Result<()> {
         let mut done = 0;
+        let mut direct = self.direct;
         while done < bytes.len() {
-            match self.file.write(&bytes[done..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    done += n;
-                    if self.direct && n % ALIGN != 0 {
-                        self.stop_direct()?;
-                    }
+            direct =
+                direct && done.is_multiple_of(ALIGN) && (bytes.len() - done).is_multiple_of(ALIGN);
+            let file = if direct || !self.direct {
+                self.file
+            } else {
+                match buffered {
+                    Some(f) => &*f,
+                    None => buffered.insert(OpenOptions::new().write(true).open(self.path)?),
                 }
+            };
+            match file.write_at(&bytes[done..], offset + done as u64) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => self.stop_direct()?,
+                Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => direct = false,
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
-    }
-
-    fn stop_direct(&mut self) -> io::Result<()> {
-        let fd = self.file.as_raw_fd();
-        // SAFETY: fcntl on a file descriptor we own, with integer arguments only.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        self.direct = false;
         Ok(())
     }
 }
@@ -286,7 +305,10 @@ struct Hashes {
 
 impl Hashes {
     fn new() -> Self {
-        Hashes { blake3: blake3::Hasher::new(), crc32: crc32fast::Hasher::new() }
+        Hashes {
+            blake3: blake3::Hasher::new(),
+            crc32: crc32fast::Hasher::new(),
+        }
     }
 
     fn update(&mut self, bytes: &[u8]) {
@@ -296,15 +318,30 @@ impl Hashes {
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
-    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
 }
 
 /// Turns the hashes into a [`StoredFile`] after checking that the source
 /// still has the size and mtime it had when opened.
-fn check_unchanged(input: &File, path: &Path, before: &fs::Metadata, read: u64, hashes: Hashes) -> Result<StoredFile> {
-    let changed = |detail: String| RepoError::ChangedWhileCopying { path: path.to_owned(), detail };
+fn check_unchanged(
+    input: &File,
+    path: &Path,
+    before: &fs::Metadata,
+    read: u64,
+    hashes: Hashes,
+) -> Result<StoredFile> {
+    let changed = |detail: String| RepoError::ChangedWhileCopying {
+        path: path.to_owned(),
+        detail,
+    };
     if read != before.len() {
-        return Err(changed(format!("it was {} bytes when opened, {} bytes were read", before.len(), read)));
+        return Err(changed(format!(
+            "it was {} bytes when opened, {} bytes were read",
+            before.len(),
+            read
+        )));
     }
     let after = input.metadata().ctx("stat", path)?;
     if after.len() != before.len() || mtime_ns(&after) != mtime_ns(before) {
@@ -321,9 +358,18 @@ fn check_unchanged(input: &File, path: &Path, before: &fs::Metadata, read: u64, 
 /// Reads `input` to the end (but no further than `expected + 1` bytes, so a
 /// growing file cannot keep us busy), hashing, and writing to `output` if
 /// given. Returns the number of bytes read.
-fn stream(input: &mut File, in_path: &Path, output: Option<Sink<'_>>, expected: u64) -> Result<(u64, Hashes)> {
+fn stream(
+    input: &mut File,
+    in_path: &Path,
+    output: Option<Sink<'_>>,
+    expected: u64,
+) -> Result<(u64, Hashes)> {
     let mut input = input.take(expected.saturating_add(1));
-    let nbufs = if expected < BUF_SIZE as u64 { 1 } else { PIPELINE_BUFS };
+    let nbufs = if expected < BUF_SIZE as u64 {
+        1
+    } else {
+        PIPELINE_BUFS
+    };
     let mut bufs = take_buffers(nbufs);
     let result = if nbufs == 1 {
         stream_inline(&mut input, in_path, output, &mut bufs[0])
@@ -362,7 +408,7 @@ fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 fn stream_inline(
     input: &mut impl Read,
     in_path: &Path,
-    mut output: Option<Sink<'_>>,
+    output: Option<Sink<'_>>,
     buf: &mut AlignedBuf,
 ) -> Result<(u64, Hashes)> {
     let mut hashes = Hashes::new();
@@ -373,17 +419,18 @@ fn stream_inline(
             return Ok((total, hashes));
         }
         hashes.update(buf.filled(n));
-        if let Some(sink) = output.as_mut() {
-            sink.write(buf.filled(n)).ctx("write", sink.path)?;
+        if let Some(sink) = &output {
+            sink.write_at(buf.filled(n), total, &mut None)
+                .ctx("write", sink.path)?;
         }
         total += n as u64;
     }
 }
 
-/// A filled buffer and how many of its bytes are valid.
-type Chunk = (AlignedBuf, usize);
+/// A filled buffer, how many of its bytes are valid, and their file offset.
+type Chunk = (AlignedBuf, usize, u64);
 
-/// Reader thread → hashing (this thread) → writer thread, buffers flowing
+/// Reader thread → hashing (this thread) → writer threads, buffers flowing
 /// back to the reader. A failing stage drops its channel ends, which stops
 /// the others; its error is then collected on join.
 fn stream_pipelined(
@@ -394,27 +441,37 @@ fn stream_pipelined(
 ) -> Result<(u64, Hashes)> {
     let (free_tx, free_rx) = sync_channel::<AlignedBuf>(PIPELINE_BUFS);
     let (hash_tx, hash_rx) = sync_channel::<Chunk>(PIPELINE_BUFS);
+    let (write_tx, write_rx) = sync_channel::<Chunk>(PIPELINE_BUFS);
+    let write_rx = Mutex::new(write_rx);
+    let write_failed = AtomicBool::new(false);
     let initial = std::mem::take(bufs);
     std::thread::scope(|s| {
         let reader = s.spawn(move || read_stage(input, initial, free_rx, hash_tx));
-        let (write_tx, writer) = match output {
+        let mut writers = Vec::new();
+        let write_tx = match output {
             Some(sink) => {
-                let (write_tx, write_rx) = sync_channel::<Chunk>(PIPELINE_BUFS);
-                let free_tx = free_tx.clone();
-                let writer = s.spawn(move || {
-                    let path = sink.path;
-                    write_stage(sink, write_rx, free_tx).ctx("write", path)
-                });
-                (Some(write_tx), Some(writer))
+                // Buffered writes to one file serialize on the inode lock: one writer then.
+                let n = if sink.direct { WRITERS } else { 1 };
+                for _ in 0..n {
+                    let (rx, free_tx, failed) = (&write_rx, free_tx.clone(), &write_failed);
+                    writers.push(s.spawn(move || {
+                        write_stage(sink, rx, free_tx, failed).ctx("write", sink.path)
+                    }));
+                }
+                Some(write_tx)
             }
-            None => (None, None),
+            None => None,
         };
 
         let mut hashes = Hashes::new();
-        for (buf, n) in hash_rx.iter() {
+        for (buf, n, offset) in hash_rx.iter() {
+            if write_failed.load(Ordering::Relaxed) {
+                bufs.push(buf); // stop early; the error comes from join
+                break;
+            }
             hashes.update(buf.filled(n));
             let sent = match &write_tx {
-                Some(tx) => tx.send((buf, n)).map_err(|e| e.0.0),
+                Some(tx) => tx.send((buf, n, offset)).map_err(|e| e.0.0),
                 None => free_tx.send(buf).map_err(|e| e.0),
             };
             if let Err(buf) = sent {
@@ -426,14 +483,15 @@ fn stream_pipelined(
         drop(hash_rx);
         drop(free_tx);
 
-        let write_result = writer.map(|w| w.join().expect("copy writer thread panicked"));
+        let write_results: Vec<_> = writers
+            .into_iter()
+            .map(|w| w.join().expect("copy writer thread panicked"))
+            .collect();
         let (read_result, mut left, free_rx) = reader.join().expect("copy reader thread panicked");
         left.extend(free_rx.try_iter());
         bufs.extend(left);
         let total = read_result.ctx("read", in_path)?;
-        if let Some(w) = write_result {
-            w?;
-        }
+        write_results.into_iter().collect::<Result<Vec<()>>>()?;
         Ok((total, hashes))
     })
 }
@@ -445,10 +503,8 @@ fn read_stage(
     hash_tx: SyncSender<Chunk>,
 ) -> (io::Result<u64>, Vec<AlignedBuf>, Receiver<AlignedBuf>) {
     let mut total = 0u64;
-    loop {
-        let Some(mut buf) = spare.pop().or_else(|| free_rx.recv().ok()) else {
-            break; // downstream is gone
-        };
+    // Stops when the input ends or downstream is gone (no buffer comes back).
+    while let Some(mut buf) = spare.pop().or_else(|| free_rx.recv().ok()) {
         let n = match fill(input, buf.window()) {
             Ok(n) => n,
             Err(e) => {
@@ -460,8 +516,9 @@ fn read_stage(
             spare.push(buf);
             break;
         }
+        let offset = total;
         total += n as u64;
-        if let Err(e) = hash_tx.send((buf, n)) {
+        if let Err(e) = hash_tx.send((buf, n, offset)) {
             spare.push(e.0.0);
             break;
         }
@@ -469,13 +526,32 @@ fn read_stage(
     (Ok(total), spare, free_rx)
 }
 
-fn write_stage(mut sink: Sink<'_>, rx: Receiver<Chunk>, free_tx: SyncSender<AlignedBuf>) -> io::Result<()> {
-    for (buf, n) in rx.iter() {
-        sink.write(buf.filled(n))?;
+/// Writes chunks until the channel closes. After a failure it keeps taking
+/// (and dropping) chunks, so the hasher is never stuck on a full channel,
+/// and raises `failed` so the hasher stops sending.
+fn write_stage(
+    sink: Sink<'_>,
+    rx: &Mutex<Receiver<Chunk>>,
+    free_tx: SyncSender<AlignedBuf>,
+    failed: &AtomicBool,
+) -> io::Result<()> {
+    let mut buffered = None;
+    let mut result = Ok(());
+    loop {
+        // Hold the lock only to take a chunk, not while writing it.
+        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok((buf, n, offset)) = next else {
+            return result;
+        };
+        if result.is_ok() {
+            result = sink.write_at(buf.filled(n), offset, &mut buffered);
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
         // The reader may have finished already; then the buffer is just dropped.
         let _ = free_tx.send(buf);
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -484,12 +560,19 @@ mod tests {
     use std::time::Duration;
 
     fn pattern(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+        (0..len)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect()
     }
 
     fn set_old_mtime(p: &Path) -> SystemTime {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_600_000_000, 123_456_789);
-        File::options().write(true).open(p).unwrap().set_modified(t).unwrap();
+        File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
         t
     }
 
@@ -517,13 +600,58 @@ mod tests {
     }
 
     #[test]
+    fn buffered_pipeline_writes_the_same_bytes() {
+        // The path taken where O_DIRECT is unsupported (e.g. tmpfs).
+        let d = tempfile::tempdir().unwrap();
+        let data = pattern(2 * BUF_SIZE + 4097);
+        let src = d.path().join("s");
+        fs::write(&src, &data).unwrap();
+        let out_path = d.path().join("d");
+        let out = File::create(&out_path).unwrap();
+        let sink = Sink {
+            file: &out,
+            path: &out_path,
+            direct: false,
+        };
+        let mut input = File::open(&src).unwrap();
+        let (read, hashes) = stream(&mut input, &src, Some(sink), data.len() as u64).unwrap();
+        assert_eq!(read, data.len() as u64);
+        assert_eq!(hashes.crc32.finalize(), crc32fast::hash(&data));
+        assert_eq!(fs::read(&out_path).unwrap(), data);
+    }
+
+    #[test]
+    fn write_failure_is_reported_not_hung() {
+        // /dev/full fails every write with ENOSPC.
+        let Ok(full) = File::options().write(true).open("/dev/full") else {
+            return;
+        };
+        let data = pattern(6 * BUF_SIZE);
+        let mut bufs = take_buffers(PIPELINE_BUFS);
+        let sink = Sink {
+            file: &full,
+            path: Path::new("/dev/full"),
+            direct: true,
+        };
+        let mut src = &data[..];
+        let Err(err) = stream_pipelined(&mut src, Path::new("src"), Some(sink), &mut bufs) else {
+            panic!("writing to /dev/full succeeded")
+        };
+        assert_eq!(err.io_kind(), Some(io::ErrorKind::StorageFull), "{err}");
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+    }
+
+    #[test]
     fn copy_keeps_permissions() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("s");
         fs::write(&src, b"x").unwrap();
         fs::set_permissions(&src, fs::Permissions::from_mode(0o640)).unwrap();
         copy_verified(&src, &d.path().join("d"), None).unwrap();
-        assert_eq!(fs::metadata(d.path().join("d")).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(d.path().join("d")).unwrap().mode() & 0o777,
+            0o640
+        );
     }
 
     #[test]
@@ -539,7 +667,10 @@ mod tests {
             let err = copy_verified(&src, &dst, Some(wrong)).unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains("nb-1-big-Data.db"), "{msg}");
-            assert!(msg.contains(&wrong.to_string()) && msg.contains(&actual.to_string()), "{msg}");
+            assert!(
+                msg.contains(&wrong.to_string()) && msg.contains(&actual.to_string()),
+                "{msg}"
+            );
             assert!(!dst.exists());
             assert!(!partial_path(&dst).exists());
         }
@@ -569,7 +700,10 @@ mod tests {
         let before = f.metadata().unwrap();
         fs::write(&src, b"abcdef").unwrap();
         let err = check_unchanged(&f, &src, &before, 3, Hashes::new()).unwrap_err();
-        assert!(err.to_string().contains("file changed while copying"), "{err}");
+        assert!(
+            err.to_string().contains("file changed while copying"),
+            "{err}"
+        );
         let err = check_unchanged(&f, &src, &before, 6, Hashes::new()).unwrap_err();
         assert!(matches!(err, RepoError::ChangedWhileCopying { .. }));
     }
@@ -582,7 +716,10 @@ mod tests {
         assert_eq!(read_digest_crc32(&p).unwrap(), 4_000_000_000);
         fs::write(&p, "12ab").unwrap();
         let err = read_digest_crc32(&p).unwrap_err();
-        assert!(err.to_string().contains("Digest.crc32") && err.to_string().contains("12ab"), "{err}");
+        assert!(
+            err.to_string().contains("Digest.crc32") && err.to_string().contains("12ab"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -593,7 +730,10 @@ mod tests {
         fs::write(&a, b"data").unwrap();
         let b = d.path().join("b2/ks/t/f");
         assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::Linked);
-        assert_eq!(fs::metadata(&a).unwrap().ino(), fs::metadata(&b).unwrap().ino());
+        assert_eq!(
+            fs::metadata(&a).unwrap().ino(),
+            fs::metadata(&b).unwrap().ino()
+        );
         assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::Linked);
         // Replaces a different file at `new`.
         fs::remove_file(&b).unwrap();
@@ -605,7 +745,9 @@ mod tests {
 
     #[test]
     fn link_falls_back_only_on_link_errors() {
-        assert!(link_unsupported(&io::Error::from(io::ErrorKind::CrossesDevices)));
+        assert!(link_unsupported(&io::Error::from(
+            io::ErrorKind::CrossesDevices
+        )));
         assert!(link_unsupported(&io::Error::from_raw_os_error(31))); // EMLINK
         assert!(!link_unsupported(&io::Error::from(io::ErrorKind::NotFound)));
     }

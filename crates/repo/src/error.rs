@@ -21,7 +21,9 @@ pub enum RepoError {
     },
 
     /// A cluster name, host ID, keyspace or table name cannot be used as a directory name.
-    #[error("invalid {kind} {value:?}: {reason}; it is used as a directory name in the repository, pick one without '/' or control characters")]
+    #[error(
+        "invalid {kind} {value:?}: {reason}; it is used as a directory name in the repository, pick one without '/' or control characters"
+    )]
     InvalidComponent {
         /// What the value is (e.g. "cluster name", "keyspace").
         kind: String,
@@ -176,7 +178,11 @@ pub enum RepoError {
 impl RepoError {
     /// Wraps an I/O error with the action and path it happened on.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        RepoError::Io { action, path: path.into(), source }
+        RepoError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// The underlying I/O error kind, if this is an I/O error.
@@ -207,9 +213,15 @@ fn io_hint(e: &io::Error) -> &'static str {
     use io::ErrorKind::*;
     match e.kind() {
         NotFound => "check that the path exists",
-        PermissionDenied => "check the permissions (cassette must run as a user that can read Cassandra's data and write the repository)",
-        StorageFull | QuotaExceeded => "free some space on that filesystem or use another repository",
-        ReadOnlyFilesystem => "the filesystem is read-only: remount it read-write or use another repository",
+        PermissionDenied => {
+            "check the permissions (cassette must run as a user that can read Cassandra's data and write the repository)"
+        }
+        StorageFull | QuotaExceeded => {
+            "free some space on that filesystem or use another repository"
+        }
+        ReadOnlyFilesystem => {
+            "the filesystem is read-only: remount it read-write or use another repository"
+        }
         AlreadyExists => "remove it or choose another path",
         _ => "check the filesystem and retry",
     }
@@ -242,7 +254,11 @@ mod tests {
 
     #[test]
     fn lock_held_message() {
-        let e = RepoError::LockHeld { path: "/r/c/h/.lock".into(), pid: Some(42), since: Some("T".into()) };
+        let e = RepoError::LockHeld {
+            path: "/r/c/h/.lock".into(),
+            pid: Some(42),
+            since: Some("T".into()),
+        };
         assert!(e.to_string().starts_with(
             "another cassette job (pid 42, since T) is running for this node; wait for it to finish"
         ));

@@ -1,0 +1,104 @@
+//! Finding files that are already stored: in an earlier complete backup of this node
+//! (deduplication), or in this backup before it was interrupted (resume).
+//!
+//! SSTable files are immutable once written, so a snapshot file with the same table id,
+//! name, size and modification time as a stored one is that same file: its stored copy and
+//! hash are reused without reading it again. Cassandra rewrites `Statistics.db` in place on
+//! some operations (repair status); that changes its mtime, so it is copied again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use cassette_repo::{BackupState, FileContext, FileEntry, Journal, JournalRecord, Manifest, RepoLayout};
+
+/// (keyspace, table id, path relative to the table directory)
+type Key = (String, String, String);
+
+/// A stored copy that can stand for a snapshot file.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredCopy {
+    /// Absolute path of the stored copy.
+    pub path: PathBuf,
+    /// Its manifest entry (hash, size, mtime).
+    pub entry: FileEntry,
+    /// The backup that stored it (`None`: this backup, before an interruption).
+    pub backup: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct StoredIndex {
+    by_key: HashMap<Key, StoredCopy>,
+}
+
+impl StoredIndex {
+    /// Indexes the newest complete backup of the node (by finish time), other than `except`.
+    pub fn from_previous_backup(node_dir: &Path, except: &str) -> StoredIndex {
+        let mut index = StoredIndex::default();
+        let Ok(entries) = std::fs::read_dir(node_dir) else { return index };
+        let mut newest: Option<(Manifest, PathBuf)> = None;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == except || BackupState::of(&dir) != BackupState::Complete {
+                continue;
+            }
+            match Manifest::read(&dir) {
+                Ok(m) if newest.as_ref().is_none_or(|(n, _)| m.finished_at > n.finished_at) => newest = Some((m, dir)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(backup = %dir.display(), error = %e, "skipping unreadable manifest for deduplication"),
+            }
+        }
+        if let Some((manifest, dir)) = newest {
+            for ks in &manifest.keyspaces {
+                for table in &ks.tables {
+                    for f in &table.files {
+                        let Some(relative) = table_relative(&f.path, &ks.name, &table.name) else { continue };
+                        // A reused entry points at the first copy; follow `object` when set.
+                        let path = match &f.object {
+                            Some(object) => node_dir.join(object),
+                            None => dir.join(&f.path),
+                        };
+                        index.by_key.insert(
+                            (ks.name.clone(), table.id.clone(), relative.to_string()),
+                            StoredCopy { path, entry: f.clone(), backup: Some(manifest.backup_name.clone()) },
+                        );
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    /// Indexes what an interrupted run of this backup journaled as stored.
+    pub fn from_journal(backup_dir: &Path) -> StoredIndex {
+        let mut index = StoredIndex::default();
+        let path = RepoLayout::journal_path(backup_dir);
+        let Ok(records) = Journal::load(&path) else { return index };
+        for record in records {
+            if let JournalRecord::File { context: FileContext::Table { keyspace, table, table_id }, file } = record {
+                let Some(relative) = table_relative(&file.path, &keyspace, &table) else { continue };
+                index.by_key.insert(
+                    (keyspace, table_id, relative.to_string()),
+                    StoredCopy { path: backup_dir.join(&file.path), entry: file, backup: None },
+                );
+            }
+        }
+        index
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// The stored copy of a snapshot file, if one exists and is unchanged.
+    pub fn find(&self, keyspace: &str, table_id: &str, relative: &str, size: u64, mtime_ns: i64) -> Option<&StoredCopy> {
+        let copy = self.by_key.get(&(keyspace.to_string(), table_id.to_string(), relative.to_string()))?;
+        let same = copy.entry.size == size && copy.entry.mtime_ns == mtime_ns;
+        let present = std::fs::metadata(&copy.path).is_ok_and(|m| m.len() == size);
+        (same && present).then_some(copy)
+    }
+}
+
+fn table_relative<'a>(path: &'a str, keyspace: &str, table: &str) -> Option<&'a str> {
+    path.strip_prefix(keyspace)?.strip_prefix('/')?.strip_prefix(table)?.strip_prefix('/')
+}

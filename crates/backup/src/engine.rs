@@ -1,0 +1,350 @@
+//! The backup job: its stages in order (see the crate documentation).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use cassette_cassandra::{LocalNode, Nodetool, TableInfo, disk};
+use cassette_repo::{
+    BackupName, BackupState, Journal, JournalRecord, KeyspaceEntry, Manifest, NodeInfo, NodeLock, RepoError,
+    RepoLayout, MANIFEST_FORMAT, MANIFEST_VERSION,
+};
+use chrono::Utc;
+
+use crate::dedup::StoredIndex;
+use crate::select::{KeyspaceSelection, select};
+use crate::table_copy::{TableCopy, snapshot_contents};
+use crate::{
+    BackupError, BackupReport, BackupRequest, KeyspaceOutcome, Node, Progress, SNAPSHOT_TAG_PREFIX, Stage, Status,
+    TableOutcome,
+};
+
+/// Backs up the node: see the crate documentation for the stages. Returns a report whose
+/// `complete` says whether the manifest was written; per-table failures are in the report,
+/// while errors that stop the job before or between stages are `Err`.
+pub async fn run_backup(node: &Node, req: &BackupRequest, progress: &dyn Progress) -> Result<BackupReport, BackupError> {
+    let started = Instant::now();
+    progress.stage(Stage::Prepare, "");
+    let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
+    let local = node.cql.local_node().await?;
+    let data_dirs = match &req.data_dirs {
+        Some(dirs) => dirs.clone(),
+        None => node.cql.data_file_directories().await?,
+    };
+    let selection = select(&node.cql, req).await?;
+    if !req.allow_same_disk {
+        check_other_disk(&req.backup_root, &data_dirs)?;
+    }
+
+    let layout = RepoLayout::new(&req.backup_root);
+    let host_id = local.host_id.to_string();
+    let node_dir = layout.node_dir(&local.cluster_name, &host_id)?;
+    std::fs::create_dir_all(&node_dir).map_err(|e| RepoError::io("create backup directory", &node_dir, e))?;
+    let _lock = NodeLock::acquire(&node_dir)?;
+    let backup_dir = layout.backup_dir(&local.cluster_name, &host_id, &name)?;
+    let resumed = match BackupState::of(&backup_dir) {
+        BackupState::Complete => {
+            return Err(BackupError::AlreadyExists { name: name.to_string(), path: backup_dir.display().to_string() });
+        }
+        BackupState::Incomplete => {
+            tracing::info!(backup = %backup_dir.display(), "resuming an interrupted backup of the same name");
+            true
+        }
+        BackupState::Absent => false,
+    };
+    clear_leftover_snapshots(&node.nodetool).await?;
+
+    let resume = if resumed { StoredIndex::from_journal(&backup_dir) } else { StoredIndex::default() };
+    let previous = StoredIndex::from_previous_backup(&node_dir, name.as_str());
+    let journal_path = RepoLayout::journal_path(&backup_dir);
+    let started_at = first_start(&journal_path).unwrap_or_else(Utc::now);
+    let tag = format!("{SNAPSHOT_TAG_PREFIX}{name}-{}", Utc::now().timestamp_millis());
+    let mut journal = Journal::open(&journal_path)?;
+    journal.append(&JournalRecord::Started { backup_name: name.to_string(), snapshot_tag: tag.clone(), started_at })?;
+    let journal = Mutex::new(journal);
+    tracing::info!(backup = %backup_dir.display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
+
+    progress.stage(Stage::Schema, "");
+    let mut keyspace_entries = Vec::new();
+    let mut schema = String::new();
+    for ks in &selection {
+        let cql = node.cql.describe_keyspace(&ks.name).await?;
+        schema.push_str(&cql);
+        keyspace_entries.push(KeyspaceEntry { name: ks.name.clone(), schema_cql: cql, tables: Vec::new() });
+    }
+    cassette_repo::write_file_atomically(&RepoLayout::schema_path(&backup_dir), schema.as_bytes())?;
+
+    let mut keyspace_outcomes = Vec::new();
+    let mut table_outcomes = Vec::new();
+    let ctx = KeyspaceContext {
+        node,
+        req,
+        data_dirs: &data_dirs,
+        backup_dir: &backup_dir,
+        tag: &tag,
+        resume: &resume,
+        previous: &previous,
+        journal: &journal,
+        progress,
+    };
+    for (ks, entry) in selection.iter().zip(keyspace_entries.iter_mut()) {
+        let (outcome, tables) = ctx.back_up_keyspace(ks, entry).await?;
+        keyspace_outcomes.push(outcome);
+        table_outcomes.extend(tables);
+    }
+
+    progress.stage(Stage::Config, "");
+    let mut config_dirs = Vec::new();
+    let mut config_error = None;
+    for (n, dir) in req.config_dirs.iter().enumerate() {
+        // Configuration directories are small: copied inline.
+        let result = crate::config_copy::copy_config_dir(n + 1, dir, &backup_dir, &journal);
+        match result {
+            Ok(entry) => config_dirs.push(entry),
+            Err(e) => {
+                config_error.get_or_insert(e);
+            }
+        }
+    }
+
+    let all_ok = keyspace_outcomes.iter().all(|k| k.status == Status::Success) && config_error.is_none();
+    let mut report = BackupReport {
+        name: name.to_string(),
+        path: backup_dir.clone(),
+        complete: false,
+        resumed,
+        keyspaces: keyspace_outcomes,
+        tables: table_outcomes,
+        manifest: None,
+        totals: Default::default(),
+        duration_ms: 0,
+    };
+    if let Some(e) = config_error {
+        report.keyspaces.push(KeyspaceOutcome { name: "(configuration)".into(), status: Status::Failure, duration_ms: 0, error: Some(e) });
+    }
+    if all_ok {
+        progress.stage(Stage::Manifest, "");
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            format_version: MANIFEST_VERSION,
+            backup_name: name.to_string(),
+            cluster_name: local.cluster_name.clone(),
+            node: node_info(&local, node.cql.address(), req.alias.clone()),
+            snapshot_tag: tag.clone(),
+            started_at,
+            finished_at: Utc::now(),
+            keyspaces: keyspace_entries,
+            config_dirs,
+            totals: Default::default(),
+        };
+        manifest.totals = manifest.compute_totals();
+        if resumed {
+            remove_strays(&backup_dir, &manifest)?;
+        }
+        journal.lock().expect("journal lock").sync()?;
+        // The manifest is written last: from here on the backup is complete.
+        manifest.write_atomically(&backup_dir)?;
+        report.totals = manifest.totals;
+        report.complete = true;
+        report.manifest = Some(manifest);
+    } else {
+        report.totals = cassette_repo::Totals {
+            files: report.tables.iter().map(|t| t.files).sum(),
+            bytes: report.tables.iter().map(|t| t.bytes).sum(),
+            files_added: 0,
+            bytes_added: report.tables.iter().map(|t| t.bytes_added).sum(),
+        };
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(complete = report.complete, files = report.totals.files, bytes = report.totals.bytes, "backup finished");
+    Ok(report)
+}
+
+struct KeyspaceContext<'a> {
+    node: &'a Node,
+    req: &'a BackupRequest,
+    data_dirs: &'a [PathBuf],
+    backup_dir: &'a Path,
+    tag: &'a str,
+    resume: &'a StoredIndex,
+    previous: &'a StoredIndex,
+    journal: &'a Mutex<Journal>,
+    progress: &'a dyn Progress,
+}
+
+impl KeyspaceContext<'_> {
+    /// snapshot → copy → clear for one keyspace. The snapshot is cleared whatever happens.
+    async fn back_up_keyspace(
+        &self,
+        ks: &KeyspaceSelection,
+        entry: &mut KeyspaceEntry,
+    ) -> Result<(KeyspaceOutcome, Vec<TableOutcome>), BackupError> {
+        let started = Instant::now();
+        self.progress.stage(Stage::Snapshot, &ks.name);
+        let snapshot = if ks.partial {
+            let kt: Vec<String> = ks.tables.iter().map(|t| format!("{}.{}", t.keyspace, t.name)).collect();
+            self.node.nodetool.snapshot(self.tag, &[], &kt).await
+        } else {
+            self.node.nodetool.snapshot(self.tag, std::slice::from_ref(&ks.name), &[]).await
+        };
+        let copied = match snapshot {
+            Ok(()) => self.copy_tables(ks, entry).await,
+            Err(e) => Err(CopyStop::Failed(format!("snapshot failed: {e}"))),
+        };
+        self.progress.stage(Stage::Clear, &ks.name);
+        let cleared = self.node.nodetool.clear_snapshot(self.tag, std::slice::from_ref(&ks.name)).await;
+        if let Err(e) = &cleared {
+            tracing::error!(keyspace = %ks.name, error = %e, "could not clear the snapshot; the next cassette run clears it");
+        }
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match copied {
+            Ok(tables) => {
+                let failed = tables.iter().find(|t| t.status == Status::Failure);
+                let outcome = KeyspaceOutcome {
+                    name: ks.name.clone(),
+                    status: if failed.is_some() { Status::Failure } else { Status::Success },
+                    duration_ms,
+                    error: failed.map(|t| format!("table {}: {}", t.table, t.error.clone().unwrap_or_default())),
+                };
+                Ok((outcome, tables))
+            }
+            Err(CopyStop::Failed(message)) => {
+                let outcome = KeyspaceOutcome { name: ks.name.clone(), status: Status::Failure, duration_ms, error: Some(message) };
+                Ok((outcome, Vec::new()))
+            }
+            Err(CopyStop::Fatal(e)) => Err(e),
+        }
+    }
+
+    async fn copy_tables(&self, ks: &KeyspaceSelection, entry: &mut KeyspaceEntry) -> Result<Vec<TableOutcome>, CopyStop> {
+        self.progress.stage(Stage::Copy, &ks.name);
+        let mut planned: Vec<(&TableInfo, TableCopy<'_>, Vec<disk::DataFile>, Option<String>)> = Vec::new();
+        for table in &ks.tables {
+            let dirs = disk::snapshot_dirs(self.data_dirs, &table.keyspace, &table.name, &table.id_hex(), self.tag);
+            let (files, schema) = snapshot_contents(&dirs).map_err(CopyStop::Failed)?;
+            let copy = TableCopy {
+                table,
+                snapshot_dirs: dirs,
+                backup_dir: self.backup_dir,
+                resume: self.resume,
+                previous: self.previous,
+                journal: self.journal,
+                progress: self.progress,
+                parallel: self.req.parallel_files,
+            };
+            planned.push((table, copy, files, schema));
+        }
+        // Free space: refuse before copying rather than fill the disk halfway.
+        let needed: u64 = planned.iter().map(|(_, c, f, _)| c.bytes_to_copy(f)).sum();
+        let available = cassette_repo::available_bytes(self.backup_dir.parent().unwrap_or(self.backup_dir))
+            .map_err(|e| CopyStop::Fatal(e.into()))?;
+        if needed > available {
+            return Err(CopyStop::Fatal(BackupError::NoSpace {
+                path: self.backup_dir.display().to_string(),
+                keyspace: ks.name.clone(),
+                needed,
+                available,
+            }));
+        }
+        let files: u64 = planned.iter().map(|(_, _, f, _)| f.len() as u64).sum();
+        let bytes: u64 = planned.iter().map(|(_, _, f, _)| f.iter().map(|d| d.size).sum::<u64>()).sum();
+        self.progress.add_total(files, bytes);
+        let mut outcomes = Vec::new();
+        for (_table, copy, files, schema) in planned {
+            debug_assert!(!copy.snapshot_dirs.is_empty() || files.is_empty());
+            let (table_entry, outcome) = copy.run(files, schema).await;
+            self.progress.table_finished(&outcome);
+            entry.tables.push(table_entry);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+}
+
+enum CopyStop {
+    /// The keyspace failed; the job goes on with the next one.
+    Failed(String),
+    /// The job cannot go on (no space).
+    Fatal(BackupError),
+}
+
+/// Clears snapshots with cassette's tag prefix: leftovers of a run that was killed before its
+/// `clear` stage. The caller holds the node lock, so no other cassette job owns them.
+async fn clear_leftover_snapshots(nodetool: &Nodetool) -> Result<(), BackupError> {
+    let mut tags: Vec<String> = nodetool
+        .list_snapshots()
+        .await?
+        .into_iter()
+        .map(|s| s.tag)
+        .filter(|t| t.starts_with(SNAPSHOT_TAG_PREFIX))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    for tag in tags {
+        tracing::warn!(%tag, "clearing a snapshot left by an interrupted cassette run");
+        nodetool.clear_snapshot(&tag, &[]).await?;
+    }
+    Ok(())
+}
+
+fn check_other_disk(backup_root: &Path, data_dirs: &[PathBuf]) -> Result<(), BackupError> {
+    // The backup directory may not exist yet: compare its nearest existing ancestor.
+    let mut probe = backup_root.to_path_buf();
+    while !probe.exists() {
+        if !probe.pop() {
+            return Ok(());
+        }
+    }
+    for d in data_dirs {
+        if cassette_repo::same_filesystem(&probe, d).unwrap_or(false) {
+            return Err(BackupError::SameDisk { backup: backup_root.display().to_string(), data: d.display().to_string() });
+        }
+    }
+    Ok(())
+}
+
+fn first_start(journal: &Path) -> Option<chrono::DateTime<Utc>> {
+    Journal::load(journal).ok()?.into_iter().find_map(|r| match r {
+        JournalRecord::Started { started_at, .. } => Some(started_at),
+        _ => None,
+    })
+}
+
+fn node_info(local: &LocalNode, cql_address: &str, alias: Option<String>) -> NodeInfo {
+    let address = local
+        .broadcast_address
+        .or(local.rpc_address)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| cql_address.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default());
+    NodeInfo {
+        host_id: local.host_id.to_string(),
+        address,
+        alias,
+        datacenter: local.datacenter.clone(),
+        rack: local.rack.clone(),
+        tokens: local.tokens.clone(),
+        cassandra_version: local.release_version.clone(),
+    }
+}
+
+/// After a resume: files an interrupted run stored that the final snapshot no longer has
+/// (compacted away meanwhile) are removed, so the tree is exactly what the manifest lists.
+fn remove_strays(backup_dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
+    let listed: HashSet<PathBuf> = manifest.files().map(|f| backup_dir.join(&f.path)).collect();
+    for ks in &manifest.keyspaces {
+        let mut stack = vec![backup_dir.join(&ks.name)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if !listed.contains(&path) {
+                    std::fs::remove_file(&path).map_err(|e| RepoError::io("remove stale file", &path, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

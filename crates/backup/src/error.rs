@@ -1,0 +1,48 @@
+use cassette_cassandra::CassandraError;
+use cassette_repo::RepoError;
+
+/// Why a backup could not run (or stopped). Table-level failures are not errors: they are
+/// reported in [`crate::BackupReport`] and leave the backup incomplete.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// Bad input: a name, a filter.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A keyspace or table asked for does not exist on the node.
+    #[error("{0}")]
+    UnknownSelection(String),
+    /// A complete backup with this name already exists for this node.
+    #[error("backup '{name}' already exists and is complete at {path}: choose another name (cassette never merges into an existing backup)")]
+    AlreadyExists {
+        /// The name.
+        name: String,
+        /// Its directory.
+        path: String,
+    },
+    /// The backup directory is on the same filesystem as a data directory.
+    #[error("the backup directory {backup} is on the same filesystem as the Cassandra data directory {data}: a disk failure would lose both. Use a backup directory on another disk, or pass --allow-same-disk if you know what you are doing")]
+    SameDisk {
+        /// Backup directory.
+        backup: String,
+        /// Data directory.
+        data: String,
+    },
+    /// Not enough free space on the backup target.
+    #[error("not enough free space in {path}: the keyspace '{keyspace}' needs {needed} bytes more, {available} are available. Free space or choose another --backup-dir; nothing complete was written, and running the same backup again resumes it")]
+    NoSpace {
+        /// The backup directory.
+        path: String,
+        /// The keyspace being copied.
+        keyspace: String,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// Talking to Cassandra failed.
+    #[error(transparent)]
+    Cassandra(#[from] CassandraError),
+    /// The repository (backup directory) failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}

@@ -1,0 +1,128 @@
+//! What a backup is asked to do, and what it reports.
+
+use std::path::PathBuf;
+
+use cassette_cassandra::{Cql, Nodetool};
+use cassette_repo::Manifest;
+use serde::Serialize;
+
+/// The node to back up: a CQL session pinned to it and its nodetool.
+pub struct Node {
+    /// CQL pinned to the node.
+    pub cql: Cql,
+    /// The node's nodetool.
+    pub nodetool: Nodetool,
+}
+
+/// A backup request. Build with [`BackupRequest::new`] and set the fields that differ.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    /// The backup's name (checked: 1-128 of `[A-Za-z0-9._-]`, no leading dot).
+    pub name: String,
+    /// The repository root (`--backup-dir`).
+    pub backup_root: PathBuf,
+    /// Keyspaces to back up; empty: every non-system keyspace.
+    pub keyspaces: Vec<String>,
+    /// Tables (`keyspace.table`) to back up; restricts the keyspaces to theirs.
+    pub tables: Vec<String>,
+    /// Also back up the replicated system keyspaces (system_auth, system_distributed, system_traces).
+    pub include_system: bool,
+    /// Configuration directories to store with the backup (e.g. CASSANDRA_HOME/conf).
+    pub config_dirs: Vec<PathBuf>,
+    /// A human name for the node, recorded beside its host ID.
+    pub alias: Option<String>,
+    /// Allow a backup directory on the same filesystem as a data directory.
+    pub allow_same_disk: bool,
+    /// Data directories; `None`: ask the node (`system_views.settings`).
+    pub data_dirs: Option<Vec<PathBuf>>,
+    /// Files copied at once.
+    pub parallel_files: usize,
+}
+
+impl BackupRequest {
+    /// A request with the defaults: every non-system keyspace, no configuration directories.
+    pub fn new(name: impl Into<String>, backup_root: impl Into<PathBuf>) -> Self {
+        BackupRequest {
+            name: name.into(),
+            backup_root: backup_root.into(),
+            keyspaces: Vec::new(),
+            tables: Vec::new(),
+            include_system: false,
+            config_dirs: Vec::new(),
+            alias: None,
+            allow_same_disk: false,
+            data_dirs: None,
+            parallel_files: 2,
+        }
+    }
+}
+
+/// SUCCESS or FAILURE, spelled as seed 000's API spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Done.
+    Success,
+    /// Failed; see the message.
+    Failure,
+}
+
+/// What happened to one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableOutcome {
+    /// Keyspace.
+    pub keyspace: String,
+    /// Table.
+    pub table: String,
+    /// Outcome.
+    pub status: Status,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Files stored.
+    pub files: u64,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// Bytes copied (not reused from an earlier backup).
+    pub bytes_added: u64,
+    /// Time spent copying it.
+    pub duration_ms: u64,
+}
+
+/// What happened to one keyspace.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyspaceOutcome {
+    /// Keyspace.
+    pub name: String,
+    /// SUCCESS when every table of it succeeded.
+    pub status: Status,
+    /// Snapshot, copy and clear.
+    pub duration_ms: u64,
+    /// Why it failed, when it failed as a whole (e.g. the snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The outcome of [`crate::run_backup`].
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    /// The backup's name.
+    pub name: String,
+    /// Its directory.
+    pub path: PathBuf,
+    /// True when the manifest was written: the backup can be restored.
+    pub complete: bool,
+    /// True when an interrupted backup of the same name was resumed.
+    pub resumed: bool,
+    /// Per keyspace.
+    pub keyspaces: Vec<KeyspaceOutcome>,
+    /// Per table.
+    pub tables: Vec<TableOutcome>,
+    /// The manifest, when complete.
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
+    /// Totals: files, bytes, bytes added.
+    pub totals: cassette_repo::Totals,
+    /// Wall time.
+    pub duration_ms: u64,
+}

@@ -1,0 +1,170 @@
+//! The `copy` stage for one table: every file of its snapshot (in every data directory) into
+//! `<backup>/<keyspace>/<table>/`, verified and journaled.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use cassette_cassandra::TableInfo;
+use cassette_cassandra::disk::{self, DataFile, SstableName};
+use cassette_repo::{FileContext, FileEntry, Journal, LinkOutcome, RepoError, RepoLayout, TableEntry};
+use futures::StreamExt;
+
+use crate::dedup::{StoredCopy, StoredIndex};
+use crate::{Progress, Status, TableOutcome};
+
+pub(crate) struct TableCopy<'a> {
+    pub table: &'a TableInfo,
+    pub snapshot_dirs: Vec<PathBuf>,
+    pub backup_dir: &'a Path,
+    pub resume: &'a StoredIndex,
+    pub previous: &'a StoredIndex,
+    pub journal: &'a Mutex<Journal>,
+    pub progress: &'a dyn Progress,
+    pub parallel: usize,
+}
+
+/// What to do with one snapshot file.
+enum Plan {
+    /// Stored by this backup before an interruption, unchanged: keep it.
+    Keep(StoredCopy),
+    /// Stored by an earlier backup, unchanged: hard-link that copy.
+    Link(StoredCopy),
+    /// Copy it from the snapshot.
+    Copy,
+}
+
+/// The files of a table's snapshot across data directories, with Cassandra's own snapshot
+/// metadata (`schema.cql`) returned apart.
+pub(crate) fn snapshot_contents(snapshot_dirs: &[PathBuf]) -> Result<(Vec<DataFile>, Option<String>), String> {
+    let mut files = Vec::new();
+    let mut schema = None;
+    for dir in snapshot_dirs {
+        files.extend(disk::snapshot_files(dir).map_err(|e| e.to_string())?);
+        if schema.is_none() {
+            schema = std::fs::read_to_string(dir.join("schema.cql")).ok();
+        }
+    }
+    files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok((files, schema))
+}
+
+impl TableCopy<'_> {
+    /// Files whose bytes would be copied (not kept or linked): for the free-space check.
+    pub fn bytes_to_copy(&self, files: &[DataFile]) -> u64 {
+        files
+            .iter()
+            .filter(|f| matches!(self.plan(f), Plan::Copy))
+            .map(|f| f.size)
+            .sum()
+    }
+
+    fn plan(&self, f: &DataFile) -> Plan {
+        let (ks, id) = (&self.table.keyspace, self.table.id_hex());
+        if let Some(c) = self.resume.find(ks, &id, &f.relative, f.size, f.mtime_ns) {
+            return Plan::Keep(c.clone());
+        }
+        if let Some(c) = self.previous.find(ks, &id, &f.relative, f.size, f.mtime_ns) {
+            return Plan::Link(c.clone());
+        }
+        Plan::Copy
+    }
+
+    pub async fn run(&self, files: Vec<DataFile>, schema_cql: Option<String>) -> (TableEntry, TableOutcome) {
+        let started = Instant::now();
+        let t = self.table;
+        let table_dir = self.backup_dir.join(&t.keyspace).join(&t.name);
+        let mut entries = Vec::new();
+        let mut error = None;
+        if let Some(schema) = &schema_cql {
+            let stored = RepoLayout::table_schema_path(self.backup_dir, &t.keyspace, &t.name)
+                .and_then(|p| cassette_repo::write_file_atomically(&p, schema.as_bytes()));
+            if let Err(e) = stored {
+                error = Some(e.to_string());
+            }
+        }
+        let jobs = files.into_iter().map(|f| {
+            let plan = self.plan(&f);
+            let dest = table_dir.join(&f.relative);
+            let path = format!("{}/{}/{}", t.keyspace, t.name, f.relative);
+            tokio::task::spawn_blocking(move || store_one(f, plan, dest, path))
+        });
+        let mut results = futures::stream::iter(jobs).buffer_unordered(self.parallel.max(1));
+        while let Some(joined) = results.next().await {
+            let result = joined.unwrap_or_else(|e| Err(format!("copy task failed: {e}")));
+            match result {
+                Ok((entry, copied)) => {
+                    let context = FileContext::Table {
+                        keyspace: t.keyspace.clone(),
+                        table: t.name.clone(),
+                        table_id: t.id_hex(),
+                    };
+                    if let Err(e) = self.journal.lock().expect("journal lock").append_file(&context, &entry) {
+                        error.get_or_insert(e.to_string());
+                    }
+                    self.progress.file_stored(entry.size, copied);
+                    entries.push(entry);
+                }
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let totals = cassette_repo::Totals::of(&entries);
+        let outcome = TableOutcome {
+            keyspace: t.keyspace.clone(),
+            table: t.name.clone(),
+            status: if error.is_none() { Status::Success } else { Status::Failure },
+            error,
+            files: totals.files,
+            bytes: totals.bytes,
+            bytes_added: totals.bytes_added,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        let entry = TableEntry { name: t.name.clone(), id: t.id_hex(), schema_cql, files: entries };
+        (entry, outcome)
+    }
+}
+
+/// Stores one file; returns its manifest entry and whether bytes were copied.
+fn store_one(f: DataFile, plan: Plan, dest: PathBuf, path: String) -> Result<(FileEntry, bool), String> {
+    match plan {
+        Plan::Keep(copy) => Ok((FileEntry { path, ..copy.entry }, false)),
+        Plan::Link(copy) => {
+            if dest.exists() {
+                std::fs::remove_file(&dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))?;
+            }
+            let outcome = cassette_repo::link_or_copy(&copy.path, &dest).map_err(|e| e.to_string())?;
+            let mut entry = FileEntry { path, reused_from: copy.backup.clone(), ..copy.entry.clone() };
+            if let LinkOutcome::Copied(stored) = outcome {
+                if stored.blake3 != copy.entry.blake3 {
+                    return Err(format!(
+                        "the stored copy {} no longer matches its manifest hash: the earlier backup is damaged (run `cassette verify`)",
+                        copy.path.display()
+                    ));
+                }
+                entry.reused_from = None;
+                return Ok((entry, true));
+            }
+            Ok((entry, false))
+        }
+        Plan::Copy => {
+            let expect = expected_crc32(&f).map_err(|e| e.to_string())?;
+            let stored = cassette_repo::copy_verified(&f.path, &dest, expect).map_err(|e| e.to_string())?;
+            Ok((stored.to_entry(path, expect), true))
+        }
+    }
+}
+
+/// For a `Data.db`, the CRC32 Cassandra recorded in the SSTable's `Digest.crc32`.
+fn expected_crc32(f: &DataFile) -> Result<Option<u32>, RepoError> {
+    let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(sstable) = SstableName::parse(&name).filter(SstableName::is_data) else { return Ok(None) };
+    let digest = f.path.with_file_name(sstable.sibling("Digest.crc32"));
+    if !digest.exists() {
+        tracing::warn!(file = %f.path.display(), "no Digest.crc32 beside this Data.db; stored with its BLAKE3 hash only");
+        return Ok(None);
+    }
+    cassette_repo::read_digest_crc32(&digest).map(Some)
+}

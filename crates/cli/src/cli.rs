@@ -1,0 +1,137 @@
+//! The command line: commands, their options, and the environment variables behind them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Backup and restore for Apache Cassandra.
+///
+/// Exit codes: 0 success; 1 the job ran and failed (see the report); 2 invalid input
+/// (name, keyspace, option); 3 conflict (the backup exists, another job runs);
+/// 4 environment (Cassandra unreachable, backup directory unwritable or full).
+#[derive(Debug, Parser)]
+#[command(name = "cassette", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// More logs on stderr (-v info, -vv debug). CASSETTE_LOG takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Logs as JSON lines on stderr.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// Print the result as JSON on stdout (for scripts); no progress bar.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// How to reach the node cassette runs beside.
+#[derive(Debug, Args, Clone)]
+pub struct NodeArgs {
+    /// The node's CQL address.
+    #[arg(long, env = "CASSETTE_CQL_HOST", default_value = "127.0.0.1")]
+    pub cql_host: String,
+    /// The node's CQL port.
+    #[arg(long, env = "CASSETTE_CQL_PORT", default_value_t = 9042)]
+    pub cql_port: u16,
+    /// CQL user, when authentication is on.
+    #[arg(long, env = "CASSETTE_CQL_USER")]
+    pub cql_user: Option<String>,
+    /// CQL password (prefer the environment variable).
+    #[arg(long, env = "CASSETTE_CQL_PASSWORD", hide_env_values = true)]
+    pub cql_password: Option<String>,
+    /// The nodetool program.
+    #[arg(long, env = "CASSETTE_NODETOOL", default_value = "nodetool")]
+    pub nodetool: PathBuf,
+    /// The node's JMX host, for nodetool.
+    #[arg(long, env = "CASSETTE_JMX_HOST", default_value = "127.0.0.1")]
+    pub jmx_host: String,
+    /// The node's JMX port, for nodetool.
+    #[arg(long, env = "CASSETTE_JMX_PORT", default_value_t = 7199)]
+    pub jmx_port: u16,
+    /// Data directories (repeatable); by default the node's own `data_file_directories`.
+    #[arg(long = "data-dir", env = "CASSETTE_DATA_DIRS", value_delimiter = ',')]
+    pub data_dirs: Vec<PathBuf>,
+}
+
+/// Where backups live.
+#[derive(Debug, Args, Clone)]
+pub struct RepoArgs {
+    /// The backup directory (seed 000's CASSANDRA_BACKUP_DIRECTORY).
+    #[arg(long, env = "CASSANDRA_BACKUP_DIRECTORY", default_value = "./backup")]
+    pub backup_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what cassette sees of the node: identity, tokens, data directories, keyspaces.
+    Node {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Back up the node: snapshot, copy (verified, deduplicated), clear, manifest last.
+    Backup(BackupArgs),
+    /// List the backups in the backup directory, complete or not.
+    List {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only this node (host ID).
+        #[arg(long)]
+        host_id: Option<String>,
+    },
+    /// Pack one complete backup into a single .tar.zst archive.
+    Archive {
+        /// The backup's name.
+        name: String,
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Which node's backup, when several nodes have one of that name.
+        #[arg(long)]
+        host_id: Option<String>,
+        /// The archive to write (default: ./<name>.tar.zst).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup's name: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Only these keyspaces (repeatable or comma-separated); default: every non-system keyspace.
+    #[arg(long = "keyspace", short = 'k', value_delimiter = ',')]
+    pub keyspaces: Vec<String>,
+    /// Only these tables, as keyspace.table (repeatable or comma-separated).
+    #[arg(long = "table", short = 't', value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Also back up system_auth, system_distributed and system_traces.
+    #[arg(long)]
+    pub include_system: bool,
+    /// Configuration directories to store with the backup (repeatable); default:
+    /// $CASSANDRA_HOME/conf when CASSANDRA_HOME is set.
+    #[arg(long = "config-dir")]
+    pub config_dirs: Vec<PathBuf>,
+    /// A name for this node, recorded beside its host ID.
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Allow a backup directory on the same filesystem as a data directory.
+    #[arg(long)]
+    pub allow_same_disk: bool,
+    /// Files copied at once.
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
+}

@@ -1,0 +1,41 @@
+//! `cassette archive NAME`: one complete backup packed into a .tar.zst.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::RepoArgs;
+
+pub fn run(name: &str, repo: &RepoArgs, host: Option<&str>, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+    let name = cassette_repo::BackupName::parse(name)?;
+    let found: Vec<_> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
+        .into_iter()
+        .filter(|b| b.name == name.as_str())
+        .collect();
+    let backup = match found.as_slice() {
+        [] => anyhow::bail!(
+            "no backup named '{name}' in {}{}: `cassette list` shows the backups there",
+            repo.backup_dir.display(),
+            host.map(|h| format!(" for host {h}")).unwrap_or_default()
+        ),
+        [one] => one,
+        many => anyhow::bail!(
+            "{} nodes have a backup named '{name}' ({}): choose one with --host-id",
+            many.len(),
+            many.iter().map(|b| b.host_id.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.tar.zst")));
+    let summary = cassette_repo::archive_backup(&backup.path, &out)?;
+    if json {
+        super::print_json(&serde_json::json!({"archive": out, "files": summary.files, "bytes_in": summary.bytes_in, "bytes_out": summary.bytes_out}));
+    } else {
+        println!(
+            "archived '{name}' ({} files, {}) into {} ({})",
+            summary.files,
+            super::human_bytes(summary.bytes_in),
+            out.display(),
+            super::human_bytes(summary.bytes_out)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,67 @@
+//! `cassette backup`: back up the node cassette runs beside.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use cassette_backup::{BackupRequest, Status, run_backup};
+
+use crate::cli::BackupArgs;
+use crate::exit;
+use crate::progress::BarProgress;
+
+pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
+    // Check the name before touching anything (the engine checks it again).
+    cassette_repo::BackupName::parse(&args.name)?;
+    let node = super::connect(&args.node).await?;
+    let mut config_dirs = args.config_dirs.clone();
+    if config_dirs.is_empty()
+        && let Some(home) = std::env::var_os("CASSANDRA_HOME")
+    {
+        let conf = std::path::Path::new(&home).join("conf");
+        if conf.is_dir() {
+            config_dirs.push(conf);
+        }
+    }
+    let request = BackupRequest {
+        keyspaces: args.keyspaces,
+        tables: args.tables,
+        include_system: args.include_system,
+        config_dirs,
+        alias: args.alias,
+        allow_same_disk: args.allow_same_disk,
+        data_dirs: (!args.node.data_dirs.is_empty()).then_some(args.node.data_dirs),
+        parallel_files: args.parallel,
+        ..BackupRequest::new(args.name, args.repo.backup_dir)
+    };
+    let progress = BarProgress::new(!json && std::io::stderr().is_terminal());
+    let report = run_backup(&node, &request, &progress).await;
+    progress.finish();
+    let report = report?;
+    if json {
+        super::print_json(&report);
+    } else {
+        for ks in &report.keyspaces {
+            let status = if ks.status == Status::Success { "SUCCESS" } else { "FAILURE" };
+            println!("keyspace {:<30} {status:<8} {:>7} ms{}", ks.name, ks.duration_ms, ks.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default());
+        }
+        let t = &report.totals;
+        if report.complete {
+            println!(
+                "backup '{}' complete{}: {} files, {} ({} added, the rest hard-linked from earlier backups) in {:.1} s\n  {}",
+                report.name,
+                if report.resumed { " (resumed)" } else { "" },
+                t.files,
+                super::human_bytes(t.bytes),
+                super::human_bytes(t.bytes_added),
+                report.duration_ms as f64 / 1000.0,
+                report.path.display()
+            );
+        } else {
+            eprintln!(
+                "backup '{}' is INCOMPLETE: some tables failed (above). Nothing was marked restorable; fix the cause and run the same command again to resume.",
+                report.name
+            );
+        }
+    }
+    Ok(if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) })
+}

@@ -1,0 +1,50 @@
+//! One module per command; each returns the exit code of a job that ran, or an error.
+
+mod archive;
+mod backup;
+mod list;
+mod node;
+
+use std::process::ExitCode;
+
+use cassette_backup::Node;
+use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+
+use crate::cli::{Cli, Command, NodeArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let json = cli.global.json;
+    match cli.command {
+        Command::Node { node } => node::run(&node, json).await,
+        Command::Backup(args) => backup::run(args, json).await,
+        Command::List { repo, cluster, host_id } => list::run(&repo, cluster.as_deref(), host_id.as_deref(), json),
+        Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json),
+    }
+}
+
+/// Connects to the node: CQL pinned to it, and its nodetool.
+pub async fn connect(args: &NodeArgs) -> anyhow::Result<Node> {
+    let mut target = CqlTarget::new(args.cql_host.clone(), args.cql_port);
+    if let Some(user) = &args.cql_user {
+        target.credentials = Some((user.clone(), args.cql_password.clone().unwrap_or_default()));
+    }
+    let cql = Cql::connect(&target).await?;
+    let nodetool = Nodetool::new(args.nodetool.clone(), args.jmx_host.clone(), args.jmx_port);
+    Ok(Node { cql, nodetool })
+}
+
+pub fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
+}
+
+/// 1.5 GiB, 320 KiB, 12 B.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}

@@ -1,0 +1,41 @@
+//! Exit codes that mean something to scripts.
+
+use cassette_backup::BackupError;
+use cassette_cassandra::CassandraError;
+use cassette_repo::RepoError;
+
+/// The job ran and failed (see its report).
+pub const FAILED: u8 = 1;
+/// Invalid input: a name, a keyspace, an option.
+pub const INVALID_INPUT: u8 = 2;
+/// Conflict: the backup exists, another job is running.
+pub const CONFLICT: u8 = 3;
+/// Environment: Cassandra unreachable, backup directory unwritable or full.
+pub const ENVIRONMENT: u8 = 4;
+
+pub fn code_of(err: &anyhow::Error) -> u8 {
+    if let Some(e) = err.downcast_ref::<BackupError>() {
+        return match e {
+            BackupError::InvalidInput(_) | BackupError::UnknownSelection(_) => INVALID_INPUT,
+            BackupError::AlreadyExists { .. } => CONFLICT,
+            BackupError::SameDisk { .. } | BackupError::NoSpace { .. } | BackupError::Cassandra(_) => ENVIRONMENT,
+            BackupError::Repo(r) => repo_code(r),
+        };
+    }
+    if let Some(r) = err.downcast_ref::<RepoError>() {
+        return repo_code(r);
+    }
+    if err.downcast_ref::<CassandraError>().is_some() {
+        return ENVIRONMENT;
+    }
+    FAILED
+}
+
+fn repo_code(e: &RepoError) -> u8 {
+    match e {
+        RepoError::InvalidBackupName { .. } | RepoError::InvalidComponent { .. } | RepoError::NotFound { .. } => INVALID_INPUT,
+        RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
+        RepoError::Io { .. } | RepoError::NoRepository { .. } => ENVIRONMENT,
+        _ => FAILED,
+    }
+}
