@@ -53,6 +53,11 @@ pub async fn run_backup(node: &Node, req: &BackupRequest, progress: &dyn Progres
         }
         BackupState::Absent => false,
     };
+    // One cassette job per Cassandra node, whatever its backup directory: only then can
+    // snapshots with cassette's prefix be told to be leftovers.
+    let node_lock_dir = std::env::temp_dir().join(format!("cassette-node-{host_id}"));
+    std::fs::create_dir_all(&node_lock_dir).map_err(|e| RepoError::io("create lock directory", &node_lock_dir, e))?;
+    let _node_lock = NodeLock::acquire(&node_lock_dir)?;
     clear_leftover_snapshots(&node.nodetool).await?;
 
     let resume = if resumed { StoredIndex::from_journal(&backup_dir) } else { StoredIndex::default() };
@@ -270,7 +275,7 @@ enum CopyStop {
 }
 
 /// Clears snapshots with cassette's tag prefix: leftovers of a run that was killed before its
-/// `clear` stage. The caller holds the node lock, so no other cassette job owns them.
+/// `clear` stage. The caller holds the node-wide lock, so no other cassette job owns them.
 async fn clear_leftover_snapshots(nodetool: &Nodetool) -> Result<(), BackupError> {
     let mut tags: Vec<String> = nodetool
         .list_snapshots()

@@ -1,0 +1,106 @@
+//! Running the `cassette` binary against the real test node, as an operator would.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use cassette_testkit::{Cluster, Node};
+
+/// cassette allows one job per Cassandra node: the tests of a binary that run jobs on the
+/// same node take turns.
+pub static NODE_JOBS: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    NODE_JOBS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `cassette ARGS` pointed at `node` (CQL, JMX, nodetool launcher).
+pub fn cassette(node: &Node, args: &[&str]) -> Output {
+    cassette_with_nodetool(node, &cassette_testkit::nodetool_launcher(), args)
+}
+
+pub fn cassette_with_nodetool(node: &Node, nodetool: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cassette"))
+        .args(args)
+        .env("CASSETTE_CQL_HOST", &node.ip)
+        .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
+        .env("CASSETTE_NODETOOL", nodetool)
+        .env_remove("CASSANDRA_BACKUP_DIRECTORY")
+        .env_remove("CASSANDRA_HOME")
+        .output()
+        .expect("run cassette")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `cassette --json backup ...` and returns its report; panics unless it exits 0.
+pub fn backup_ok(node: &Node, root: &Path, name: &str, extra: &[&str]) -> serde_json::Value {
+    let root = root.to_str().unwrap();
+    let mut args = vec!["--json", "backup", "--name", name, "--backup-dir", root];
+    args.extend_from_slice(extra);
+    let out = cassette(node, &args);
+    assert!(out.status.success(), "backup {name} failed ({:?}):\n{}\n{}", out.status, stdout(&out), stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("backup --json prints a report")
+}
+
+/// A backup directory on another filesystem than the node's data (tmpfs), so the same-disk
+/// safety check passes without --allow-same-disk.
+pub fn other_disk_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    assert!(shm.is_dir(), "these tests need /dev/shm (tmpfs) as a second filesystem");
+    tempfile::tempdir_in(shm).expect("tempdir in /dev/shm")
+}
+
+/// Every live SSTable file of a table across data directories: relative path → absolute path.
+pub fn live_table_files(node: &Node, keyspace: &str, table: &str, id_hex: &str) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for dir in cassette_cassandra::disk::table_dirs(&node.data_dirs, keyspace, table, id_hex) {
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    if name != "snapshots" && name != "backups" {
+                        stack.push(p);
+                    }
+                } else if cassette_cassandra::disk::SstableName::parse(&name).is_some() {
+                    let rel = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+                    out.push((rel, p));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every `manifest.json` below `root` (a failed backup must leave none).
+pub fn manifests_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "manifest.json") {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+pub fn solo() -> &'static Cluster {
+    Cluster::solo()
+}
