@@ -247,3 +247,58 @@ async fn bad_input_gets_a_clear_error_and_leaves_nothing_that_looks_complete() {
 }
 
 use std::process::Command;
+
+/// A nodetool that SIGKILLs cassette (its parent) when it is first asked to clear a snapshot:
+/// the backup dies after copying its first keyspace, with that keyspace's snapshot still on the node.
+fn killing_nodetool(dir: &Path) -> std::path::PathBuf {
+    let script = dir.join("nodetool");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env bash\nfor a in \"$@\"; do\n  if [ \"$a\" = clearsnapshot ] && [ ! -e \"{marker}\" ]; then touch \"{marker}\"; kill -9 $PPID; exit 1; fi\ndone\nexec \"{real}\" \"$@\"\n",
+            marker = dir.join("killed").display(),
+            real = cassette_testkit::nodetool_launcher().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_backup_resumes_and_its_snapshot_is_cleared() {
+    let node = &solo().nodes[0];
+    let (ks1, ks2) = (loaded_keyspace("bk_kill_a").await, loaded_keyspace("bk_kill_b").await);
+    let root = other_disk_dir();
+    let r = root.path().to_str().unwrap();
+    let tools = tempfile::tempdir().unwrap();
+    let _turn = serial();
+    let out = cassette_with_nodetool(node, &killing_nodetool(tools.path()), &["--json", "backup", "--name", "k", "--backup-dir", r, "-k", &ks1, "-k", &ks2]);
+    assert!(tools.path().join("killed").exists() && !out.status.success(), "the backup was killed mid-way");
+    assert!(node.nodetool(&["listsnapshots"]).contains("cassette-k-"), "the killed run left its snapshot");
+    assert!(manifests_under(root.path()).is_empty());
+    let list: serde_json::Value = serde_json::from_str(&stdout(&cassette(node, &["--json", "list", "--backup-dir", r]))).unwrap();
+    assert_eq!(list[0]["complete"], false, "an interrupted backup is listed as incomplete");
+
+    let report = backup_ok(node, root.path(), "k", &["-k", &ks1, "-k", &ks2]);
+    assert_eq!(report["resumed"], true);
+    assert_eq!(report["complete"], true);
+    let first_ks: Vec<&serde_json::Value> = report["tables"].as_array().unwrap().iter().filter(|t| t["keyspace"] == ks1.as_str()).collect();
+    assert!(!first_ks.is_empty() && first_ks.iter().all(|t| t["bytes_added"] == 0 && t["files"].as_u64().unwrap() > 0), "the first keyspace was stored before the kill and kept: {first_ks:?}");
+    assert!(!node.nodetool(&["listsnapshots"]).contains("cassette-"), "the leftover snapshot was cleared");
+    // Everything the manifest lists is there with its hash.
+    let manifest_path = &manifests_under(root.path())[0];
+    let backup = manifest_path.parent().unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(manifest_path).unwrap()).unwrap();
+    let mut n = 0;
+    for ks in manifest["keyspaces"].as_array().unwrap() {
+        for t in ks["tables"].as_array().unwrap() {
+            for f in t["files"].as_array().unwrap() {
+                let bytes = std::fs::read(backup.join(f["path"].as_str().unwrap())).unwrap();
+                assert_eq!(f["blake3"], blake3::hash(&bytes).to_hex().as_str());
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 100);
+}

@@ -46,14 +46,16 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
         }
         let t = &report.totals;
         if report.complete {
+            let reused = t.bytes - t.bytes_added;
             println!(
-                "backup '{}' complete{}: {} files, {} ({} added, the rest hard-linked from earlier backups) in {:.1} s\n  {}",
+                "backup '{}' complete{}: {} files, {} in {:.1} s ({} copied{})\n  {}",
                 report.name,
                 if report.resumed { " (resumed)" } else { "" },
                 t.files,
                 super::human_bytes(t.bytes),
-                super::human_bytes(t.bytes_added),
                 report.duration_ms as f64 / 1000.0,
+                super::human_bytes(t.bytes_added),
+                if reused > 0 { format!(", {} hard-linked from earlier backups", super::human_bytes(reused)) } else { String::new() },
                 report.path.display()
             );
         } else {
