@@ -58,7 +58,7 @@ pub async fn run_backup(node: &Node, req: &BackupRequest, progress: &dyn Progres
     let node_lock_dir = std::env::temp_dir().join(format!("cassette-node-{host_id}"));
     std::fs::create_dir_all(&node_lock_dir).map_err(|e| RepoError::io("create lock directory", &node_lock_dir, e))?;
     let _node_lock = NodeLock::acquire(&node_lock_dir)?;
-    clear_leftover_snapshots(&node.nodetool).await?;
+    clear_leftover_snapshots(&node.nodetool, &data_dirs).await?;
 
     let resume = if resumed { StoredIndex::from_journal(&backup_dir) } else { StoredIndex::default() };
     let previous = StoredIndex::from_previous_backup(&node_dir, name.as_str());
@@ -276,17 +276,8 @@ enum CopyStop {
 
 /// Clears snapshots with cassette's tag prefix: leftovers of a run that was killed before its
 /// `clear` stage. The caller holds the node-wide lock, so no other cassette job owns them.
-async fn clear_leftover_snapshots(nodetool: &Nodetool) -> Result<(), BackupError> {
-    let mut tags: Vec<String> = nodetool
-        .list_snapshots()
-        .await?
-        .into_iter()
-        .map(|s| s.tag)
-        .filter(|t| t.starts_with(SNAPSHOT_TAG_PREFIX))
-        .collect();
-    tags.sort();
-    tags.dedup();
-    for tag in tags {
+async fn clear_leftover_snapshots(nodetool: &Nodetool, data_dirs: &[PathBuf]) -> Result<(), BackupError> {
+    for tag in disk::snapshot_tags_with_prefix(data_dirs, SNAPSHOT_TAG_PREFIX) {
         tracing::warn!(%tag, "clearing a snapshot left by an interrupted cassette run");
         nodetool.clear_snapshot(&tag, &[]).await?;
     }

@@ -83,8 +83,11 @@ pub struct TableOutcome {
     pub files: u64,
     /// Bytes stored.
     pub bytes: u64,
-    /// Bytes copied (not reused from an earlier backup).
+    /// Bytes this backup stored itself (not hard-linked from an earlier backup).
     pub bytes_added: u64,
+    /// Bytes this run copied: less than `bytes_added` when a resumed run kept what the
+    /// interrupted run had stored.
+    pub bytes_copied: u64,
     /// Time spent copying it.
     pub duration_ms: u64,
 }

@@ -75,6 +75,7 @@ impl TableCopy<'_> {
         let t = self.table;
         let table_dir = self.backup_dir.join(&t.keyspace).join(&t.name);
         let mut entries = Vec::new();
+        let mut bytes_copied = 0;
         let mut error = None;
         if let Some(schema) = &schema_cql {
             let stored = RepoLayout::table_schema_path(self.backup_dir, &t.keyspace, &t.name)
@@ -103,6 +104,9 @@ impl TableCopy<'_> {
                         error.get_or_insert(e.to_string());
                     }
                     self.progress.file_stored(entry.size, copied);
+                    if copied {
+                        bytes_copied += entry.size;
+                    }
                     entries.push(entry);
                 }
                 Err(e) => {
@@ -120,6 +124,7 @@ impl TableCopy<'_> {
             files: totals.files,
             bytes: totals.bytes,
             bytes_added: totals.bytes_added,
+            bytes_copied,
             duration_ms: started.elapsed().as_millis() as u64,
         };
         let entry = TableEntry { name: t.name.clone(), id: t.id_hex(), schema_cql, files: entries };

@@ -151,6 +151,22 @@ impl Cql {
         Ok(())
     }
 
+    /// `TRUNCATE keyspace.table`: removes every row of the table on every node (all nodes must
+    /// be up). With `auto_snapshot: true` each node first takes a `truncated-<ms>-<table>`
+    /// snapshot.
+    pub async fn truncate(&self, keyspace: &str, table: &str) -> Result<(), CassandraError> {
+        self.execute(&truncate_statement(keyspace, table)).await
+    }
+
+    /// Runs a schema statement (`CREATE ...`); `Ok(false)` when what it creates already exists.
+    pub async fn execute_schema(&self, statement: &str) -> Result<bool, CassandraError> {
+        match self.execute(statement).await {
+            Ok(()) => Ok(true),
+            Err(CassandraError::Cql { message, .. }) if is_already_exists(&message) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Waits until every node agrees on the schema version (after DDL).
     pub async fn await_schema_agreement(&self) -> Result<(), CassandraError> {
         self.session
@@ -267,6 +283,16 @@ pub fn quote_identifier(name: &str) -> String {
     if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
 }
 
+fn truncate_statement(keyspace: &str, table: &str) -> String {
+    format!("TRUNCATE {}.{}", quote_identifier(keyspace), quote_identifier(table))
+}
+
+/// The server's "already exists" answers to CREATE (keyspace, table, type, index).
+fn is_already_exists(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("already exist") || m.contains("already existing") || m.contains("duplicate index")
+}
+
 /// `system_views.settings` renders lists as `[a, b]`.
 fn parse_directory_list(value: &str) -> Vec<PathBuf> {
     value
@@ -291,6 +317,19 @@ mod tests {
             vec![PathBuf::from("/var/lib/cassandra/data1"), PathBuf::from("/var/lib/cassandra/data2")]
         );
         assert!(parse_directory_list("[]").is_empty());
+    }
+
+    #[test]
+    fn truncate_quotes_names() {
+        assert_eq!(truncate_statement("shop", "Orders"), "TRUNCATE shop.\"Orders\"");
+    }
+
+    #[test]
+    fn recognises_already_exists() {
+        assert!(is_already_exists("Database returned an error: Attempted to create an already existing keyspace or table"));
+        assert!(is_already_exists("Cannot add already existing table \"t\" to keyspace \"ks\""));
+        assert!(is_already_exists("Index profiles_by_name already exists"));
+        assert!(!is_already_exists("Unknown keyspace ks"));
     }
 
     #[test]

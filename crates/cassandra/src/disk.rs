@@ -38,6 +38,30 @@ pub fn snapshot_dirs(data_dirs: &[PathBuf], keyspace: &str, table: &str, id_hex:
         .collect()
 }
 
+/// Tags of the snapshots starting with `prefix` that exist in any table directory, found by
+/// reading the data directories (cheaper than a `nodetool listsnapshots` JVM start).
+pub fn snapshot_tags_with_prefix(data_dirs: &[PathBuf], prefix: &str) -> std::collections::BTreeSet<String> {
+    let mut tags = std::collections::BTreeSet::new();
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default()
+    };
+    for data_dir in data_dirs {
+        for keyspace in subdirs(data_dir) {
+            for table in subdirs(&keyspace) {
+                for snapshot in subdirs(&table.join("snapshots")) {
+                    let tag = snapshot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    if tag.starts_with(prefix) {
+                        tags.insert(tag);
+                    }
+                }
+            }
+        }
+    }
+    tags
+}
+
 /// Snapshot metadata that Cassandra writes beside the hard links; not SSTable data.
 pub const SNAPSHOT_METADATA_FILES: &[&str] = &["manifest.json", "schema.cql"];
 
@@ -148,6 +172,16 @@ mod tests {
         assert_eq!(SstableName::parse("oa-1-big-SAI+aa+name_idx+Meta.db").unwrap().component, "SAI+aa+name_idx+Meta.db");
         assert!(SstableName::parse("nb_txn_flush_8f0e.log").is_none());
         assert!(SstableName::parse("manifest.json").is_none());
+    }
+
+    #[test]
+    fn finds_snapshot_tags_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        for (ks, table, tag) in [("shop", "orders-0a", "cassette-x-1"), ("shop", "users-0b", "truncated-1-users"), ("log", "ev-0c", "cassette-y-2")] {
+            std::fs::create_dir_all(dir.path().join(ks).join(table).join("snapshots").join(tag)).unwrap();
+        }
+        let tags = snapshot_tags_with_prefix(&[dir.path().to_path_buf()], "cassette-");
+        assert_eq!(tags.into_iter().collect::<Vec<_>>(), vec!["cassette-x-1", "cassette-y-2"]);
     }
 
     #[test]

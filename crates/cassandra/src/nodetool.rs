@@ -157,10 +157,20 @@ impl Nodetool {
         self.run(&refs).await
     }
 
+    /// `nodetool repair -pr --full KS`: a full repair of the token ranges this node is primary
+    /// for (run it on every node to repair the keyspace once). Returns nodetool's output.
+    pub async fn repair(&self, keyspace: &str) -> Result<String, CassandraError> {
+        self.run(&repair_args(keyspace)).await
+    }
+
     /// `nodetool status`, raw.
     pub async fn status(&self) -> Result<String, CassandraError> {
         self.run(&["status"]).await
     }
+}
+
+fn repair_args(keyspace: &str) -> [&str; 4] {
+    ["repair", "-pr", "--full", keyspace]
 }
 
 /// Parses `nodetool listsnapshots`. Its table starts after a header line that begins with
@@ -204,6 +214,11 @@ Total TrueDiskSpaceUsed: 0 bytes\n";
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], SnapshotListing { tag: "cassette-nightly-1".into(), keyspace: "shop".into(), table: "orders".into() });
         assert_eq!(got[1].tag, "truncated-1763-orders");
+    }
+
+    #[test]
+    fn repair_is_primary_range_and_full() {
+        assert_eq!(repair_args("shop"), ["repair", "-pr", "--full", "shop"]);
     }
 
     #[test]

@@ -77,6 +77,12 @@ pub enum Command {
     },
     /// Back up the node: snapshot, copy (verified, deduplicated), clear, manifest last.
     Backup(BackupArgs),
+    /// Restore the node from a backup, online: locate, verify every file, check the schema,
+    /// then per table TRUNCATE and `nodetool import`. Resumable: run it again after a crash.
+    ///
+    /// Cluster restore (TRUNCATE is cluster-wide): run `restore --truncate-only` once, on any
+    /// node, then `restore --no-truncate` on every node.
+    Restore(RestoreArgs),
     /// List the backups in the backup directory, complete or not.
     List {
         #[command(flatten)]
@@ -132,6 +138,63 @@ pub struct BackupArgs {
     #[arg(long)]
     pub allow_same_disk: bool,
     /// Files copied at once.
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup's name.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Restore another node's backup (its host ID), e.g. on a node replacing a dead one.
+    #[arg(long, value_name = "HOST_ID")]
+    pub from_node: Option<String>,
+    /// Restore a backup of another cluster (its name), e.g. into a new cluster.
+    #[arg(long, value_name = "CLUSTER")]
+    pub from_cluster: Option<String>,
+    /// Only these keyspaces of the backup (repeatable or comma-separated); default: every
+    /// keyspace backed up except system ones.
+    #[arg(long = "keyspace", short = 'k', value_delimiter = ',')]
+    pub keyspaces: Vec<String>,
+    /// Only these tables of the backup, as keyspace.table (repeatable or comma-separated).
+    #[arg(long = "table", short = 't', value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Restore under other names: OLD_KS=NEW_KS or OLD_KS.TABLE=NEW_KS.TABLE (repeatable).
+    #[arg(long = "rename", value_name = "OLD=NEW")]
+    pub renames: Vec<String>,
+    /// Create missing keyspaces and tables from the backup's schema (after --rename).
+    #[arg(long)]
+    pub create_schema: bool,
+    /// Load without truncating: nodes of a cluster restore, after `--truncate-only` ran once.
+    #[arg(long, conflicts_with = "truncate_only")]
+    pub no_truncate: bool,
+    /// Only truncate the tables (cluster-wide), the first step of a cluster restore.
+    #[arg(long)]
+    pub truncate_only: bool,
+    /// Start a new restore of this backup: earlier restore journals no longer count (allows
+    /// truncating tables that an earlier restore of this backup loaded).
+    #[arg(long)]
+    pub new_restore: bool,
+    /// Clear the `truncated-*` snapshots TRUNCATE leaves on this node, once a table is loaded
+    /// (by default they are kept, as the pre-restore copy, and reported).
+    #[arg(long)]
+    pub clear_truncate_snapshots: bool,
+    /// Where to stage SSTables for `nodetool import` (default: <backup-dir>/.restore-staging);
+    /// not inside Cassandra's data directories.
+    #[arg(long)]
+    pub staging_dir: Option<PathBuf>,
+    /// Verify the backup and print what would be truncated and loaded; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run `nodetool repair -pr --full KEYSPACE` after loading each keyspace.
+    #[arg(long)]
+    pub repair: bool,
+    /// Files hashed at once while verifying.
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,
 }

@@ -3,6 +3,7 @@
 use cassette_backup::BackupError;
 use cassette_cassandra::CassandraError;
 use cassette_repo::RepoError;
+use cassette_restore::RestoreError;
 
 /// The job ran and failed (see its report).
 pub const FAILED: u8 = 1;
@@ -20,6 +21,18 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             BackupError::AlreadyExists { .. } => CONFLICT,
             BackupError::SameDisk { .. } | BackupError::NoSpace { .. } | BackupError::Cassandra(_) => ENVIRONMENT,
             BackupError::Repo(r) => repo_code(r),
+        };
+    }
+    if let Some(e) = err.downcast_ref::<RestoreError>() {
+        return match e {
+            RestoreError::InvalidInput(_)
+            | RestoreError::NotFound { .. }
+            | RestoreError::Incomplete { .. }
+            | RestoreError::SchemaMissing { .. } => INVALID_INPUT,
+            RestoreError::WouldWipeRestoredData { .. } => CONFLICT,
+            RestoreError::Corrupt { .. } => FAILED,
+            RestoreError::Cassandra(_) => ENVIRONMENT,
+            RestoreError::Repo(r) => repo_code(r),
         };
     }
     if let Some(r) = err.downcast_ref::<RepoError>() {

@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let outcome = runtime.block_on(commands::run(cli));
     match outcome {
-        Ok(code) => code.into(),
+        Ok(code) => code,
         Err(err) => {
             let code = exit::code_of(&err);
             eprintln!("cassette: error: {err:#}");

@@ -1,6 +1,9 @@
 //! `cassette backup` on a real Cassandra 5.0 node (two data directories), checked as an
 //! operator would: the files, the manifest, the node's snapshots, the errors.
 
+// Tests hold the node's turn (`serial()`) across awaits on purpose: one job per node.
+#![allow(clippy::await_holding_lock)]
+
 mod common;
 
 use std::os::unix::fs::MetadataExt;
@@ -156,7 +159,7 @@ for a in "$@"; do
 done
 "#,
             real = cassette_testkit::nodetool_launcher().display(),
-            dirs = format!("{{{}}}", dirs.join(",")),
+            dirs = ["{", &dirs.join(","), "}"].concat(),
             marker = dir.join("corrupted").display(),
         ),
     )
@@ -280,11 +283,32 @@ async fn a_killed_backup_resumes_and_its_snapshot_is_cleared() {
     let list: serde_json::Value = serde_json::from_str(&stdout(&cassette(node, &["--json", "list", "--backup-dir", r]))).unwrap();
     assert_eq!(list[0]["complete"], false, "an interrupted backup is listed as incomplete");
 
+    // What the killed run stored (files of the first keyspace), by inode.
+    let stored_before: Vec<(std::path::PathBuf, u64)> = {
+        let mut v = Vec::new();
+        let mut stack = vec![root.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().contains(&format!("/{ks1}/")) {
+                    v.push((p.clone(), std::fs::metadata(&p).unwrap().ino()));
+                }
+            }
+        }
+        v
+    };
+    assert!(!stored_before.is_empty(), "the first keyspace was stored before the kill");
+
     let report = backup_ok(node, root.path(), "k", &["-k", &ks1, "-k", &ks2]);
     assert_eq!(report["resumed"], true);
     assert_eq!(report["complete"], true);
     let first_ks: Vec<&serde_json::Value> = report["tables"].as_array().unwrap().iter().filter(|t| t["keyspace"] == ks1.as_str()).collect();
-    assert!(!first_ks.is_empty() && first_ks.iter().all(|t| t["bytes_added"] == 0 && t["files"].as_u64().unwrap() > 0), "the first keyspace was stored before the kill and kept: {first_ks:?}");
+    assert!(!first_ks.is_empty() && first_ks.iter().all(|t| t["bytes_copied"] == 0 && t["files"].as_u64().unwrap() > 0), "the first keyspace was kept, not copied again: {first_ks:?}");
+    for (path, ino) in &stored_before {
+        assert_eq!(std::fs::metadata(path).unwrap().ino(), *ino, "{} was rewritten by the resumed run", path.display());
+    }
     assert!(!node.nodetool(&["listsnapshots"]).contains("cassette-"), "the leftover snapshot was cleared");
     // Everything the manifest lists is there with its hash.
     let manifest_path = &manifests_under(root.path())[0];

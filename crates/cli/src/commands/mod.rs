@@ -4,6 +4,7 @@ mod archive;
 mod backup;
 mod list;
 mod node;
+mod restore;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Node { node } => node::run(&node, json).await,
         Command::Backup(args) => backup::run(args, json).await,
+        Command::Restore(args) => restore::run(args, json).await,
         Command::List { repo, cluster, host_id } => list::run(&repo, cluster.as_deref(), host_id.as_deref(), json),
         Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json),
     }

@@ -1,0 +1,155 @@
+//! `cassette restore`: restore the node cassette runs beside from a backup, online.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cassette_restore::{Mode, Progress, RestoreRequest, Stage, Status, TableOutcome, run_restore};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::RestoreArgs;
+use crate::exit;
+
+pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
+    cassette_repo::BackupName::parse(&args.name)?;
+    let node = super::connect(&args.node).await?;
+    let mode = if args.truncate_only {
+        Mode::TruncateOnly
+    } else if args.no_truncate {
+        Mode::LoadOnly
+    } else {
+        Mode::TruncateAndLoad
+    };
+    let request = RestoreRequest {
+        from_cluster: args.from_cluster,
+        from_node: args.from_node,
+        keyspaces: args.keyspaces,
+        tables: args.tables,
+        renames: args.renames,
+        create_schema: args.create_schema,
+        mode,
+        new_restore: args.new_restore,
+        clear_truncate_snapshots: args.clear_truncate_snapshots,
+        staging_dir: args.staging_dir,
+        dry_run: args.dry_run,
+        repair: args.repair,
+        parallel_files: args.parallel,
+        ..RestoreRequest::new(args.name, args.repo.backup_dir)
+    };
+    let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
+    let report = run_restore(&node, &request, &progress).await;
+    progress.finish();
+    let report = report?;
+    if json {
+        super::print_json(&report);
+        return Ok(if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) });
+    }
+    println!(
+        "backup '{}' of host ID {} (cluster '{}'): {} files, {} verified",
+        report.name,
+        report.source_host_id,
+        report.source_cluster,
+        report.verified_files,
+        super::human_bytes(report.verified_bytes)
+    );
+    for s in &report.schema_created {
+        let first = s.lines().next().unwrap_or_default();
+        println!("{} {first}", if report.dry_run { "would run" } else { "created  " });
+    }
+    for t in &report.tables {
+        let status = if t.status == Status::Success { "SUCCESS" } else { "FAILURE" };
+        let renamed = if (t.backup_keyspace.as_str(), t.backup_table.as_str()) != (t.keyspace.as_str(), t.table.as_str()) {
+            format!(" (from {}.{})", t.backup_keyspace, t.backup_table)
+        } else {
+            String::new()
+        };
+        let mut notes: Vec<String> = Vec::new();
+        if t.truncated {
+            notes.push("truncated".into());
+        }
+        if t.loaded {
+            notes.push(format!("loaded {} files, {}", t.files, super::human_bytes(t.bytes)));
+        }
+        if let Some(s) = &t.truncate_snapshot {
+            notes.push(format!("pre-restore snapshot {s} kept"));
+        }
+        if let Some(s) = &t.skipped {
+            notes.push(s.clone());
+        }
+        if let Some(e) = &t.error {
+            notes.push(e.clone());
+        }
+        println!("table {:<40} {status:<8} {:>7} ms  {}", format!("{}.{}{renamed}", t.keyspace, t.table), t.duration_ms, notes.join("; "));
+    }
+    for ks in &report.keyspaces {
+        let status = if ks.status == Status::Success { "SUCCESS" } else { "FAILURE" };
+        println!("keyspace {:<37} {status:<8} {:>7} ms{}", ks.name, ks.duration_ms, ks.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default());
+    }
+    if report.dry_run {
+        println!("dry run: nothing was changed");
+    } else if report.complete {
+        let files: u64 = report.tables.iter().map(|t| t.files).sum();
+        let bytes: u64 = report.tables.iter().map(|t| t.bytes).sum();
+        println!(
+            "restore of '{}' complete{}: {} tables, {files} files, {} loaded in {:.1} s (journal {})",
+            report.name,
+            if report.resumed { " (resumed)" } else { "" },
+            report.tables.len(),
+            super::human_bytes(bytes),
+            report.duration_ms as f64 / 1000.0,
+            report.journal.display()
+        );
+        if report.mode == Mode::TruncateOnly {
+            println!("next: run `cassette restore --name {} --no-truncate` on every node of the cluster", report.name);
+        }
+    } else {
+        eprintln!(
+            "restore of '{}' FAILED for some tables (above). Fix the cause and run the same command again: tables already loaded are skipped, and no table is truncated twice.",
+            report.name
+        );
+    }
+    Ok(if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) })
+}
+
+/// The terminal progress bar of a restore (verification bytes, then tables), hidden off a terminal.
+struct RestoreBar {
+    bar: ProgressBar,
+    tables_done: AtomicU64,
+}
+
+impl RestoreBar {
+    fn new(enabled: bool) -> Self {
+        let target = if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:>9} {wide_msg}\n  [{bar:40}] {bytes}/{total_bytes} verified {binary_bytes_per_sec}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        RestoreBar { bar, tables_done: AtomicU64::new(0) }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for RestoreBar {
+    fn stage(&self, stage: Stage, detail: &str) {
+        self.bar.set_prefix(format!("{stage:?}").to_lowercase());
+        self.bar.set_message(format!("{detail} (tables done: {})", self.tables_done.load(Ordering::Relaxed)));
+    }
+    fn add_total(&self, _files: u64, bytes: u64) {
+        self.bar.inc_length(bytes);
+    }
+    fn file_verified(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+    fn table_finished(&self, outcome: &TableOutcome) {
+        self.tables_done.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = &outcome.error {
+            self.bar.suspend(|| eprintln!("table {}.{} FAILED: {e}", outcome.keyspace, outcome.table));
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The restore job: its stages in order (see the crate documentation).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cassette_cassandra::{ImportOptions, TableInfo};
+use cassette_repo::{FileEntry, NodeLock, RepoError};
+use chrono::Utc;
+
+use crate::journal::{self, Journal, Record, RunState};
+use crate::locate::{Located, locate};
+use crate::schema::{creation_statements, live_tables, missing};
+use crate::select::{Planned, Rename, select};
+use crate::stage::{clear_leftovers, importable, stage_table, table_staging_dir};
+use crate::verify::verify_files;
+use crate::{KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome};
+
+/// Prefix of the snapshots `TRUNCATE` takes with `auto_snapshot: true`.
+const TRUNCATE_SNAPSHOT_PREFIX: &str = "truncated-";
+
+/// Restores the node: see the crate documentation for the stages. Errors that stop the job
+/// before anything is truncated (not found, incomplete, corrupt, schema, a truncation that
+/// would wipe restored data) are `Err`; per-table failures while loading are in the report.
+pub async fn run_restore(node: &Node, req: &RestoreRequest, progress: &dyn Progress) -> Result<RestoreReport, RestoreError> {
+    let started = Instant::now();
+    progress.stage(Stage::Locate, &req.name);
+    let local = node.cql.local_node().await?;
+    let host_id = local.host_id.to_string();
+    let source_cluster = req.from_cluster.clone().unwrap_or_else(|| local.cluster_name.clone());
+    let source_host = req.from_node.clone().unwrap_or_else(|| host_id.clone());
+    let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
+    // One cassette job per Cassandra node (the same lock as the backup engine's).
+    let _node_lock = if req.dry_run { None } else { Some(node_lock(&host_id)?) };
+    let Located { dir: backup_dir, manifest } = locate(&req.backup_root, &source_cluster, &source_host, &req.name)?;
+    let plan = select(&manifest, req)?;
+    if plan.is_empty() {
+        return Err(RestoreError::InvalidInput(format!(
+            "backup '{}' has no tables to restore with this selection (system keyspaces are restored only when named with --keyspace)",
+            req.name
+        )));
+    }
+    tracing::info!(backup = %backup_dir.display(), tables = plan.len(), mode = ?req.mode, dry_run = req.dry_run, "restore started");
+
+    // Verify before anything else: a bad backup must not cost the live data.
+    progress.stage(Stage::Verify, &req.name);
+    let files: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
+    let verified_bytes: u64 = files.iter().map(|f| f.size).sum();
+    progress.add_total(files.len() as u64, verified_bytes);
+    let bad = verify_files(&backup_dir, &files, req.parallel_files, progress);
+    if !bad.is_empty() {
+        return Err(RestoreError::Corrupt { path: backup_dir.display().to_string(), files: bad });
+    }
+
+    progress.stage(Stage::Schema, "");
+    let mut live = live_tables(&node.cql, &plan).await?;
+    let mut schema_created = Vec::new();
+    let absent = missing(&plan, &live);
+    if !absent.is_empty() {
+        if !req.create_schema {
+            return Err(RestoreError::SchemaMissing { missing: absent });
+        }
+        let statements = creation_statements(&manifest, &plan, &absent, &renames);
+        if req.dry_run {
+            schema_created = statements;
+        } else {
+            for s in statements {
+                if node.cql.execute_schema(&s).await? {
+                    schema_created.push(s);
+                }
+            }
+            node.cql.await_schema_agreement().await?;
+            live = live_tables(&node.cql, &plan).await?;
+            let still = missing(&plan, &live);
+            if !still.is_empty() {
+                return Err(RestoreError::SchemaMissing { missing: still });
+            }
+        }
+    }
+
+    let journal_path = journal::journal_path(&backup_dir, &host_id);
+    let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
+    let resumed = !run.is_empty();
+    if req.mode.truncates() && !req.new_restore {
+        let journals = all_journals(&req.backup_root, &source_cluster, &req.name);
+        let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id);
+        for p in plan.iter().filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name())) {
+            if let Some(detail) = wiped.get(&p.live_name()) {
+                return Err(RestoreError::WouldWipeRestoredData { table: p.live_name(), detail: detail.clone() });
+            }
+        }
+    }
+
+    let mut report = RestoreReport {
+        name: req.name.clone(),
+        backup_path: backup_dir.clone(),
+        source_cluster,
+        source_host_id: source_host,
+        host_id: host_id.clone(),
+        mode: req.mode,
+        dry_run: req.dry_run,
+        resumed,
+        complete: false,
+        verified_files: files.len() as u64,
+        verified_bytes,
+        schema_created,
+        keyspaces: Vec::new(),
+        tables: Vec::new(),
+        journal: journal_path.clone(),
+        duration_ms: 0,
+    };
+    if req.dry_run {
+        report.tables = plan.iter().map(|p| dry_run_outcome(p, req.mode, &run)).collect();
+        report.keyspaces = keyspace_groups(&plan)
+            .into_iter()
+            .map(|(ks, _)| KeyspaceOutcome { name: ks, status: Status::Success, duration_ms: 0, error: None })
+            .collect();
+        report.complete = true;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+
+    let mut journal = Journal::open(&journal_path)?;
+    if req.new_restore {
+        journal.append(&Record::Reset { at: Utc::now() })?;
+    }
+    journal.append(&Record::Started { at: Utc::now(), mode: req.mode })?;
+    let host_staging = req.staging_dir.clone().unwrap_or_else(|| req.backup_root.join(".restore-staging")).join(&host_id);
+    clear_leftovers(&host_staging);
+    let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
+    let mut known_snapshots = if req.mode.truncates() || req.clear_truncate_snapshots { truncate_snapshots(node).await? } else { BTreeSet::new() };
+    let mut ctx = TableContext { node, req, backup_dir: &backup_dir, run: &run, run_dir: &run_dir, journal: &mut journal, known_snapshots: &mut known_snapshots, progress };
+
+    for (ks, tables) in keyspace_groups(&plan) {
+        let ks_started = Instant::now();
+        let mut failure = None;
+        for p in tables {
+            let outcome = ctx.restore_table(p, &live).await?;
+            progress.table_finished(&outcome);
+            if let Some(e) = &outcome.error {
+                failure.get_or_insert(format!("table {}: {e}", outcome.table));
+            }
+            report.tables.push(outcome);
+        }
+        if req.repair && req.mode.loads() && failure.is_none() {
+            progress.stage(Stage::Repair, &ks);
+            if let Err(e) = node.nodetool.repair(&ks).await {
+                failure = Some(format!("repair failed (the data is loaded; run `nodetool repair -pr --full {ks}` again): {e}"));
+            }
+        }
+        report.keyspaces.push(KeyspaceOutcome {
+            name: ks,
+            status: if failure.is_some() { Status::Failure } else { Status::Success },
+            duration_ms: ks_started.elapsed().as_millis() as u64,
+            error: failure,
+        });
+    }
+    if let Err(e) = std::fs::remove_dir_all(&run_dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %run_dir.display(), error = %e, "could not remove the staging directory");
+    }
+    report.complete = report.keyspaces.iter().all(|k| k.status == Status::Success);
+    if report.complete {
+        journal.append(&Record::Finished { at: Utc::now() })?;
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(complete = report.complete, "restore finished");
+    Ok(report)
+}
+
+struct TableContext<'a> {
+    node: &'a Node,
+    req: &'a RestoreRequest,
+    backup_dir: &'a Path,
+    run: &'a RunState,
+    run_dir: &'a Path,
+    journal: &'a mut Journal,
+    known_snapshots: &'a mut BTreeSet<String>,
+    progress: &'a dyn Progress,
+}
+
+impl TableContext<'_> {
+    /// truncate → stage → import for one table, skipping what the journal says is done.
+    /// Only journal failures are `Err` (the job cannot record progress safely).
+    async fn restore_table(&mut self, p: &Planned<'_>, live: &BTreeMap<String, TableInfo>) -> Result<TableOutcome, RestoreError> {
+        let started = Instant::now();
+        let name = p.live_name();
+        debug_assert!(live.contains_key(&name));
+        let (ks, table) = (p.live_keyspace.as_str(), p.live_table.as_str());
+        let mut out = outcome(p);
+        let finish = |mut out: TableOutcome, error: Option<String>| {
+            out.status = if error.is_some() { Status::Failure } else { Status::Success };
+            out.error = error;
+            out.duration_ms = started.elapsed().as_millis() as u64;
+            Ok(out)
+        };
+        if self.run.loaded.contains(&name) {
+            out.skipped = Some("already loaded by an interrupted run of this restore (journal)".into());
+            if self.req.clear_truncate_snapshots
+                && let Err(e) = self.clear_truncate_snapshots(ks, table).await
+            {
+                return finish(out, Some(format!("clearing the truncate snapshots failed: {e}")));
+            }
+            return finish(out, None);
+        }
+        let mode = self.req.mode;
+        if mode.truncates() {
+            if let Some(snapshot) = self.run.truncated.get(&name) {
+                out.skipped = Some("already truncated by an interrupted run of this restore (journal): not truncated again".into());
+                out.truncate_snapshot = snapshot.clone();
+            } else {
+                self.progress.stage(Stage::Truncate, &name);
+                if let Err(e) = self.node.cql.truncate(ks, table).await {
+                    return finish(out, Some(format!("TRUNCATE failed (every node must be up): {e}")));
+                }
+                let snapshot = self.new_truncate_snapshot(ks, table).await;
+                self.journal.append(&Record::Truncated { at: Utc::now(), keyspace: ks.into(), table: table.into(), snapshot: snapshot.clone() })?;
+                out.truncated = true;
+                out.truncate_snapshot = snapshot;
+            }
+        }
+        if mode.loads() {
+            self.progress.stage(Stage::Load, &name);
+            let prefix = format!("{}/{}/", p.backup_keyspace, p.entry.name);
+            let files = importable(&prefix, &p.entry.files);
+            if !files.is_empty() {
+                let dir = table_staging_dir(self.run_dir, ks, table);
+                if let Err(e) = stage_table(self.backup_dir, &files, &dir) {
+                    return finish(out, Some(format!("staging the SSTables failed: {e}")));
+                }
+                let opts = ImportOptions { copy_data: true, ..Default::default() };
+                let imported = self.node.nodetool.import(ks, table, std::slice::from_ref(&dir), &opts).await;
+                let _ = std::fs::remove_dir_all(&dir);
+                match imported {
+                    Ok(text) if text.to_lowercase().contains("failed") => {
+                        return finish(out, Some(format!("nodetool import reported a failure: {}", text.trim())));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return finish(out, Some(format!("loading failed (run the same restore again to retry; the table stays truncated): {e}"))),
+                }
+            }
+            out.files = files.len() as u64;
+            out.bytes = files.iter().map(|f| f.size).sum();
+            self.journal.append(&Record::Loaded { at: Utc::now(), keyspace: ks.into(), table: table.into(), mode, files: out.files, bytes: out.bytes })?;
+            out.loaded = true;
+        }
+        if self.req.clear_truncate_snapshots && (out.loaded || mode == Mode::TruncateOnly) {
+            if let Err(e) = self.clear_truncate_snapshots(ks, table).await {
+                return finish(out, Some(format!("clearing the truncate snapshots failed: {e}")));
+            }
+            out.truncate_snapshot = None;
+        }
+        finish(out, None)
+    }
+
+    /// The `truncated-*` snapshot of the table that the truncation just took, if any.
+    async fn new_truncate_snapshot(&mut self, ks: &str, table: &str) -> Option<String> {
+        let listing = match self.node.nodetool.list_snapshots().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list snapshots to find the truncate snapshot");
+                return None;
+            }
+        };
+        let mut found = None;
+        for s in listing.into_iter().filter(|s| s.tag.starts_with(TRUNCATE_SNAPSHOT_PREFIX)) {
+            if self.known_snapshots.insert(format!("{}/{}/{}", s.keyspace, s.table, s.tag)) && s.keyspace == ks && s.table == table {
+                found = Some(s.tag);
+            }
+        }
+        found
+    }
+
+    /// Clears every `truncated-*` snapshot of the table on this node.
+    async fn clear_truncate_snapshots(&self, ks: &str, table: &str) -> Result<(), RestoreError> {
+        let mut tags: Vec<String> = self
+            .node
+            .nodetool
+            .list_snapshots()
+            .await?
+            .into_iter()
+            .filter(|s| s.tag.starts_with(TRUNCATE_SNAPSHOT_PREFIX) && s.keyspace == ks && s.table == table)
+            .map(|s| s.tag)
+            .collect();
+        tags.dedup();
+        for tag in tags {
+            self.node.nodetool.clear_snapshot(&tag, &[ks.to_string()]).await?;
+        }
+        Ok(())
+    }
+}
+
+fn outcome(p: &Planned<'_>) -> TableOutcome {
+    TableOutcome {
+        keyspace: p.live_keyspace.clone(),
+        table: p.live_table.clone(),
+        backup_keyspace: p.backup_keyspace.clone(),
+        backup_table: p.entry.name.clone(),
+        status: Status::Success,
+        error: None,
+        truncated: false,
+        loaded: false,
+        skipped: None,
+        truncate_snapshot: None,
+        files: 0,
+        bytes: 0,
+        duration_ms: 0,
+    }
+}
+
+fn dry_run_outcome(p: &Planned<'_>, mode: Mode, run: &RunState) -> TableOutcome {
+    let name = p.live_name();
+    let mut out = outcome(p);
+    let files = importable(&format!("{}/{}/", p.backup_keyspace, p.entry.name), &p.entry.files);
+    out.files = files.len() as u64;
+    out.bytes = files.iter().map(|f| f.size).sum();
+    let mut steps = Vec::new();
+    if run.loaded.contains(&name) {
+        steps.push("skip: already loaded (journal)".to_string());
+    } else {
+        if mode.truncates() {
+            steps.push(if run.truncated.contains_key(&name) { "skip truncate: already truncated (journal)".into() } else { format!("TRUNCATE {name}") });
+        }
+        if mode.loads() {
+            steps.push(format!("stage {} files and nodetool import them into {name}", out.files));
+        }
+    }
+    out.skipped = Some(format!("dry run: would {}", steps.join(", then ")));
+    out
+}
+
+/// The plan grouped by live keyspace, in plan order.
+fn keyspace_groups<'p, 'm>(plan: &'p [Planned<'m>]) -> Vec<(String, Vec<&'p Planned<'m>>)> {
+    let mut groups: Vec<(String, Vec<&Planned<'m>>)> = Vec::new();
+    for p in plan {
+        match groups.iter_mut().find(|(k, _)| *k == p.live_keyspace) {
+            Some((_, v)) => v.push(p),
+            None => groups.push((p.live_keyspace.clone(), vec![p])),
+        }
+    }
+    groups
+}
+
+/// Every `truncated-*` snapshot on the node, as `keyspace/table/tag`.
+async fn truncate_snapshots(node: &Node) -> Result<BTreeSet<String>, RestoreError> {
+    Ok(node
+        .nodetool
+        .list_snapshots()
+        .await?
+        .into_iter()
+        .filter(|s| s.tag.starts_with(TRUNCATE_SNAPSHOT_PREFIX))
+        .map(|s| format!("{}/{}/{}", s.keyspace, s.table, s.tag))
+        .collect())
+}
+
+/// The restore journals of every node's backup named `name` in the cluster: `(host ID restored, records)`.
+fn all_journals(root: &Path, cluster: &str, name: &str) -> Vec<(String, Vec<Record>)> {
+    let mut out = Vec::new();
+    let Ok(cluster_dir) = cassette_repo::path_component("cluster name", cluster).map(|c| root.join(c)) else { return out };
+    let Ok(hosts) = std::fs::read_dir(&cluster_dir) else { return out };
+    for host in hosts.flatten() {
+        let meta: PathBuf = cassette_repo::RepoLayout::meta_dir(&host.path().join(name));
+        let Ok(entries) = std::fs::read_dir(&meta) else { continue };
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) {
+                out.push((restored.to_string(), journal::load(&e.path())));
+            }
+        }
+    }
+    out
+}
+
+/// The node-wide job lock, shared with the backup engine (`/tmp/cassette-node-<host ID>`).
+fn node_lock(host_id: &str) -> Result<NodeLock, RestoreError> {
+    let dir = std::env::temp_dir().join(format!("cassette-node-{host_id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create lock directory", &dir, e))?;
+    Ok(NodeLock::acquire(&dir)?)
+}

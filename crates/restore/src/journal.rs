@@ -1,0 +1,253 @@
+//! The restore journal: which tables a restore truncated and loaded, so it can be resumed,
+//! and so a truncation that would wipe restored data is refused.
+//!
+//! One JSON line per event, appended and fsynced, in the backup being restored:
+//!
+//! ```text
+//! <root>/<cluster>/<host ID of the backup>/<name>/cassette-meta/restore-<host ID restored>.jsonl
+//! ```
+//!
+//! A *run* is the records after the last `finished` or `reset` line. Within the current
+//! (unfinished) run, a table recorded `loaded` is skipped and a table recorded `truncated` is
+//! not truncated again. Before truncating, the journals of every node's backup of that name are
+//! read: a table loaded after its latest truncation (by another node, or by this node in a
+//! load-only run) must not be truncated, since TRUNCATE is cluster-wide. `--new-restore` writes
+//! a `reset` line, after which earlier records count for nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Mode;
+
+/// One line of a restore journal. Keyspace and table are the live names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// A restore started (or resumed).
+    Started {
+        /// When.
+        at: DateTime<Utc>,
+        /// What it does.
+        mode: Mode,
+    },
+    /// `TRUNCATE keyspace.table` succeeded.
+    Truncated {
+        /// When.
+        at: DateTime<Utc>,
+        /// Live keyspace.
+        keyspace: String,
+        /// Live table.
+        table: String,
+        /// The snapshot the truncation left on this node, if found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<String>,
+    },
+    /// `nodetool import` of the table's backed-up SSTables succeeded.
+    Loaded {
+        /// When.
+        at: DateTime<Utc>,
+        /// Live keyspace.
+        keyspace: String,
+        /// Live table.
+        table: String,
+        /// The mode of the run that loaded it.
+        mode: Mode,
+        /// Files loaded.
+        files: u64,
+        /// Bytes loaded.
+        bytes: u64,
+    },
+    /// Every selected table of the run succeeded: the next restore starts a new run.
+    Finished {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// `--new-restore`: earlier records of every journal of this backup no longer count.
+    Reset {
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl Record {
+    fn at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Started { at, .. }
+            | Record::Truncated { at, .. }
+            | Record::Loaded { at, .. }
+            | Record::Finished { at }
+            | Record::Reset { at } => *at,
+        }
+    }
+}
+
+/// The journal file of restoring `host_id` from the backup at `backup_dir`.
+pub fn journal_path(backup_dir: &Path, host_id: &str) -> PathBuf {
+    cassette_repo::RepoLayout::meta_dir(backup_dir).join(format!("restore-{host_id}.jsonl"))
+}
+
+/// Reads a journal; a missing file is empty, a torn or unreadable line (a crash while writing
+/// it) is skipped.
+pub fn load(path: &Path) -> Vec<Record> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// What the current run of this node's journal already did.
+#[derive(Debug, Default)]
+pub(crate) struct RunState {
+    pub truncated: BTreeMap<String, Option<String>>,
+    pub loaded: BTreeSet<String>,
+}
+
+impl RunState {
+    /// The records after the last `finished` or `reset`.
+    pub fn of(records: &[Record]) -> RunState {
+        let start = records.iter().rposition(|r| matches!(r, Record::Finished { .. } | Record::Reset { .. })).map_or(0, |i| i + 1);
+        let mut state = RunState::default();
+        for r in &records[start..] {
+            match r {
+                Record::Truncated { keyspace, table, snapshot, .. } => {
+                    state.truncated.insert(format!("{keyspace}.{table}"), snapshot.clone());
+                }
+                Record::Loaded { keyspace, table, .. } => {
+                    state.loaded.insert(format!("{keyspace}.{table}"));
+                }
+                _ => {}
+            }
+        }
+        state
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.truncated.is_empty() && self.loaded.is_empty()
+    }
+}
+
+/// For each table (`keyspace.table`) that must not be truncated, the journal and time of the
+/// load that forbids it. `journals` are `(host ID restored, records)` of every node's backup of
+/// this name; `me` is the node about to truncate.
+pub(crate) fn loads_a_truncation_would_wipe(journals: &[(String, Vec<Record>)], me: &str) -> BTreeMap<String, String> {
+    let reset = journals.iter().flat_map(|(_, rs)| rs).filter(|r| matches!(r, Record::Reset { .. })).map(Record::at).max();
+    let mut last_truncate: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for r in journals.iter().flat_map(|(_, rs)| rs) {
+        if let Record::Truncated { at, keyspace, table, .. } = r {
+            let e = last_truncate.entry(format!("{keyspace}.{table}")).or_insert(*at);
+            *e = (*e).max(*at);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (host, records) in journals {
+        for r in records {
+            let Record::Loaded { at, keyspace, table, mode, .. } = r else { continue };
+            let name = format!("{keyspace}.{table}");
+            let after_truncate = last_truncate.get(&name).is_none_or(|t| at > t);
+            let after_reset = reset.is_none_or(|t| *at > t);
+            // This node's own truncate-and-load runs are complete restores of their own:
+            // truncating again restores the same backup again.
+            let own_complete_restore = host == me && *mode == Mode::TruncateAndLoad;
+            if after_truncate && after_reset && !own_complete_restore {
+                out.insert(name, format!("the restore of host ID {host} loaded it from this backup at {at} (journal restore-{host}.jsonl)"));
+            }
+        }
+    }
+    out
+}
+
+/// An open journal: appends one fsynced line per record.
+pub(crate) struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> Result<Journal, cassette_repo::RepoError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| cassette_repo::RepoError::io("create directory", parent, e))?;
+        }
+        // A torn last line (crash while writing) would glue onto the next record: cut it off.
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+            && !text.ends_with('\n')
+        {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            let f = OpenOptions::new().write(true).open(path).map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
+            f.set_len(keep as u64).map_err(|e| cassette_repo::RepoError::io("truncate", path, e))?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
+        Ok(Journal { file, path: path.to_owned() })
+    }
+
+    pub fn append(&mut self, record: &Record) -> Result<(), cassette_repo::RepoError> {
+        let mut line = serde_json::to_vec(record).expect("journal records serialize");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|e| cassette_repo::RepoError::io("append to", &self.path, e))?;
+        self.file.sync_data().map_err(|e| cassette_repo::RepoError::io("sync", &self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+    fn truncated(s: i64, table: &str) -> Record {
+        Record::Truncated { at: t(s), keyspace: "ks".into(), table: table.into(), snapshot: None }
+    }
+    fn loaded(s: i64, table: &str, mode: Mode) -> Record {
+        Record::Loaded { at: t(s), keyspace: "ks".into(), table: table.into(), mode, files: 1, bytes: 1 }
+    }
+
+    #[test]
+    fn run_state_starts_after_finished() {
+        let records = vec![truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad), Record::Finished { at: t(3) }, truncated(4, "b")];
+        let s = RunState::of(&records);
+        assert!(s.loaded.is_empty());
+        assert_eq!(s.truncated.keys().collect::<Vec<_>>(), ["ks.b"]);
+    }
+
+    #[test]
+    fn guard_refuses_truncating_what_a_cluster_restore_loaded() {
+        // Node 1 truncated once, nodes 1 and 2 loaded: truncating again (anywhere) would wipe it.
+        let journals = vec![
+            ("n1".to_string(), vec![truncated(1, "a"), Record::Finished { at: t(2) }, loaded(3, "a", Mode::LoadOnly)]),
+            ("n2".to_string(), vec![loaded(4, "a", Mode::LoadOnly)]),
+        ];
+        let wiped = loads_a_truncation_would_wipe(&journals, "n3");
+        assert!(wiped["ks.a"].contains("host ID"), "{wiped:?}");
+        assert!(loads_a_truncation_would_wipe(&journals, "n1").contains_key("ks.a"));
+        // A reset (--new-restore) forgets it.
+        let mut with_reset = journals.clone();
+        with_reset[0].1.push(Record::Reset { at: t(5) });
+        assert!(loads_a_truncation_would_wipe(&with_reset, "n1").is_empty());
+        // Loads before the latest truncation were already wiped: no objection.
+        let journals = vec![("n1".to_string(), vec![loaded(1, "a", Mode::LoadOnly), truncated(2, "a")])];
+        assert!(loads_a_truncation_would_wipe(&journals, "n2").is_empty());
+        // This node's own complete restore may be repeated.
+        let journals = vec![("n1".to_string(), vec![truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad)])];
+        assert!(loads_a_truncation_would_wipe(&journals, "n1").is_empty());
+        assert!(!loads_a_truncation_would_wipe(&journals, "n2").is_empty());
+    }
+
+    #[test]
+    fn torn_last_line_is_cut_before_appending() {
+        let d = tempfile::tempdir().unwrap();
+        let p = journal_path(d.path(), "h1");
+        let mut j = Journal::open(&p).unwrap();
+        j.append(&truncated(1, "a")).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"record\":\"loa").unwrap();
+        let mut j = Journal::open(&p).unwrap();
+        j.append(&loaded(2, "a", Mode::TruncateAndLoad)).unwrap();
+        assert_eq!(load(&p), vec![truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad)]);
+        assert!(p.ends_with("cassette-meta/restore-h1.jsonl"));
+    }
+}

@@ -1,0 +1,62 @@
+//! The node restore engine of cassette: locate → verify → check schema → truncate → load,
+//! with nothing live destroyed before the backup replacing it is verified.
+//!
+//! [`run_restore`] restores, into the running node that a [`Node`] (CQL session + nodetool)
+//! reaches, a complete backup from a repository laid out by `cassette-repo`. Its stages, in order:
+//!
+//! 1. `locate`: the backup `<root>/<cluster>/<host ID>/<name>/` of this node (host ID and cluster
+//!    from `system.local`), or of another node (`from_node`, a node replacing a dead one) or
+//!    cluster (`from_cluster`, a restore into a new cluster). No manifest: refused (incomplete).
+//! 2. `verify`: every file to restore is hashed again (size + BLAKE3 against the manifest, and
+//!    the CRC32 of each `Data.db` against its `Digest.crc32`). One bad or missing file and the
+//!    restore stops here, naming every bad file: **no live data is destroyed before the backup
+//!    replacing it is verified**.
+//! 3. `schema`: the backed-up tables (after `--keyspace`/`--table` selection and `--rename`)
+//!    must exist in the live schema; with `create_schema` the backed-up `DESCRIBE KEYSPACE`
+//!    CQL creates what is missing. Files go to the live table, whatever its table id.
+//! 4. per table, `truncate` (CQL `TRUNCATE`, cluster-wide) then `load`: the table's SSTables
+//!    are staged outside the data directories (hard links from the backup, copies of the
+//!    components Cassandra rewrites) and loaded with `nodetool import --copy-data`, so the
+//!    data directories never share a file with the backup.
+//! 5. `repair` (optional): `nodetool repair -pr --full` per keyspace.
+//!
+//! A restore journal (see [`journal`]) records each table truncated and loaded, so running the
+//! same restore again after a crash skips the tables already loaded and never truncates a
+//! table whose backed-up data was loaded. Restoring a cluster node by node: since `TRUNCATE`
+//! is cluster-wide, run [`Mode::TruncateOnly`] once (on any node), then [`Mode::LoadOnly`] on
+//! every node; a truncating restore that would wipe data another node already loaded from
+//! this backup is refused.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cassette_restore::RestoreError> {
+//! use cassette_backup::Node;
+//! use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+//! use cassette_restore::{NoProgress, RestoreRequest, run_restore};
+//! let node = Node {
+//!     cql: Cql::connect(&CqlTarget::new("127.0.0.1", 9042)).await?,
+//!     nodetool: Nodetool::new("nodetool", "127.0.0.1", 7199),
+//! };
+//! let request = RestoreRequest::new("nightly-1", "/backup");
+//! let report = run_restore(&node, &request, &NoProgress).await?;
+//! assert!(report.complete);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod engine;
+mod error;
+pub mod journal;
+mod locate;
+mod progress;
+mod request;
+mod schema;
+mod select;
+mod stage;
+mod verify;
+
+pub use cassette_backup::{Node, Status};
+pub use engine::run_restore;
+pub use error::{BadFile, RestoreError};
+pub use progress::{NoProgress, Progress, Stage};
+pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableOutcome};
+pub use select::Rename;

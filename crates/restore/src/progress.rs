@@ -1,0 +1,38 @@
+//! Progress reporting: a trait the CLI draws bars with.
+
+use crate::TableOutcome;
+
+/// The named stages of a restore, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Finding the backup, reading its manifest.
+    Locate,
+    /// Hashing every file to restore.
+    Verify,
+    /// Checking (or creating) the live schema.
+    Schema,
+    /// `TRUNCATE` of a table.
+    Truncate,
+    /// Staging and `nodetool import` of a table.
+    Load,
+    /// `nodetool repair -pr --full` of a keyspace.
+    Repair,
+}
+
+/// Receives progress; every method has a no-op default.
+pub trait Progress: Send + Sync {
+    /// A stage starts (`detail` names the keyspace or table where there is one).
+    fn stage(&self, _stage: Stage, _detail: &str) {}
+    /// More work is known: files and bytes to verify.
+    fn add_total(&self, _files: u64, _bytes: u64) {}
+    /// One file is verified.
+    fn file_verified(&self, _bytes: u64) {}
+    /// A table is done (successfully or not).
+    fn table_finished(&self, _outcome: &TableOutcome) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
