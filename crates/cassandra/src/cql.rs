@@ -225,6 +225,38 @@ impl Cql {
         Ok(dirs)
     }
 
+    /// One setting of the node's `system_views.settings` virtual table (`None` when unset or
+    /// unknown).
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, CassandraError> {
+        let q = "SELECT value FROM system_views.settings WHERE name = ?";
+        let result = self.session.query_unpaged(q, (name,)).await.map_err(|e| cql_err(q, e))?;
+        let rows = result.into_rows_result().map_err(|e| cql_err(q, e))?;
+        let mut values = rows.rows::<(Option<String>,)>().map_err(|e| cql_err(q, e))?;
+        match values.next() {
+            Some(row) => Ok(row.map_err(|e| cql_err(q, e))?.0.filter(|v| !v.trim().is_empty() && v != "null")),
+            None => Ok(None),
+        }
+    }
+
+    /// The node's `commitlog_directory` (absolute), from `system_views.settings`.
+    pub async fn commitlog_directory(&self) -> Result<PathBuf, CassandraError> {
+        self.directory_setting("commitlog_directory", "--commitlog-dir").await
+    }
+
+    /// The node's `saved_caches_directory` (absolute), from `system_views.settings`.
+    pub async fn saved_caches_directory(&self) -> Result<PathBuf, CassandraError> {
+        self.directory_setting("saved_caches_directory", "--saved-caches-dir").await
+    }
+
+    async fn directory_setting(&self, name: &str, flag: &str) -> Result<PathBuf, CassandraError> {
+        match self.setting(name).await? {
+            Some(v) if PathBuf::from(v.trim()).is_absolute() => Ok(PathBuf::from(v.trim())),
+            other => Err(CassandraError::Unexpected(format!(
+                "system_views.settings gives no absolute {name} ({other:?}); pass {flag}"
+            ))),
+        }
+    }
+
     /// Keyspaces of the live schema, sorted by name.
     pub async fn keyspaces(&self) -> Result<Vec<KeyspaceInfo>, CassandraError> {
         let q = "SELECT keyspace_name, replication FROM system_schema.keyspaces";

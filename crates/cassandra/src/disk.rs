@@ -62,6 +62,17 @@ pub fn snapshot_tags_with_prefix(data_dirs: &[PathBuf], prefix: &str) -> std::co
     tags
 }
 
+/// Tags of one table's snapshots that start with `prefix`, read from its directories.
+pub fn table_snapshot_tags(data_dirs: &[PathBuf], keyspace: &str, table: &str, id_hex: &str, prefix: &str) -> std::collections::BTreeSet<String> {
+    table_dirs(data_dirs, keyspace, table, id_hex)
+        .into_iter()
+        .filter_map(|t| std::fs::read_dir(t.join("snapshots")).ok())
+        .flat_map(|rd| rd.flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|tag| tag.starts_with(prefix))
+        .collect()
+}
+
 /// Snapshot metadata that Cassandra writes beside the hard links; not SSTable data.
 pub const SNAPSHOT_METADATA_FILES: &[&str] = &["manifest.json", "schema.cql"];
 

@@ -30,4 +30,17 @@ mod nodetool;
 
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, TableInfo};
 pub use error::CassandraError;
-pub use nodetool::{ImportOptions, Nodetool, SnapshotListing};
+pub use nodetool::{ImportOptions, Nodetool, SnapshotListing, status_shows_up_normal};
+
+/// True when a TCP connection to `host:port` opens within a second: the node's CQL or JMX
+/// port answers (a stopped node's ports refuse).
+pub async fn port_answers(host: &str, port: u16) -> bool {
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::net::ToSocketAddrs;
+        let Ok(addrs) = (host.as_str(), port).to_socket_addrs() else { return false };
+        addrs.into_iter().any(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(1)).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}

@@ -55,6 +55,11 @@ impl Nodetool {
         &self.program
     }
 
+    /// The JMX host and port nodetool reaches (answering as long as the node's process runs).
+    pub fn jmx_address(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
     /// Runs `nodetool <args>` and returns its stdout. A non-zero exit is an error carrying the
     /// tail of what it printed and a hint.
     pub async fn run(&self, args: &[&str]) -> Result<String, CassandraError> {
@@ -163,10 +168,25 @@ impl Nodetool {
         self.run(&repair_args(keyspace)).await
     }
 
+    /// `nodetool drain`: flushes every memtable, stops accepting writes and client connections
+    /// (the CQL port closes), so the commitlog holds nothing that is not in an SSTable. The
+    /// node's process keeps running until it is stopped.
+    pub async fn drain(&self) -> Result<(), CassandraError> {
+        self.run(&["drain"]).await.map(drop)
+    }
+
     /// `nodetool status`, raw.
     pub async fn status(&self) -> Result<String, CassandraError> {
         self.run(&["status"]).await
     }
+}
+
+/// True when `nodetool status` output shows `address` Up and Normal (`UN`).
+pub fn status_shows_up_normal(status: &str, address: &str) -> bool {
+    status.lines().any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.len() >= 2 && cols[0] == "UN" && cols[1] == address
+    })
 }
 
 fn repair_args(keyspace: &str) -> [&str; 4] {
@@ -219,6 +239,14 @@ Total TrueDiskSpaceUsed: 0 bytes\n";
     #[test]
     fn repair_is_primary_range_and_full() {
         assert_eq!(repair_args("shop"), ["repair", "-pr", "--full", "shop"]);
+    }
+
+    #[test]
+    fn finds_up_normal_nodes() {
+        let out = "Datacenter: datacenter1\n===\n--  Address    Load  Tokens  Owns  Host ID  Rack\nUN  127.0.7.1  1 MiB  1  100%  5d3c  rack1\nDN  127.0.7.2  1 MiB  1  0%  6e4d  rack1\n";
+        assert!(status_shows_up_normal(out, "127.0.7.1"));
+        assert!(!status_shows_up_normal(out, "127.0.7.2"));
+        assert!(!status_shows_up_normal(out, "127.0.7.11"));
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub enum Command {
     /// Cluster restore (TRUNCATE is cluster-wide): run `restore --truncate-only` once, on any
     /// node, then `restore --no-truncate` on every node.
     Restore(RestoreArgs),
+    /// The files an offline restore replaced (`restore --offline` moves them to a quarantine
+    /// directory and keeps them until they are purged here).
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// List the backups in the backup directory, complete or not.
     List {
         #[command(flatten)]
@@ -93,6 +97,24 @@ pub enum Command {
         /// Only this node (host ID).
         #[arg(long)]
         host_id: Option<String>,
+    },
+    /// Check stored files against their manifests: every byte hashed again (or --quick: present
+    /// with the right size). Names each missing, truncated or corrupted file; exit 1 on any.
+    Verify {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Only the backups of this name (default: every backup in the directory).
+        #[arg(long)]
+        name: Option<String>,
+        /// Only this node's backups (host ID).
+        #[arg(long)]
+        host_id: Option<String>,
+        /// Presence and size only; no file is read.
+        #[arg(long)]
+        quick: bool,
+        /// Files hashed at once.
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
     },
     /// Pack one complete backup into a single .tar.zst archive.
     Archive {
@@ -197,4 +219,67 @@ pub struct RestoreArgs {
     /// Files hashed at once while verifying.
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,
+    #[command(flatten)]
+    pub offline: OfflineArgs,
+}
+
+/// `restore --offline`: seed 001's procedure (drain, stop, replace the files, start).
+#[derive(Debug, Args)]
+pub struct OfflineArgs {
+    /// Restore with the node stopped: verify the backup, `nodetool drain`, run --stop-command,
+    /// move the commitlog, saved caches and the restored tables' live SSTables into a
+    /// quarantine directory (kept until `cassette quarantine purge`), put the backup's files
+    /// in place, run --start-command, wait for CQL and UN. Resumable, even with the node down.
+    #[arg(long, conflicts_with_all = ["no_truncate", "truncate_only", "clear_truncate_snapshots", "staging_dir"])]
+    pub offline: bool,
+    /// The command that stops the node (run with `sh -c`), e.g. "systemctl stop cassandra".
+    #[arg(long, value_name = "COMMAND", requires = "offline")]
+    pub stop_command: Option<String>,
+    /// The command that starts the node (run with `sh -c`; it must return once the node is
+    /// launched), e.g. "systemctl start cassandra".
+    #[arg(long, value_name = "COMMAND", requires = "offline")]
+    pub start_command: Option<String>,
+    /// The node's commitlog directory (default: its `commitlog_directory`, asked by CQL).
+    #[arg(long, requires = "offline")]
+    pub commitlog_dir: Option<PathBuf>,
+    /// The node's saved caches directory (default: its `saved_caches_directory`, asked by CQL).
+    #[arg(long, requires = "offline")]
+    pub saved_caches_dir: Option<PathBuf>,
+    /// Where the replaced files are moved (same filesystem as them: moves are renames).
+    /// Default: <first data dir>/../cassette-quarantine/<time>-<backup name>/.
+    #[arg(long, requires = "offline")]
+    pub quarantine_dir: Option<PathBuf>,
+    /// Seconds the stop command and the node's shutdown may take.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub stop_timeout: u64,
+    /// Seconds the start command and the node's start-up (CQL, UN) may take.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub start_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List the quarantine directories: backup restored, when, finished or not, size.
+    List(QuarantineArgs),
+    /// Remove quarantine directories (of finished offline restores only, unless told).
+    Purge {
+        #[command(flatten)]
+        args: QuarantineArgs,
+        /// Only those created at least this many days ago (default: every one).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        older_than_days: u64,
+        /// Also those of offline restores that have not finished.
+        #[arg(long)]
+        include_unfinished: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// `cassette-quarantine` directories to look in (repeatable); default: the one beside each
+    /// data directory (`--data-dir`, or the node's own), commitlog and saved caches directory.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub node: NodeArgs,
 }

@@ -29,7 +29,8 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             | RestoreError::NotFound { .. }
             | RestoreError::Incomplete { .. }
             | RestoreError::SchemaMissing { .. } => INVALID_INPUT,
-            RestoreError::WouldWipeRestoredData { .. } => CONFLICT,
+            RestoreError::WouldWipeRestoredData { .. } | RestoreError::OfflineRefused(_) => CONFLICT,
+            RestoreError::Offline { .. } => FAILED,
             RestoreError::Corrupt { .. } => FAILED,
             RestoreError::Cassandra(_) => ENVIRONMENT,
             RestoreError::Repo(r) => repo_code(r),

@@ -61,6 +61,7 @@ pub mod lock;
 pub mod manifest;
 pub mod name;
 pub mod space;
+pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
 pub use copy::{
@@ -78,3 +79,4 @@ pub use manifest::{
 };
 pub use name::{BackupName, path_component};
 pub use space::{available_bytes, same_filesystem};
+pub use verify::{BadFile, Depth, VerifyReport, check_file, check_files, verify_backup};

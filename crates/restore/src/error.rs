@@ -2,13 +2,7 @@ use cassette_cassandra::CassandraError;
 use cassette_repo::RepoError;
 
 /// A file of the backup that failed verification.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BadFile {
-    /// Its path in the backup directory.
-    pub path: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub use cassette_repo::BadFile;
 
 /// Why a restore could not run (or stopped). Table-level failures while loading are not
 /// errors: they are reported in [`crate::RestoreReport`].
@@ -58,6 +52,17 @@ pub enum RestoreError {
         table: String,
         /// Which journal shows the load.
         detail: String,
+    },
+    /// The node's state (or an unfinished offline restore) does not allow this restore now.
+    #[error("{0}")]
+    OfflineRefused(String),
+    /// A step of an offline restore failed.
+    #[error("offline restore, step {step}: {message}")]
+    Offline {
+        /// drain, stop, place, start.
+        step: String,
+        /// What happened, and what to do.
+        message: String,
     },
     /// Talking to Cassandra failed.
     #[error(transparent)]

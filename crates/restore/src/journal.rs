@@ -13,6 +13,13 @@
 //! read: a table loaded after its latest truncation (by another node, or by this node in a
 //! load-only run) must not be truncated, since TRUNCATE is cluster-wide. `--new-restore` writes
 //! a `reset` line, after which earlier records count for nothing.
+//!
+//! An offline restore (`--offline`) journals its own steps in the same file: the plan
+//! (`offline_planned`: directories, quarantine, live table ids; everything a rerun needs when
+//! the node is down), `drained`, `node_stopped`, one `quarantined` per directory or table whose
+//! live files were moved to the quarantine, one `placed` per table whose backed-up files are
+//! in place, `node_started`, then `finished`. A rerun continues after the last step recorded:
+//! what was quarantined is never quarantined again (that would quarantine the restored files).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -23,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Mode;
+use crate::offline::OfflinePlan;
 
 /// One line of a restore journal. Keyspace and table are the live names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +70,51 @@ pub enum Record {
         /// Bytes loaded.
         bytes: u64,
     },
+    /// An offline restore is about to drain and stop the node: what it will do, and where.
+    OfflinePlanned {
+        /// When.
+        at: DateTime<Utc>,
+        /// The plan (a rerun with the node down continues from it).
+        plan: OfflinePlan,
+    },
+    /// `nodetool drain` succeeded (offline restore).
+    Drained {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The node's process is down: its CQL and JMX ports no longer answer (offline restore).
+    NodeStopped {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The live files of `item` were moved into the quarantine (offline restore). `item` is
+    /// `commitlog`, `saved_caches` or `keyspace.table` (live names).
+    Quarantined {
+        /// When.
+        at: DateTime<Utc>,
+        /// What.
+        item: String,
+        /// Files moved.
+        files: u64,
+    },
+    /// The backed-up files of a table are in its live directory (offline restore).
+    Placed {
+        /// When.
+        at: DateTime<Utc>,
+        /// Live keyspace.
+        keyspace: String,
+        /// Live table.
+        table: String,
+        /// Files placed.
+        files: u64,
+        /// Bytes placed.
+        bytes: u64,
+    },
+    /// The start command ran and the node is up (CQL, `UN`) (offline restore).
+    NodeStarted {
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Every selected table of the run succeeded: the next restore starts a new run.
     Finished {
         /// When.
@@ -81,7 +134,13 @@ impl Record {
             | Record::Truncated { at, .. }
             | Record::Loaded { at, .. }
             | Record::Finished { at }
-            | Record::Reset { at } => *at,
+            | Record::Reset { at }
+            | Record::OfflinePlanned { at, .. }
+            | Record::Drained { at }
+            | Record::NodeStopped { at }
+            | Record::Quarantined { at, .. }
+            | Record::Placed { at, .. }
+            | Record::NodeStarted { at } => *at,
         }
     }
 }
@@ -103,6 +162,19 @@ pub fn load(path: &Path) -> Vec<Record> {
 pub(crate) struct RunState {
     pub truncated: BTreeMap<String, Option<String>>,
     pub loaded: BTreeSet<String>,
+    /// The offline restore of this run: its latest plan and the steps done since.
+    pub offline: Option<OfflineState>,
+}
+
+/// The steps an unfinished offline restore did since its latest plan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OfflineState {
+    pub plan: OfflinePlan,
+    pub drained: bool,
+    pub stopped: bool,
+    pub quarantined: BTreeSet<String>,
+    pub placed: BTreeSet<String>,
+    pub started: bool,
 }
 
 impl RunState {
@@ -118,6 +190,18 @@ impl RunState {
                 Record::Loaded { keyspace, table, .. } => {
                     state.loaded.insert(format!("{keyspace}.{table}"));
                 }
+                Record::OfflinePlanned { plan, .. } => {
+                    state.offline = Some(OfflineState { plan: plan.clone(), ..Default::default() });
+                }
+                Record::Drained { .. } => state.offline.iter_mut().for_each(|o| o.drained = true),
+                Record::NodeStopped { .. } => state.offline.iter_mut().for_each(|o| o.stopped = true),
+                Record::Quarantined { item, .. } => state.offline.iter_mut().for_each(|o| {
+                    o.quarantined.insert(item.clone());
+                }),
+                Record::Placed { keyspace, table, .. } => state.offline.iter_mut().for_each(|o| {
+                    o.placed.insert(format!("{keyspace}.{table}"));
+                }),
+                Record::NodeStarted { .. } => state.offline.iter_mut().for_each(|o| o.started = true),
                 _ => {}
             }
         }
@@ -125,7 +209,7 @@ impl RunState {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.truncated.is_empty() && self.loaded.is_empty()
+        self.truncated.is_empty() && self.loaded.is_empty() && self.offline.is_none()
     }
 }
 
@@ -234,6 +318,36 @@ mod tests {
         let journals = vec![("n1".to_string(), vec![truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad)])];
         assert!(loads_a_truncation_would_wipe(&journals, "n1").is_empty());
         assert!(!loads_a_truncation_would_wipe(&journals, "n2").is_empty());
+    }
+
+    #[test]
+    fn offline_steps_count_from_the_latest_plan() {
+        let plan = |host: &str| Record::OfflinePlanned { at: t(1), plan: OfflinePlan { host_id: host.into(), ..Default::default() } };
+        let records = vec![
+            plan("a"),
+            Record::Drained { at: t(2) },
+            Record::NodeStopped { at: t(3) },
+            plan("b"),
+            Record::Drained { at: t(4) },
+            Record::NodeStopped { at: t(5) },
+            Record::Quarantined { at: t(6), item: "commitlog".into(), files: 2 },
+            Record::Placed { at: t(7), keyspace: "ks".into(), table: "a".into(), files: 1, bytes: 1 },
+        ];
+        let o = RunState::of(&records).offline.unwrap();
+        assert_eq!(o.plan.host_id, "b");
+        assert!(o.drained && o.stopped && !o.started);
+        assert!(o.quarantined.contains("commitlog") && o.placed.contains("ks.a"));
+        // Written and read back as JSON lines.
+        let d = tempfile::tempdir().unwrap();
+        let p = journal_path(d.path(), "h1");
+        let mut j = Journal::open(&p).unwrap();
+        for r in &records {
+            j.append(r).unwrap();
+        }
+        assert_eq!(load(&p), records);
+        let mut finished = records.clone();
+        finished.push(Record::Finished { at: t(8) });
+        assert!(RunState::of(&finished).offline.is_none());
     }
 
     #[test]

@@ -20,6 +20,11 @@
 //!    data directories never share a file with the backup.
 //! 5. `repair` (optional): `nodetool repair -pr --full` per keyspace.
 //!
+//! `--offline` ([`run_offline_restore`], see [`offline`]) is seed 001's procedure instead of
+//! steps 4-5: after the same locate/verify/schema stages, drain and stop the node, move the
+//! commitlog, saved caches and the restored tables' live SSTables into a quarantine directory,
+//! put the backup's files in place, start the node.
+//!
 //! A restore journal (see [`journal`]) records each table truncated and loaded, so running the
 //! same restore again after a crash skips the tables already loaded and never truncates a
 //! table whose backed-up data was loaded. Restoring a cluster node by node: since `TRUNCATE`
@@ -47,6 +52,7 @@ mod engine;
 mod error;
 pub mod journal;
 mod locate;
+pub mod offline;
 mod progress;
 mod request;
 mod schema;
@@ -59,4 +65,5 @@ pub use engine::run_restore;
 pub use error::{BadFile, RestoreError};
 pub use progress::{NoProgress, Progress, Stage};
 pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableOutcome};
+pub use offline::{OfflineOptions, OfflineReport, run_offline_restore};
 pub use select::Rename;

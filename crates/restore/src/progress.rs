@@ -18,6 +18,16 @@ pub enum Stage {
     Load,
     /// `nodetool repair -pr --full` of a keyspace.
     Repair,
+    /// `nodetool drain` (offline restore).
+    Drain,
+    /// The stop command, and waiting for the node to be down (offline restore).
+    Stop,
+    /// Moving live files into the quarantine (offline restore).
+    Quarantine,
+    /// Placing the backed-up files into the live table directory (offline restore).
+    Place,
+    /// The start command, and waiting for the node to be up (offline restore).
+    Start,
 }
 
 /// Receives progress; every method has a no-op default.

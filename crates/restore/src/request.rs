@@ -125,19 +125,8 @@ pub struct TableOutcome {
     pub duration_ms: u64,
 }
 
-/// What happened to one keyspace (live name), as seed 000 reports it.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyspaceOutcome {
-    /// Live keyspace.
-    pub name: String,
-    /// SUCCESS when every table of it succeeded (and its repair, if asked).
-    pub status: Status,
-    /// Truncate, load and repair.
-    pub duration_ms: u64,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+/// What happened to one keyspace (live name), as seed 000 reports it: the backup's type.
+pub use cassette_backup::KeyspaceOutcome;
 
 /// The outcome of [`crate::run_restore`].
 #[derive(Debug, Serialize)]

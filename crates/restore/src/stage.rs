@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use cassette_repo::{FileEntry, RepoError};
 
 /// Components Cassandra can rewrite during or after an import: never hard-linked.
-const REWRITTEN: &[&str] = &["Statistics.db", "Summary.db"];
+pub(crate) const REWRITTEN: &[&str] = &["Statistics.db", "Summary.db"];
 
 /// The SSTable files of a table entry that `nodetool import` takes: those directly in the
 /// table's directory (secondary index SSTables under `.<index>/` are rebuilt by Cassandra).

@@ -44,6 +44,11 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
 }
 
+/// Where the test clusters live: `$CASSETTE_CLUSTER_ROOT`, default `/tmp/cassette-clusters`.
+pub fn cluster_root() -> PathBuf {
+    PathBuf::from(std::env::var("CASSETTE_CLUSTER_ROOT").unwrap_or_else(|_| "/tmp/cassette-clusters".into()))
+}
+
 /// `harness/cassandra/cassandra.sh`.
 pub fn harness_script() -> PathBuf {
     repo_root().join("harness/cassandra/cassandra.sh")
@@ -65,6 +70,33 @@ impl Cluster {
     pub fn trio() -> &'static Cluster {
         static TRIO: OnceLock<Cluster> = OnceLock::new();
         TRIO.get_or_init(|| start("trio", &["--nodes", "3", "--first-ip", "127.0.0.1", "--jmx-base", "7100"]))
+    }
+
+    /// A one-node cluster of its own, for tests that stop and start their node (offline
+    /// restore): never shared with tests that need their node up. Started on first use.
+    pub fn offline() -> &'static Cluster {
+        static OFFLINE: OnceLock<Cluster> = OnceLock::new();
+        OFFLINE.get_or_init(|| start("offline", &["--nodes", "1", "--first-ip", "127.0.7.1", "--jmx-base", "7900"]))
+    }
+
+    /// A shell command that stops node `index` (1-based) of this cluster through the harness
+    /// script (for `restore --stop-command`).
+    pub fn stop_node_command(&self, index: u32) -> String {
+        self.harness_command("stop-node", index)
+    }
+
+    /// A shell command that starts node `index` again and waits until it is UN.
+    pub fn start_node_command(&self, index: u32) -> String {
+        self.harness_command("start-node", index)
+    }
+
+    fn harness_command(&self, sub: &str, index: u32) -> String {
+        format!(
+            "CASSETTE_CLUSTER_ROOT='{}' bash '{}' {sub} --name {} --node {index}",
+            cluster_root().display(),
+            harness_script().display(),
+            self.name
+        )
     }
 
     /// A driver session over the whole cluster (for loading and reading data).
@@ -136,7 +168,7 @@ impl Node {
 /// Starts (or finds running) a cluster through the harness script. Idempotent, and serialised
 /// across test processes by a lock file, so concurrent test binaries share one cluster.
 fn start(name: &str, args: &[&str]) -> Cluster {
-    let root = std::env::var("CASSETTE_CLUSTER_ROOT").unwrap_or_else(|_| "/tmp/cassette-clusters".into());
+    let root = cluster_root();
     std::fs::create_dir_all(&root).expect("create cluster root");
     let lock = std::fs::File::create(Path::new(&root).join(format!("{name}.start-lock"))).expect("lock file");
     lock.lock().expect("lock cluster start");

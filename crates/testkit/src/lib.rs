@@ -10,6 +10,7 @@
 //! |---------|-------|-----------|-----------|---------------------------|
 //! | `solo`  | 1     | 127.0.1.1 | 7400      | 2 (JBOD)                  |
 //! | `trio`  | 3     | 127.0.0.1-3 | 7100, 7200, 7300 | 1                |
+//! | `offline` | 1   | 127.0.7.1 | 7900      | 1 (stopped and started by offline-restore tests) |
 //!
 //! [`dataset`] loads keyspaces of several table shapes (clustering keys, collections, counters,
 //! TTL'd rows, deletes, a secondary index) and dumps tables for before/after comparisons.
@@ -27,7 +28,7 @@
 mod cluster;
 pub mod dataset;
 
-pub use cluster::{Cluster, Node, harness_script, nodetool_launcher, repo_root};
+pub use cluster::{Cluster, Node, cluster_root, harness_script, nodetool_launcher, repo_root};
 
 /// A keyspace-safe name unique to this test process and call: `<prefix>_<pid>_<n>`.
 pub fn unique_name(prefix: &str) -> String {

@@ -4,7 +4,9 @@ mod archive;
 mod backup;
 mod list;
 mod node;
+mod quarantine;
 mod restore;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -19,20 +21,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node { node } => node::run(&node, json).await,
         Command::Backup(args) => backup::run(args, json).await,
         Command::Restore(args) => restore::run(args, json).await,
+        Command::Quarantine(cmd) => quarantine::run(cmd, json).await,
         Command::List { repo, cluster, host_id } => list::run(&repo, cluster.as_deref(), host_id.as_deref(), json),
+        Command::Verify { repo, name, host_id, quick, parallel } => {
+            verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json)
+        }
         Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json),
     }
 }
 
 /// Connects to the node: CQL pinned to it, and its nodetool.
 pub async fn connect(args: &NodeArgs) -> anyhow::Result<Node> {
+    let (target, nodetool) = node_target(args);
+    let cql = Cql::connect(&target).await?;
+    Ok(Node { cql, nodetool })
+}
+
+/// How to reach the node, without connecting (it may be down).
+pub fn node_target(args: &NodeArgs) -> (CqlTarget, Nodetool) {
     let mut target = CqlTarget::new(args.cql_host.clone(), args.cql_port);
     if let Some(user) = &args.cql_user {
         target.credentials = Some((user.clone(), args.cql_password.clone().unwrap_or_default()));
     }
-    let cql = Cql::connect(&target).await?;
     let nodetool = Nodetool::new(args.nodetool.clone(), args.jmx_host.clone(), args.jmx_port);
-    Ok(Node { cql, nodetool })
+    (target, nodetool)
 }
 
 pub fn print_json(value: &impl serde::Serialize) {

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cassette_restore::{Mode, Progress, RestoreRequest, Stage, Status, TableOutcome, run_restore};
+use cassette_restore::{Mode, OfflineOptions, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore, run_restore};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::RestoreArgs;
@@ -12,6 +12,9 @@ use crate::exit;
 
 pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
     cassette_repo::BackupName::parse(&args.name)?;
+    if args.offline.offline {
+        return run_offline(args, json).await;
+    }
     let node = super::connect(&args.node).await?;
     let mode = if args.truncate_only {
         Mode::TruncateOnly
@@ -109,6 +112,89 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) })
+}
+
+/// `restore --offline`: the node may be down (continuing an interrupted offline restore).
+async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let off = args.offline;
+    let (Some(stop), Some(start)) = (off.stop_command, off.start_command) else {
+        return Err(cassette_restore::RestoreError::InvalidInput(
+            "--offline needs --stop-command and --start-command (run with `sh -c`), e.g. --stop-command 'systemctl stop cassandra' --start-command 'systemctl start cassandra'".into(),
+        )
+        .into());
+    };
+    let (target, nodetool) = super::node_target(&args.node);
+    let opts = OfflineOptions {
+        data_dirs: args.node.data_dirs.clone(),
+        commitlog_dir: off.commitlog_dir,
+        saved_caches_dir: off.saved_caches_dir,
+        quarantine_dir: off.quarantine_dir,
+        stop_timeout: std::time::Duration::from_secs(off.stop_timeout),
+        start_timeout: std::time::Duration::from_secs(off.start_timeout),
+        ..OfflineOptions::new(stop, start)
+    };
+    let request = RestoreRequest {
+        from_cluster: args.from_cluster,
+        from_node: args.from_node,
+        keyspaces: args.keyspaces,
+        tables: args.tables,
+        renames: args.renames,
+        create_schema: args.create_schema,
+        new_restore: args.new_restore,
+        dry_run: args.dry_run,
+        repair: args.repair,
+        parallel_files: args.parallel,
+        ..RestoreRequest::new(args.name, args.repo.backup_dir)
+    };
+    let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
+    let report = run_offline_restore(&target, &nodetool, &request, &opts, &progress).await;
+    progress.finish();
+    let report = report?;
+    let code = if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) };
+    if json {
+        super::print_json(&report);
+        return Ok(code);
+    }
+    println!(
+        "backup '{}' of host ID {} (cluster '{}'): {} files, {} verified",
+        report.name,
+        report.source_host_id,
+        report.source_cluster,
+        report.verified_files,
+        super::human_bytes(report.verified_bytes)
+    );
+    for s in &report.schema_created {
+        let first = s.lines().next().unwrap_or_default();
+        println!("{} {first}", if report.dry_run { "would run" } else { "created  " });
+    }
+    for s in &report.steps {
+        println!("{:<11} {}", s.step, s.detail);
+    }
+    for t in &report.tables {
+        let mut notes = vec![format!("{} live files quarantined", t.quarantined_files), format!("{} files placed ({})", t.placed_files, super::human_bytes(t.placed_bytes))];
+        if let Some(s) = &t.skipped {
+            notes.push(s.clone());
+        }
+        println!("table {:<40} {}  -> {}", format!("{}.{}", t.keyspace, t.table), notes.join("; "), t.live_dir.display());
+    }
+    let quarantine: Vec<String> = report.quarantine.iter().map(|q| q.display().to_string()).collect();
+    if report.dry_run {
+        println!("dry run: nothing was changed; the replaced files would go to {}", quarantine.join(", "));
+    } else {
+        println!(
+            "offline restore of '{}' {}{} in {:.1} s. The replaced files are kept in {} until `cassette quarantine purge` (journal {})",
+            report.name,
+            if report.complete { "complete" } else { "done, with an error" },
+            if report.resumed { " (resumed)" } else { "" },
+            report.duration_ms as f64 / 1000.0,
+            quarantine.join(", "),
+            report.journal.display()
+        );
+        if let Some(e) = &report.error {
+            eprintln!("{e}");
+        }
+    }
+    Ok(code)
 }
 
 /// The terminal progress bar of a restore (verification bytes, then tables), hidden off a terminal.

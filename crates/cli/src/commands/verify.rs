@@ -1,0 +1,73 @@
+//! `cassette verify`: every stored file checked against its manifest (hash, or `--quick`: size).
+
+use std::process::ExitCode;
+
+use cassette_repo::{BackupSummary, Depth, VerifyReport};
+use serde::Serialize;
+
+use crate::cli::RepoArgs;
+use crate::exit;
+
+#[derive(Serialize)]
+struct Verified {
+    cluster: String,
+    host_id: String,
+    name: String,
+    complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<VerifyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn run(repo: &RepoArgs, name: Option<&str>, host: Option<&str>, quick: bool, parallel: usize, json: bool) -> anyhow::Result<ExitCode> {
+    if let Some(n) = name {
+        cassette_repo::BackupName::parse(n)?;
+    }
+    let backups: Vec<BackupSummary> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
+        .into_iter()
+        .filter(|b| name.is_none_or(|n| b.name == n))
+        .collect();
+    if backups.is_empty() {
+        anyhow::bail!(
+            "no backup{} in {}: `cassette list` shows what is there",
+            name.map(|n| format!(" named '{n}'")).unwrap_or_default(),
+            repo.backup_dir.display()
+        );
+    }
+    let depth = if quick { Depth::Quick } else { Depth::Full };
+    let mut results = Vec::new();
+    for b in backups {
+        let (report, error) = if b.complete {
+            match cassette_repo::verify_backup(&b.path, depth, parallel, &|_| {}) {
+                Ok(r) => (Some(r), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, Some("incomplete: no manifest (interrupted or failed); it cannot be restored. Run the same backup again to resume it".to_string()))
+        };
+        results.push(Verified { cluster: b.cluster, host_id: b.host_id, name: b.name, complete: b.complete, report, error });
+    }
+    let all_good = results.iter().all(|r| r.error.is_none() && r.report.as_ref().is_some_and(|r| r.bad.is_empty()));
+    if json {
+        super::print_json(&results);
+    } else {
+        for r in &results {
+            let who = format!("{}/{}/{}", r.cluster, r.host_id, r.name);
+            match (&r.report, &r.error) {
+                (Some(rep), _) if rep.bad.is_empty() => {
+                    println!("OK       {who}: {} files, {} {}", rep.files, super::human_bytes(rep.bytes), if quick { "present with their sizes" } else { "match their hashes" })
+                }
+                (Some(rep), _) => {
+                    println!("DAMAGED  {who}: {} of {} files do not match the manifest", rep.bad.len(), rep.files);
+                    for bad in &rep.bad {
+                        println!("  {}: {}", bad.path, bad.problem);
+                    }
+                }
+                (None, Some(e)) => println!("BAD      {who}: {e}"),
+                (None, None) => unreachable!("a result has a report or an error"),
+            }
+        }
+    }
+    Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) })
+}
