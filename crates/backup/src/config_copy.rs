@@ -33,7 +33,8 @@ pub(crate) fn copy_config_dir(
                 let stored = cassette_repo::copy_verified(&path, &dest, None).map_err(|e| e.to_string())?;
                 let rel = cassette_repo::relative_path(backup_dir, &dest).map_err(|e| e.to_string())?;
                 let entry = stored.to_entry(rel, None);
-                let context = FileContext::ConfigDir { source: source.display().to_string(), stored_as: stored_as.clone() };
+                let context =
+                    FileContext::ConfigDir { source: source.display().to_string(), stored_as: stored_as.clone() };
                 journal.lock().expect("journal lock").append_file(&context, &entry).map_err(|e| e.to_string())?;
                 files.push(entry);
             }

@@ -45,7 +45,9 @@ impl StoredIndex {
             match Manifest::read(&dir) {
                 Ok(m) if newest.as_ref().is_none_or(|(n, _)| m.finished_at > n.finished_at) => newest = Some((m, dir)),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(backup = %dir.display(), error = %e, "skipping unreadable manifest for deduplication"),
+                Err(e) => {
+                    tracing::warn!(backup = %dir.display(), error = %e, "skipping unreadable manifest for deduplication")
+                }
             }
         }
         if let Some((manifest, dir)) = newest {
@@ -91,7 +93,14 @@ impl StoredIndex {
     }
 
     /// The stored copy of a snapshot file, if one exists and is unchanged.
-    pub fn find(&self, keyspace: &str, table_id: &str, relative: &str, size: u64, mtime_ns: i64) -> Option<&StoredCopy> {
+    pub fn find(
+        &self,
+        keyspace: &str,
+        table_id: &str,
+        relative: &str,
+        size: u64,
+        mtime_ns: i64,
+    ) -> Option<&StoredCopy> {
         let copy = self.by_key.get(&(keyspace.to_string(), table_id.to_string(), relative.to_string()))?;
         let same = copy.entry.size == size && copy.entry.mtime_ns == mtime_ns;
         let present = std::fs::metadata(&copy.path).is_ok_and(|m| m.len() == size);

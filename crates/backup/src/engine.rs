@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use cassette_cassandra::{LocalNode, Nodetool, TableInfo, disk};
 use cassette_repo::{
-    BackupName, BackupState, Journal, JournalRecord, KeyspaceEntry, Manifest, NodeInfo, NodeLock, RepoError,
-    RepoLayout, MANIFEST_FORMAT, MANIFEST_VERSION,
+    BackupName, BackupState, Journal, JournalRecord, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest,
+    NodeInfo, NodeLock, RepoError, RepoLayout,
 };
 use chrono::Utc;
 
@@ -23,7 +23,11 @@ use crate::{
 /// Backs up the node: see the crate documentation for the stages. Returns a report whose
 /// `complete` says whether the manifest was written; per-table failures are in the report,
 /// while errors that stop the job before or between stages are `Err`.
-pub async fn run_backup(node: &Node, req: &BackupRequest, progress: &dyn Progress) -> Result<BackupReport, BackupError> {
+pub async fn run_backup(
+    node: &Node,
+    req: &BackupRequest,
+    progress: &dyn Progress,
+) -> Result<BackupReport, BackupError> {
     let started = Instant::now();
     progress.stage(Stage::Prepare, "");
     let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
@@ -126,7 +130,12 @@ pub async fn run_backup(node: &Node, req: &BackupRequest, progress: &dyn Progres
         duration_ms: 0,
     };
     if let Some(e) = config_error {
-        report.keyspaces.push(KeyspaceOutcome { name: "(configuration)".into(), status: Status::Failure, duration_ms: 0, error: Some(e) });
+        report.keyspaces.push(KeyspaceOutcome {
+            name: "(configuration)".into(),
+            status: Status::Failure,
+            duration_ms: 0,
+            error: Some(e),
+        });
     }
     if all_ok {
         progress.stage(Stage::Manifest, "");
@@ -162,7 +171,12 @@ pub async fn run_backup(node: &Node, req: &BackupRequest, progress: &dyn Progres
         };
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(complete = report.complete, files = report.totals.files, bytes = report.totals.bytes, "backup finished");
+    tracing::info!(
+        complete = report.complete,
+        files = report.totals.files,
+        bytes = report.totals.bytes,
+        "backup finished"
+    );
     Ok(report)
 }
 
@@ -215,14 +229,23 @@ impl KeyspaceContext<'_> {
                 Ok((outcome, tables))
             }
             Err(CopyStop::Failed(message)) => {
-                let outcome = KeyspaceOutcome { name: ks.name.clone(), status: Status::Failure, duration_ms, error: Some(message) };
+                let outcome = KeyspaceOutcome {
+                    name: ks.name.clone(),
+                    status: Status::Failure,
+                    duration_ms,
+                    error: Some(message),
+                };
                 Ok((outcome, Vec::new()))
             }
             Err(CopyStop::Fatal(e)) => Err(e),
         }
     }
 
-    async fn copy_tables(&self, ks: &KeyspaceSelection, entry: &mut KeyspaceEntry) -> Result<Vec<TableOutcome>, CopyStop> {
+    async fn copy_tables(
+        &self,
+        ks: &KeyspaceSelection,
+        entry: &mut KeyspaceEntry,
+    ) -> Result<Vec<TableOutcome>, CopyStop> {
         self.progress.stage(Stage::Copy, &ks.name);
         let mut planned: Vec<(&TableInfo, TableCopy<'_>, Vec<disk::DataFile>, Option<String>)> = Vec::new();
         for table in &ks.tables {
@@ -294,7 +317,10 @@ fn check_other_disk(backup_root: &Path, data_dirs: &[PathBuf]) -> Result<(), Bac
     }
     for d in data_dirs {
         if cassette_repo::same_filesystem(&probe, d).unwrap_or(false) {
-            return Err(BackupError::SameDisk { backup: backup_root.display().to_string(), data: d.display().to_string() });
+            return Err(BackupError::SameDisk {
+                backup: backup_root.display().to_string(),
+                data: d.display().to_string(),
+            });
         }
     }
     Ok(())

@@ -12,7 +12,9 @@ pub enum BackupError {
     #[error("{0}")]
     UnknownSelection(String),
     /// A complete backup with this name already exists for this node.
-    #[error("backup '{name}' already exists and is complete at {path}: choose another name (cassette never merges into an existing backup)")]
+    #[error(
+        "backup '{name}' already exists and is complete at {path}: choose another name (cassette never merges into an existing backup)"
+    )]
     AlreadyExists {
         /// The name.
         name: String,
@@ -20,7 +22,9 @@ pub enum BackupError {
         path: String,
     },
     /// The backup directory is on the same filesystem as a data directory.
-    #[error("the backup directory {backup} is on the same filesystem as the Cassandra data directory {data}: a disk failure would lose both. Use a backup directory on another disk, or pass --allow-same-disk if you know what you are doing")]
+    #[error(
+        "the backup directory {backup} is on the same filesystem as the Cassandra data directory {data}: a disk failure would lose both. Use a backup directory on another disk, or pass --allow-same-disk if you know what you are doing"
+    )]
     SameDisk {
         /// Backup directory.
         backup: String,
@@ -28,7 +32,9 @@ pub enum BackupError {
         data: String,
     },
     /// Not enough free space on the backup target.
-    #[error("not enough free space in {path}: the keyspace '{keyspace}' needs {needed} bytes more, {available} are available. Free space or choose another --backup-dir; nothing complete was written, and running the same backup again resumes it")]
+    #[error(
+        "not enough free space in {path}: the keyspace '{keyspace}' needs {needed} bytes more, {available} are available. Free space or choose another --backup-dir; nothing complete was written, and running the same backup again resumes it"
+    )]
     NoSpace {
         /// The backup directory.
         path: String,

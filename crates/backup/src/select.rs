@@ -38,7 +38,9 @@ pub(crate) async fn select(cql: &Cql, req: &BackupRequest) -> Result<Vec<Keyspac
     if !req.tables.is_empty() {
         let mut wanted: Vec<(String, String)> = Vec::new();
         for t in &req.tables {
-            let Some((ks, table)) = t.split_once('.').filter(|(k, t)| !k.is_empty() && !t.is_empty() && !t.contains('.')) else {
+            let Some((ks, table)) =
+                t.split_once('.').filter(|(k, t)| !k.is_empty() && !t.is_empty() && !t.contains('.'))
+            else {
                 return Err(BackupError::InvalidInput(format!("table '{t}' must be given as keyspace.table")));
             };
             check_keyspace(ks)?;
@@ -71,9 +73,7 @@ pub(crate) async fn select(cql: &Cql, req: &BackupRequest) -> Result<Vec<Keyspac
 
     let names: Vec<String> = if req.keyspaces.is_empty() {
         live.iter()
-            .filter(|k| {
-                !keyspaces::is_system(k) || (req.include_system && !keyspaces::is_local_system(k))
-            })
+            .filter(|k| !keyspaces::is_system(k) || (req.include_system && !keyspaces::is_local_system(k)))
             .cloned()
             .collect()
     } else {

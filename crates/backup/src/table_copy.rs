@@ -52,11 +52,7 @@ pub(crate) fn snapshot_contents(snapshot_dirs: &[PathBuf]) -> Result<(Vec<DataFi
 impl TableCopy<'_> {
     /// Files whose bytes would be copied (not kept or linked): for the free-space check.
     pub fn bytes_to_copy(&self, files: &[DataFile]) -> u64 {
-        files
-            .iter()
-            .filter(|f| matches!(self.plan(f), Plan::Copy))
-            .map(|f| f.size)
-            .sum()
+        files.iter().filter(|f| matches!(self.plan(f), Plan::Copy)).map(|f| f.size).sum()
     }
 
     fn plan(&self, f: &DataFile) -> Plan {

@@ -104,17 +104,16 @@ impl Cql {
     /// Connects to exactly this node (other nodes of the cluster are never contacted).
     pub async fn connect(target: &CqlTarget) -> Result<Self, CassandraError> {
         let address = target.address();
-        let filter = AllowListHostFilter::new([address.as_str()]).map_err(|e| {
-            CassandraError::CqlConnect { address: address.clone(), message: e.to_string() }
-        })?;
+        let filter = AllowListHostFilter::new([address.as_str()])
+            .map_err(|e| CassandraError::CqlConnect { address: address.clone(), message: e.to_string() })?;
         let mut builder = SessionBuilder::new().known_node(&address).host_filter(Arc::new(filter));
         if let Some((user, password)) = &target.credentials {
             builder = builder.user(user, password);
         }
-        let session = builder.build().await.map_err(|e| CassandraError::CqlConnect {
-            address: address.clone(),
-            message: e.to_string(),
-        })?;
+        let session = builder
+            .build()
+            .await
+            .map_err(|e| CassandraError::CqlConnect { address: address.clone(), message: e.to_string() })?;
         Ok(Cql { session, address })
     }
 
@@ -130,11 +129,7 @@ impl Cql {
 
     /// Runs one statement without values and returns its rows (empty for DDL/DML).
     pub async fn rows(&self, statement: &str) -> Result<Vec<Row>, CassandraError> {
-        let result = self
-            .session
-            .query_unpaged(statement, ())
-            .await
-            .map_err(|e| cql_err(statement, e))?;
+        let result = self.session.query_unpaged(statement, ()).await.map_err(|e| cql_err(statement, e))?;
         if !result.is_rows() {
             return Ok(Vec::new());
         }
@@ -169,11 +164,7 @@ impl Cql {
 
     /// Waits until every node agrees on the schema version (after DDL).
     pub async fn await_schema_agreement(&self) -> Result<(), CassandraError> {
-        self.session
-            .await_schema_agreement()
-            .await
-            .map(drop)
-            .map_err(|e| cql_err("schema agreement", e))
+        self.session.await_schema_agreement().await.map(drop).map_err(|e| cql_err("schema agreement", e))
     }
 
     /// The node's identity and placement, from `system.local`.
@@ -192,9 +183,8 @@ impl Cql {
             Option<IpAddr>,
             Option<IpAddr>,
         );
-        let (host_id, cluster, dc, rack, tokens, version, broadcast, rpc) = rows
-            .single_row::<LocalRow>()
-            .map_err(|e| cql_err(q, e))?;
+        let (host_id, cluster, dc, rack, tokens, version, broadcast, rpc) =
+            rows.single_row::<LocalRow>().map_err(|e| cql_err(q, e))?;
         let mut tokens = tokens.unwrap_or_default();
         tokens.sort_by_key(|t| t.parse::<i128>().unwrap_or(0));
         Ok(LocalNode {
@@ -263,9 +253,8 @@ impl Cql {
         let result = self.session.query_unpaged(q, ()).await.map_err(|e| cql_err(q, e))?;
         let rows = result.into_rows_result().map_err(|e| cql_err(q, e))?;
         let mut out = Vec::new();
-        for row in rows
-            .rows::<(String, Option<std::collections::BTreeMap<String, String>>)>()
-            .map_err(|e| cql_err(q, e))?
+        for row in
+            rows.rows::<(String, Option<std::collections::BTreeMap<String, String>>)>().map_err(|e| cql_err(q, e))?
         {
             let (name, replication) = row.map_err(|e| cql_err(q, e))?;
             out.push(KeyspaceInfo { name, replication: replication.unwrap_or_default().into_iter().collect() });
@@ -295,10 +284,7 @@ impl Cql {
         let result = self.session.query_unpaged(q.as_str(), ()).await.map_err(|e| cql_err(&q, e))?;
         let rows = result.into_rows_result().map_err(|e| cql_err(&q, e))?;
         let mut cql = String::new();
-        for row in rows
-            .rows::<(String, String, String, String)>()
-            .map_err(|e| cql_err(&q, e))?
-        {
+        for row in rows.rows::<(String, String, String, String)>().map_err(|e| cql_err(&q, e))? {
             let (_ks, _type, _name, statement) = row.map_err(|e| cql_err(&q, e))?;
             cql.push_str(&statement);
             cql.push_str("\n\n");
@@ -358,7 +344,9 @@ mod tests {
 
     #[test]
     fn recognises_already_exists() {
-        assert!(is_already_exists("Database returned an error: Attempted to create an already existing keyspace or table"));
+        assert!(is_already_exists(
+            "Database returned an error: Attempted to create an already existing keyspace or table"
+        ));
         assert!(is_already_exists("Cannot add already existing table \"t\" to keyspace \"ks\""));
         assert!(is_already_exists("Index profiles_by_name already exists"));
         assert!(!is_already_exists("Unknown keyspace ks"));

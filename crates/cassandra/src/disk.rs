@@ -22,11 +22,7 @@ pub fn table_dir_name(table: &str, id_hex: &str) -> String {
 /// The table's directories that exist, one per data directory at most.
 pub fn table_dirs(data_dirs: &[PathBuf], keyspace: &str, table: &str, id_hex: &str) -> Vec<PathBuf> {
     let name = table_dir_name(table, id_hex);
-    data_dirs
-        .iter()
-        .map(|d| d.join(keyspace).join(&name))
-        .filter(|p| p.is_dir())
-        .collect()
+    data_dirs.iter().map(|d| d.join(keyspace).join(&name)).filter(|p| p.is_dir()).collect()
 }
 
 /// The snapshot `tag` of a table, in every data directory where it exists.
@@ -63,7 +59,13 @@ pub fn snapshot_tags_with_prefix(data_dirs: &[PathBuf], prefix: &str) -> std::co
 }
 
 /// Tags of one table's snapshots that start with `prefix`, read from its directories.
-pub fn table_snapshot_tags(data_dirs: &[PathBuf], keyspace: &str, table: &str, id_hex: &str, prefix: &str) -> std::collections::BTreeSet<String> {
+pub fn table_snapshot_tags(
+    data_dirs: &[PathBuf],
+    keyspace: &str,
+    table: &str,
+    id_hex: &str,
+    prefix: &str,
+) -> std::collections::BTreeSet<String> {
     table_dirs(data_dirs, keyspace, table, id_hex)
         .into_iter()
         .filter_map(|t| std::fs::read_dir(t.join("snapshots")).ok())
@@ -180,7 +182,10 @@ mod tests {
         assert_eq!(n.sibling("Digest.crc32"), "nb-12-big-Digest.crc32");
         let bti = SstableName::parse("da-3gdg_0z3g_1pne82m1yxrmnxl5bs-bti-Partitions.db").unwrap();
         assert_eq!(bti.format, "bti");
-        assert_eq!(SstableName::parse("oa-1-big-SAI+aa+name_idx+Meta.db").unwrap().component, "SAI+aa+name_idx+Meta.db");
+        assert_eq!(
+            SstableName::parse("oa-1-big-SAI+aa+name_idx+Meta.db").unwrap().component,
+            "SAI+aa+name_idx+Meta.db"
+        );
         assert!(SstableName::parse("nb_txn_flush_8f0e.log").is_none());
         assert!(SstableName::parse("manifest.json").is_none());
     }
@@ -188,7 +193,11 @@ mod tests {
     #[test]
     fn finds_snapshot_tags_by_prefix() {
         let dir = tempfile::tempdir().unwrap();
-        for (ks, table, tag) in [("shop", "orders-0a", "cassette-x-1"), ("shop", "users-0b", "truncated-1-users"), ("log", "ev-0c", "cassette-y-2")] {
+        for (ks, table, tag) in [
+            ("shop", "orders-0a", "cassette-x-1"),
+            ("shop", "users-0b", "truncated-1-users"),
+            ("log", "ev-0c", "cassette-y-2"),
+        ] {
             std::fs::create_dir_all(dir.path().join(ks).join(table).join("snapshots").join(tag)).unwrap();
         }
         let tags = snapshot_tags_with_prefix(&[dir.path().to_path_buf()], "cassette-");

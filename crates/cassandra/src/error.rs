@@ -25,7 +25,9 @@ pub enum CassandraError {
         hint: &'static str,
     },
     /// The CQL connection could not be opened.
-    #[error("cannot connect with CQL to {address}: {message}; is Cassandra running there (check `nodetool status`, --cql-host/--cql-port, credentials)?")]
+    #[error(
+        "cannot connect with CQL to {address}: {message}; is Cassandra running there (check `nodetool status`, --cql-host/--cql-port, credentials)?"
+    )]
     CqlConnect {
         /// host:port tried.
         address: String,

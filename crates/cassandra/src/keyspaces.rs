@@ -2,12 +2,10 @@
 
 /// Keyspaces local to each node or virtual: never backed up (they describe the node itself,
 /// and Cassandra rebuilds them).
-pub const LOCAL_SYSTEM_KEYSPACES: &[&str] =
-    &["system", "system_schema", "system_views", "system_virtual_schema"];
+pub const LOCAL_SYSTEM_KEYSPACES: &[&str] = &["system", "system_schema", "system_views", "system_virtual_schema"];
 
 /// Replicated system keyspaces: skipped by default, can be opted in (roles live in `system_auth`).
-pub const REPLICATED_SYSTEM_KEYSPACES: &[&str] =
-    &["system_auth", "system_distributed", "system_traces"];
+pub const REPLICATED_SYSTEM_KEYSPACES: &[&str] = &["system_auth", "system_distributed", "system_traces"];
 
 /// True for every keyspace that Cassandra itself owns.
 pub fn is_system(keyspace: &str) -> bool {

@@ -68,10 +68,10 @@ impl Nodetool {
         cmd.args(&self.extra_args).args(args);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         tracing::debug!(program = %self.program.display(), ?args, "nodetool");
-        let out = cmd.output().await.map_err(|source| CassandraError::NodetoolMissing {
-            program: self.program.clone(),
-            source,
-        })?;
+        let out = cmd
+            .output()
+            .await
+            .map_err(|source| CassandraError::NodetoolMissing { program: self.program.clone(), source })?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
             return Ok(stdout);
@@ -97,12 +97,7 @@ impl Nodetool {
 
     /// `nodetool snapshot -t TAG [-kt ks.t,...] [keyspaces...]`: hard links of every SSTable,
     /// after a flush. With `tables` (as `ks.table`) only those tables are snapshotted.
-    pub async fn snapshot(
-        &self,
-        tag: &str,
-        keyspaces: &[String],
-        tables: &[String],
-    ) -> Result<(), CassandraError> {
+    pub async fn snapshot(&self, tag: &str, keyspaces: &[String], tables: &[String]) -> Result<(), CassandraError> {
         let mut args = vec!["snapshot", "-t", tag];
         let kt = tables.join(",");
         if !tables.is_empty() {
@@ -232,7 +227,10 @@ truncated-1763-orders shop          orders             0 bytes   5.1 KiB      20
 Total TrueDiskSpaceUsed: 0 bytes\n";
         let got = parse_list_snapshots(out);
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0], SnapshotListing { tag: "cassette-nightly-1".into(), keyspace: "shop".into(), table: "orders".into() });
+        assert_eq!(
+            got[0],
+            SnapshotListing { tag: "cassette-nightly-1".into(), keyspace: "shop".into(), table: "orders".into() }
+        );
         assert_eq!(got[1].tag, "truncated-1763-orders");
     }
 

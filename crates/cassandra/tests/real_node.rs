@@ -49,7 +49,9 @@ async fn flushed_rows_are_sstables_in_the_table_directory_and_a_snapshot_lists_t
             listed.push(name);
         }
     }
-    assert!(snaps.iter().any(|s| std::fs::read_to_string(s.join("schema.cql")).is_ok_and(|c| c.contains("CREATE TABLE"))));
+    assert!(
+        snaps.iter().any(|s| std::fs::read_to_string(s.join("schema.cql")).is_ok_and(|c| c.contains("CREATE TABLE")))
+    );
     for snap in &snaps {
         for f in disk::snapshot_files(snap).unwrap() {
             // Hard links: same inode as the live file.
@@ -83,7 +85,10 @@ async fn local_node_identity_comes_from_system_local() {
     let status = node.nodetool(&["status"]);
     assert!(status.contains(&local.host_id.to_string()), "nodetool status shows host ID {}:\n{status}", local.host_id);
     let ks = node.cql().await.keyspaces().await.unwrap();
-    assert!(ks.iter().any(|k| k.name == "system_schema") && ks.iter().all(|k| !keyspaces::is_system(&k.name) || k.name.starts_with("system")));
+    assert!(
+        ks.iter().any(|k| k.name == "system_schema")
+            && ks.iter().all(|k| !keyspaces::is_system(&k.name) || k.name.starts_with("system"))
+    );
 }
 
 #[tokio::test]
@@ -99,7 +104,8 @@ async fn three_nodes_are_up_and_an_rf3_keyspace_has_sstables_on_each() {
     }
     let session = cluster.session().await;
     let ks = unique_name("rf3");
-    dataset::load(&session, cluster, &ks, 3, &dataset::Shape { rounds: 1, rows_per_round: 100, payload_bytes: 16 }).await;
+    dataset::load(&session, cluster, &ks, 3, &dataset::Shape { rounds: 1, rows_per_round: 100, payload_bytes: 16 })
+        .await;
     for n in &cluster.nodes {
         let cql = n.cql().await;
         let id = cql.tables(&ks).await.unwrap().into_iter().find(|t| t.name == "profiles").unwrap().id_hex();

@@ -47,7 +47,9 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
 
 fn repo_code(e: &RepoError) -> u8 {
     match e {
-        RepoError::InvalidBackupName { .. } | RepoError::InvalidComponent { .. } | RepoError::NotFound { .. } => INVALID_INPUT,
+        RepoError::InvalidBackupName { .. } | RepoError::InvalidComponent { .. } | RepoError::NotFound { .. } => {
+            INVALID_INPUT
+        }
         RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
         RepoError::Io { .. } | RepoError::NoRepository { .. } => ENVIRONMENT,
         _ => FAILED,

@@ -27,7 +27,12 @@ async fn backup_is_a_verified_copy_of_every_sstable_in_the_seed_layout() {
     let root = other_disk_dir();
     let conf = node.dir.join("conf");
     let _turn = serial();
-    let report = backup_ok(node, root.path(), "full-1", &["-k", &ks, "--config-dir", conf.to_str().unwrap(), "--alias", "solo-1"]);
+    let report = backup_ok(
+        node,
+        root.path(),
+        "full-1",
+        &["-k", &ks, "--config-dir", conf.to_str().unwrap(), "--alias", "solo-1"],
+    );
     assert_eq!(report["complete"], true);
 
     let cql = node.cql().await;
@@ -58,7 +63,8 @@ async fn backup_is_a_verified_copy_of_every_sstable_in_the_seed_layout() {
         assert_eq!(entries.len(), live.len(), "{}: manifest lists every SSTable file of the table", table.name);
         for (rel, live_path) in &live {
             let stored = backup.join(&ks).join(&table.name).join(rel);
-            let bytes = std::fs::read(&stored).unwrap_or_else(|e| panic!("{} missing from backup: {e}", stored.display()));
+            let bytes =
+                std::fs::read(&stored).unwrap_or_else(|e| panic!("{} missing from backup: {e}", stored.display()));
             assert_eq!(bytes, std::fs::read(live_path).unwrap(), "{} differs from the node's file", stored.display());
             let entry = entries
                 .iter()
@@ -67,8 +73,15 @@ async fn backup_is_a_verified_copy_of_every_sstable_in_the_seed_layout() {
             assert_eq!(entry["size"], bytes.len() as u64);
             assert_eq!(entry["blake3"], blake3::hash(&bytes).to_hex().as_str());
             if rel.ends_with("-Data.db") {
-                let digest = std::fs::read_to_string(live_path.with_file_name(rel.rsplit('/').next().unwrap().replace("Data.db", "Digest.crc32"))).unwrap();
-                assert_eq!(entry["digest_crc32"].as_u64().unwrap().to_string(), digest.trim(), "checked against Digest.crc32");
+                let digest = std::fs::read_to_string(
+                    live_path.with_file_name(rel.rsplit('/').next().unwrap().replace("Data.db", "Digest.crc32")),
+                )
+                .unwrap();
+                assert_eq!(
+                    entry["digest_crc32"].as_u64().unwrap().to_string(),
+                    digest.trim(),
+                    "checked against Digest.crc32"
+                );
             }
             checked += 1;
         }
@@ -102,7 +115,8 @@ async fn a_second_backup_copies_only_the_new_sstables() {
     let host = node.cql().await.local_node().await.unwrap().host_id.to_string();
     let node_dir = root.path().join("solo").join(&host);
     let files_of = |name: &str| -> Vec<(String, u64, u64)> {
-        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(node_dir.join(name).join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(node_dir.join(name).join("manifest.json")).unwrap()).unwrap();
         let mut v = Vec::new();
         for t in m["keyspaces"][0]["tables"].as_array().unwrap() {
             for f in t["files"].as_array().unwrap() {
@@ -134,7 +148,10 @@ async fn a_second_backup_copies_only_the_new_sstables() {
 
     // seed 001's "archive the SNAPSHOT_NAME directory".
     let archive = root.path().join("day-2.tar.zst");
-    let out = cassette(node, &["archive", "day-2", "--backup-dir", root.path().to_str().unwrap(), "-o", archive.to_str().unwrap()]);
+    let out = cassette(
+        node,
+        &["archive", "day-2", "--backup-dir", root.path().to_str().unwrap(), "-o", archive.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::metadata(&archive).unwrap().len() > 1000);
 }
@@ -179,7 +196,11 @@ async fn a_corrupted_data_file_is_caught_by_its_digest_and_the_backup_stays_inco
     let tools = tempfile::tempdir().unwrap();
     let nodetool = corrupting_nodetool(tools.path(), &node.data_dirs, &ks);
     let _turn = serial();
-    let out = cassette_with_nodetool(node, &nodetool, &["--json", "backup", "--name", "bad", "--backup-dir", root.path().to_str().unwrap(), "-k", &ks]);
+    let out = cassette_with_nodetool(
+        node,
+        &nodetool,
+        &["--json", "backup", "--name", "bad", "--backup-dir", root.path().to_str().unwrap(), "-k", &ks],
+    );
     assert_eq!(out.status.code(), Some(1), "a failed table fails the job:\n{}\n{}", stdout(&out), stderr(&out));
     let corrupted = std::fs::read_to_string(tools.path().join("corrupted")).unwrap();
     let file = Path::new(corrupted.trim()).file_name().unwrap().to_string_lossy().into_owned();
@@ -188,10 +209,24 @@ async fn a_corrupted_data_file_is_caught_by_its_digest_and_the_backup_stays_inco
     let readings = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "readings").unwrap();
     assert_eq!(readings["status"], "FAILURE");
     let message = readings["error"].as_str().unwrap();
-    assert!(message.contains(&file) && message.to_lowercase().contains("crc"), "error names the file and the check: {message}");
-    assert!(report["tables"].as_array().unwrap().iter().filter(|t| t["table"] != "readings").all(|t| t["status"] == "SUCCESS"));
+    assert!(
+        message.contains(&file) && message.to_lowercase().contains("crc"),
+        "error names the file and the check: {message}"
+    );
+    assert!(
+        report["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["table"] != "readings")
+            .all(|t| t["status"] == "SUCCESS")
+    );
     assert!(manifests_under(root.path()).is_empty(), "no manifest: the backup is not complete");
-    let list: serde_json::Value = serde_json::from_str(&stdout(&cassette(node, &["--json", "list", "--backup-dir", root.path().to_str().unwrap()]))).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&stdout(&cassette(
+        node,
+        &["--json", "list", "--backup-dir", root.path().to_str().unwrap()],
+    )))
+    .unwrap();
     assert_eq!(list[0]["complete"], false);
     // The snapshot was cleared even though the copy failed, and live data is intact.
     assert!(!node.nodetool(&["listsnapshots"]).contains("cassette-"));
@@ -213,7 +248,13 @@ async fn bad_input_gets_a_clear_error_and_leaves_nothing_that_looks_complete() {
     }
     let out = cassette(node, &["backup", "--name", "x", "--backup-dir", r, "-k", "no_such_keyspace"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no_such_keyspace") && stderr(&out).contains("does not exist") && stderr(&out).contains(&ks), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no_such_keyspace")
+            && stderr(&out).contains("does not exist")
+            && stderr(&out).contains(&ks),
+        "{}",
+        stderr(&out)
+    );
     let out = cassette(node, &["backup", "--name", "x", "--backup-dir", r, "-t", &format!("{ks}.nope")]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
@@ -233,7 +274,8 @@ async fn bad_input_gets_a_clear_error_and_leaves_nothing_that_looks_complete() {
     // A backup directory that cannot be created (its parent is a file).
     let blocker = root.path().join("a-file");
     std::fs::write(&blocker, b"x").unwrap();
-    let out = cassette(node, &["backup", "--name", "x", "--backup-dir", blocker.join("sub").to_str().unwrap(), "-k", &ks]);
+    let out =
+        cassette(node, &["backup", "--name", "x", "--backup-dir", blocker.join("sub").to_str().unwrap(), "-k", &ks]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("a-file/sub"), "the error names the directory: {}", stderr(&out));
 
@@ -276,11 +318,16 @@ async fn a_killed_backup_resumes_and_its_snapshot_is_cleared() {
     let r = root.path().to_str().unwrap();
     let tools = tempfile::tempdir().unwrap();
     let _turn = serial();
-    let out = cassette_with_nodetool(node, &killing_nodetool(tools.path()), &["--json", "backup", "--name", "k", "--backup-dir", r, "-k", &ks1, "-k", &ks2]);
+    let out = cassette_with_nodetool(
+        node,
+        &killing_nodetool(tools.path()),
+        &["--json", "backup", "--name", "k", "--backup-dir", r, "-k", &ks1, "-k", &ks2],
+    );
     assert!(tools.path().join("killed").exists() && !out.status.success(), "the backup was killed mid-way");
     assert!(node.nodetool(&["listsnapshots"]).contains("cassette-k-"), "the killed run left its snapshot");
     assert!(manifests_under(root.path()).is_empty());
-    let list: serde_json::Value = serde_json::from_str(&stdout(&cassette(node, &["--json", "list", "--backup-dir", r]))).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&cassette(node, &["--json", "list", "--backup-dir", r]))).unwrap();
     assert_eq!(list[0]["complete"], false, "an interrupted backup is listed as incomplete");
 
     // What the killed run stored (files of the first keyspace), by inode.
@@ -304,8 +351,12 @@ async fn a_killed_backup_resumes_and_its_snapshot_is_cleared() {
     let report = backup_ok(node, root.path(), "k", &["-k", &ks1, "-k", &ks2]);
     assert_eq!(report["resumed"], true);
     assert_eq!(report["complete"], true);
-    let first_ks: Vec<&serde_json::Value> = report["tables"].as_array().unwrap().iter().filter(|t| t["keyspace"] == ks1.as_str()).collect();
-    assert!(!first_ks.is_empty() && first_ks.iter().all(|t| t["bytes_copied"] == 0 && t["files"].as_u64().unwrap() > 0), "the first keyspace was kept, not copied again: {first_ks:?}");
+    let first_ks: Vec<&serde_json::Value> =
+        report["tables"].as_array().unwrap().iter().filter(|t| t["keyspace"] == ks1.as_str()).collect();
+    assert!(
+        !first_ks.is_empty() && first_ks.iter().all(|t| t["bytes_copied"] == 0 && t["files"].as_u64().unwrap() > 0),
+        "the first keyspace was kept, not copied again: {first_ks:?}"
+    );
     for (path, ino) in &stored_before {
         assert_eq!(std::fs::metadata(path).unwrap().ino(), *ino, "{} was rewritten by the resumed run", path.display());
     }

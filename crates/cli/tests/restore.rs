@@ -23,7 +23,13 @@ fn restore(node: &Node, root: &Path, name: &str, extra: &[&str]) -> Output {
 
 fn restore_ok(node: &Node, root: &Path, name: &str, extra: &[&str]) -> serde_json::Value {
     let out = restore(node, root, name, extra);
-    assert!(out.status.success(), "restore {name} {extra:?} failed ({:?}):\n{}\n{}", out.status, stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "restore {name} {extra:?} failed ({:?}):\n{}\n{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
     serde_json::from_str(&stdout(&out)).expect("restore --json prints a report")
 }
 
@@ -53,7 +59,12 @@ async fn host_id(node: &Node) -> String {
 }
 
 fn table_report<'a>(report: &'a serde_json::Value, table: &str) -> &'a serde_json::Value {
-    report["tables"].as_array().unwrap().iter().find(|t| t["table"] == table).unwrap_or_else(|| panic!("no table {table} in {report}"))
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == table)
+        .unwrap_or_else(|| panic!("no table {table} in {report}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -64,7 +75,11 @@ async fn round_trip_brings_every_row_back_and_keeps_the_truncate_snapshot() {
     let ks = unique_name("rs_trip");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
     let before = dump_all(&session, &ks).await;
-    let by_index = dataset::dump(&session, &ks, "profiles").await.into_iter().filter(|r| r.contains("\"name\": \"user7\"")).count();
+    let by_index = dataset::dump(&session, &ks, "profiles")
+        .await
+        .into_iter()
+        .filter(|r| r.contains("\"name\": \"user7\""))
+        .count();
     assert!(by_index > 0);
     let root = other_disk_dir();
     let _turn = serial();
@@ -84,7 +99,11 @@ async fn round_trip_brings_every_row_back_and_keeps_the_truncate_snapshot() {
     assert_eq!(report["keyspaces"][0]["status"], "SUCCESS");
     for t in dataset::TABLES {
         let tr = table_report(&report, t);
-        assert_eq!((tr["status"].as_str(), tr["truncated"].as_bool(), tr["loaded"].as_bool()), (Some("SUCCESS"), Some(true), Some(true)), "{t}: {tr}");
+        assert_eq!(
+            (tr["status"].as_str(), tr["truncated"].as_bool(), tr["loaded"].as_bool()),
+            (Some("SUCCESS"), Some(true), Some(true)),
+            "{t}: {tr}"
+        );
         assert!(tr["files"].as_u64().unwrap() > 0);
     }
     assert_eq!(dump_all(&session, &ks).await, before, "every table equals its state at backup time");
@@ -92,14 +111,25 @@ async fn round_trip_brings_every_row_back_and_keeps_the_truncate_snapshot() {
     let rows = session.query_unpaged(format!("SELECT id FROM {ks}.profiles WHERE name = 'user7'"), ()).await.unwrap();
     assert_eq!(rows.into_rows_result().unwrap().rows_num(), by_index);
     // TRUNCATE's snapshot (the pre-restore copy) is kept and reported.
-    let tag = table_report(&report, "readings")["truncate_snapshot"].as_str().expect("truncate snapshot reported").to_string();
+    let tag = table_report(&report, "readings")["truncate_snapshot"]
+        .as_str()
+        .expect("truncate snapshot reported")
+        .to_string();
     assert!(tag.starts_with("truncated-"));
     assert!(node.nodetool(&["listsnapshots"]).contains(&tag));
     node.nodetool(&["clearsnapshot", "-t", &tag, &ks]);
     // Loading left the backup intact: it still verifies (a dry run re-hashes every file).
     let again = restore(node, root.path(), "b1", &["-k", &ks, "--dry-run"]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(!root.path().join(".restore-staging").read_dir().map(|mut d| d.any(|e| e.unwrap().path().read_dir().unwrap().next().is_some())).unwrap_or(false), "staging is cleaned up");
+    assert!(
+        !root
+            .path()
+            .join(".restore-staging")
+            .read_dir()
+            .map(|mut d| d.any(|e| e.unwrap().path().read_dir().unwrap().next().is_some()))
+            .unwrap_or(false),
+        "staging is cleaned up"
+    );
 }
 
 /// Replaces the stored file with a copy (breaking hard links shared with other backups),
@@ -112,8 +142,11 @@ fn damage_stored_file(path: &Path, damage: impl FnOnce(&Path)) {
 }
 
 fn stored_files(table_dir: &Path, component: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(table_dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(component)).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(table_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(component))
+        .collect();
     v.sort();
     v
 }
@@ -151,7 +184,12 @@ async fn a_corrupted_or_missing_file_is_refused_before_anything_is_truncated() {
     }
     assert!(err.contains("nothing was truncated") && err.contains("missing"), "{err}");
     assert_eq!(dump_all(&session, &ks).await, live_before, "live data untouched");
-    let truncated_now: Vec<String> = node.nodetool(&["listsnapshots"]).lines().filter(|l| l.starts_with("truncated-") && l.contains(&ks)).map(String::from).collect();
+    let truncated_now: Vec<String> = node
+        .nodetool(&["listsnapshots"])
+        .lines()
+        .filter(|l| l.starts_with("truncated-") && l.contains(&ks))
+        .map(String::from)
+        .collect();
     assert!(truncated_now.iter().all(|l| snapshots_before.contains(l.as_str())), "no TRUNCATE ran: {truncated_now:?}");
 
     // Not found: the error lists this node's backups. Incomplete: refused.
@@ -190,9 +228,19 @@ async fn a_keyspace_restores_under_another_name_with_new_table_ids() {
     let c = unique_name("rs_new");
     let out = restore(node, root.path(), "b1", &["--rename", &format!("{a}={c}")]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("{c}.readings")) && stderr(&out).contains("--create-schema"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{c}.readings")) && stderr(&out).contains("--create-schema"),
+        "{}",
+        stderr(&out)
+    );
     let report = restore_ok(node, root.path(), "b1", &["--create-schema", "--rename", &format!("{a}={c}")]);
-    assert!(report["schema_created"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with(&format!("CREATE KEYSPACE {c}"))));
+    assert!(
+        report["schema_created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with(&format!("CREATE KEYSPACE {c}")))
+    );
     assert_eq!(dump_all(&session, &c).await, rows_a);
     assert_eq!(dump_all(&session, &a).await, rows_a, "the source keyspace is untouched");
 }
@@ -244,10 +292,14 @@ async fn a_restore_killed_mid_way_completes_when_run_again() {
 
     let report = restore_ok(node, root.path(), "b1", &["-k", &ks, "--clear-truncate-snapshots"]);
     assert_eq!(report["resumed"], true);
-    let skipped: Vec<&str> = report["tables"].as_array().unwrap().iter().filter_map(|t| t["skipped"].as_str()).collect();
+    let skipped: Vec<&str> =
+        report["tables"].as_array().unwrap().iter().filter_map(|t| t["skipped"].as_str()).collect();
     assert!(skipped.iter().any(|s| s.contains("already loaded")), "{report}");
     assert_eq!(dump_all(&session, &ks).await, before);
-    assert!(!node.nodetool(&["listsnapshots"]).lines().any(|l| l.starts_with("truncated-") && l.contains(&ks)), "truncate snapshots cleared");
+    assert!(
+        !node.nodetool(&["listsnapshots"]).lines().any(|l| l.starts_with("truncated-") && l.contains(&ks)),
+        "truncate snapshots cleared"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -271,7 +323,8 @@ async fn a_three_node_cluster_restores_node_by_node() {
         assert!(dataset::dump(&session, &ks, t).await.is_empty(), "{t} truncated cluster-wide");
     }
     for (i, node) in cluster.nodes.iter().enumerate() {
-        let extra: &[&str] = if i == 2 { &["-k", &ks, "--no-truncate", "--repair"] } else { &["-k", &ks, "--no-truncate"] };
+        let extra: &[&str] =
+            if i == 2 { &["-k", &ks, "--no-truncate", "--repair"] } else { &["-k", &ks, "--no-truncate"] };
         let report = restore_ok(node, root.path(), "b1", extra);
         assert!(report["tables"].as_array().unwrap().iter().all(|t| t["truncated"] == false && t["loaded"] == true));
     }
@@ -280,7 +333,11 @@ async fn a_three_node_cluster_restores_node_by_node() {
     // Truncating again would wipe what the nodes loaded: refused, with the way forward.
     let out = restore(&cluster.nodes[1], root.path(), "b1", &["-k", &ks, "--truncate-only"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("refusing to truncate") && stderr(&out).contains("--no-truncate"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refusing to truncate") && stderr(&out).contains("--no-truncate"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(dump_all(&session, &ks).await, before);
 }
 

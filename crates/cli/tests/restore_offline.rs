@@ -25,7 +25,19 @@ fn offline() -> &'static Cluster {
 fn offline_restore(cluster: &Cluster, root: &Path, name: &str, start: Option<&str>, extra: &[&str]) -> Output {
     let stop = cluster.stop_node_command(1);
     let start = start.map(String::from).unwrap_or_else(|| cluster.start_node_command(1));
-    let mut args = vec!["--json", "restore", "--offline", "--name", name, "--backup-dir", root.to_str().unwrap(), "--stop-command", &stop, "--start-command", &start];
+    let mut args = vec![
+        "--json",
+        "restore",
+        "--offline",
+        "--name",
+        name,
+        "--backup-dir",
+        root.to_str().unwrap(),
+        "--stop-command",
+        &stop,
+        "--start-command",
+        &start,
+    ];
     args.extend_from_slice(extra);
     cassette(&cluster.nodes[0], &args)
 }
@@ -78,7 +90,9 @@ fn files_below(dir: &Path) -> BTreeMap<String, String> {
 }
 
 fn is_up_normal(node: &Node) -> bool {
-    node.nodetool(&["status"]).lines().any(|l| l.starts_with("UN") && l.split_whitespace().nth(1) == Some(node.ip.as_str()))
+    node.nodetool(&["status"])
+        .lines()
+        .any(|l| l.starts_with("UN") && l.split_whitespace().nth(1) == Some(node.ip.as_str()))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +104,14 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     let ks = unique_name("ro_trip");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
     let before = dump_all(&session, &ks).await;
-    let by_index = before.iter().find(|(t, _)| t == "profiles").unwrap().1.iter().filter(|r| r.contains("\"name\": \"user7\"")).count();
+    let by_index = before
+        .iter()
+        .find(|(t, _)| t == "profiles")
+        .unwrap()
+        .1
+        .iter()
+        .filter(|r| r.contains("\"name\": \"user7\""))
+        .count();
     let root = other_disk_dir();
     backup_ok(node, root.path(), "b1", &["-k", &ks]);
 
@@ -135,9 +156,14 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     let report = report_of(&offline_restore(cluster, root.path(), "b1", None, &["-k", &ks]));
     assert_eq!((report["complete"].as_bool(), report["resumed"].as_bool()), (Some(true), Some(true)), "{report}");
     for t in report["tables"].as_array().unwrap() {
-        assert!(t["skipped"].as_str().unwrap().contains("already quarantined") && t["skipped"].as_str().unwrap().contains("already placed"), "{t}");
+        assert!(
+            t["skipped"].as_str().unwrap().contains("already quarantined")
+                && t["skipped"].as_str().unwrap().contains("already placed"),
+            "{t}"
+        );
     }
-    let step_details: Vec<String> = report["steps"].as_array().unwrap().iter().map(|s| format!("{}: {}", s["step"], s["detail"])).collect();
+    let step_details: Vec<String> =
+        report["steps"].as_array().unwrap().iter().map(|s| format!("{}: {}", s["step"], s["detail"])).collect();
     assert!(step_details.iter().any(|s| s.contains("stopped by the interrupted run")), "{step_details:?}");
     assert!(is_up_normal(node));
 
@@ -151,7 +177,11 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     assert!(quarantine.starts_with(&quarantine_parent), "{}", quarantine.display());
     let held = files_below(&quarantine.join("data1").join(&ks));
     for (file, hash) in &replaced {
-        assert_eq!(held.get(file), Some(hash), "{file}: the quarantine holds every replaced live SSTable, byte for byte");
+        assert_eq!(
+            held.get(file),
+            Some(hash),
+            "{file}: the quarantine holds every replaced live SSTable, byte for byte"
+        );
     }
     // Besides them: only the SSTable the drain flushed (the unflushed page_views update).
     let extra: Vec<&String> = held.keys().filter(|k| !replaced.contains_key(*k)).collect();
@@ -165,7 +195,12 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     let list = cassette(node, &["--json", "quarantine", "list"]);
     assert!(list.status.success(), "{}", stderr(&list));
     let entries: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
-    let entry = entries.as_array().unwrap().iter().find(|e| e["path"] == quarantine.to_str().unwrap()).unwrap_or_else(|| panic!("{entries}"));
+    let entry = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == quarantine.to_str().unwrap())
+        .unwrap_or_else(|| panic!("{entries}"));
     assert_eq!(entry["info"]["backup"], "b1");
     assert!(entry["info"]["finished_at"].is_string(), "{entry}");
     let purge = cassette(node, &["--json", "quarantine", "purge"]);
@@ -193,7 +228,11 @@ async fn a_corrupted_backup_is_refused_before_the_node_is_stopped() {
 
     let host = node.cql().await.local_node().await.unwrap().host_id.to_string();
     let table_dir = root.path().join(&cluster.name).join(host).join("b1").join(&ks).join("readings");
-    let data = std::fs::read_dir(&table_dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with("-Data.db")).unwrap();
+    let data = std::fs::read_dir(&table_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-Data.db"))
+        .unwrap();
     let mut bytes = std::fs::read(&data).unwrap();
     std::fs::remove_file(&data).unwrap(); // a stored file may be hard-linked: replace, never write through
     bytes[50] ^= 0xff;
@@ -202,9 +241,16 @@ async fn a_corrupted_backup_is_refused_before_the_node_is_stopped() {
     let out = offline_restore(cluster, root.path(), "b1", None, &["-k", &ks]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{}\n{err}", stdout(&out));
-    assert!(err.contains(&*data.file_name().unwrap().to_string_lossy()) && err.contains("failed verification"), "{err}");
+    assert!(
+        err.contains(&*data.file_name().unwrap().to_string_lossy()) && err.contains("failed verification"),
+        "{err}"
+    );
     assert!(is_up_normal(node), "the node was not stopped");
     assert!(cassette_cassandra::port_answers(&node.ip, 9042).await, "the node was not drained");
     assert_eq!(dump_all(&session, &ks).await, live_before, "rows unchanged");
-    assert_eq!(std::fs::read_dir(node.dir.join("cassette-quarantine")).map(|d| d.count()).unwrap_or(0), quarantines_before, "nothing quarantined");
+    assert_eq!(
+        std::fs::read_dir(node.dir.join("cassette-quarantine")).map(|d| d.count()).unwrap_or(0),
+        quarantines_before,
+        "nothing quarantined"
+    );
 }

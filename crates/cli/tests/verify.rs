@@ -38,7 +38,11 @@ async fn verify_names_a_flipped_bit_a_truncated_file_a_missing_file_and_a_missin
     let backup = manifests_under(root.path()).into_iter().find(|m| m.parent().unwrap().ends_with("damaged")).unwrap();
     let backup = backup.parent().unwrap();
     let table = backup.join(&ks).join("readings");
-    let mut data: Vec<_> = std::fs::read_dir(&table).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with("-Data.db")).collect();
+    let mut data: Vec<_> = std::fs::read_dir(&table)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-Data.db"))
+        .collect();
     data.sort();
     damage(&data[0], |b| {
         let mid = b.len() / 2;
@@ -46,14 +50,17 @@ async fn verify_names_a_flipped_bit_a_truncated_file_a_missing_file_and_a_missin
     });
     damage(&data[1], |b| b.truncate(b.len() - 7));
     std::fs::remove_file(&data[2]).unwrap();
-    let unfinished = manifests_under(root.path()).into_iter().find(|m| m.parent().unwrap().ends_with("unfinished")).unwrap();
+    let unfinished =
+        manifests_under(root.path()).into_iter().find(|m| m.parent().unwrap().ends_with("unfinished")).unwrap();
     std::fs::remove_file(&unfinished).unwrap();
 
     let out = cassette(node, &["verify", "--backup-dir", r]);
     assert_eq!(out.status.code(), Some(1), "damage fails verify:\n{}", stdout(&out));
     let text = stdout(&out);
     let name = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
-    let line = |file: &str| text.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{file} not named:\n{text}")).to_string();
+    let line = |file: &str| {
+        text.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{file} not named:\n{text}")).to_string()
+    };
     assert!(line(&name(&data[0])).contains("BLAKE3"), "{text}");
     assert!(line(&name(&data[1])).contains("size"), "{text}");
     assert!(line(&name(&data[2])).contains("missing"), "{text}");
@@ -64,7 +71,8 @@ async fn verify_names_a_flipped_bit_a_truncated_file_a_missing_file_and_a_missin
     let out = cassette(node, &["--json", "verify", "--quick", "--backup-dir", r, "--name", "damaged"]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let bad: Vec<&str> = json[0]["report"]["bad"].as_array().unwrap().iter().map(|b| b["path"].as_str().unwrap()).collect();
+    let bad: Vec<&str> =
+        json[0]["report"]["bad"].as_array().unwrap().iter().map(|b| b["path"].as_str().unwrap()).collect();
     assert_eq!(bad.len(), 2, "{bad:?}");
     assert!(bad.iter().any(|p| p.ends_with(&name(&data[1]))) && bad.iter().any(|p| p.ends_with(&name(&data[2]))));
 

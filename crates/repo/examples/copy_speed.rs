@@ -26,9 +26,7 @@ fn main() -> anyhow::Result<()> {
     let base = args.next().unwrap_or_else(|| "/tmp".into());
     let mib: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1024);
     let rounds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
-    let dir = tempfile::Builder::new()
-        .prefix("cassette-copy-speed")
-        .tempdir_in(&base)?;
+    let dir = tempfile::Builder::new().prefix("cassette-copy-speed").tempdir_in(&base)?;
     let src = dir.path().join("nb-1-big-Data.db");
     let dst = dir.path().join("copy");
     write_test_file(&src, mib)?;
@@ -39,11 +37,7 @@ fn main() -> anyhow::Result<()> {
         ("cp -a && sync FILE", Box::new(|| cp(&src, &dst, true))),
         (
             "copy_verified (hash, CRC check, fsync)",
-            Box::new(|| {
-                cassette_repo::copy_verified(&src, &dst, Some(crc))
-                    .map(drop)
-                    .map_err(Into::into)
-            }),
+            Box::new(|| cassette_repo::copy_verified(&src, &dst, Some(crc)).map(drop).map_err(Into::into)),
         ),
         (
             "hash_file (read + BLAKE3 + CRC32)",
@@ -61,19 +55,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!("{mib} MiB file in {base} (page cache warm), {rounds} interleaved rounds:");
-    println!(
-        "{:<40} {:>8} {:>10} {:>8}",
-        "method", "best s", "best MiB/s", "median s"
-    );
+    println!("{:<40} {:>8} {:>10} {:>8}", "method", "best s", "best MiB/s", "median s");
     let mut medians = Vec::new();
     for ((name, _), t) in methods.iter().zip(&mut times) {
         t.sort_by(f64::total_cmp);
         let (best, median) = (t[0], t[t.len() / 2]);
         medians.push(median);
-        println!(
-            "{name:<40} {best:>8.3} {:>10.0} {median:>8.3}",
-            mib as f64 / best
-        );
+        println!("{name:<40} {best:>8.3} {:>10.0} {median:>8.3}", mib as f64 / best);
     }
     println!(
         "copy_verified speed relative to cp -a: {:.2}x, to cp -a && sync: {:.2}x (medians)",
@@ -84,20 +72,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn cp(src: &Path, dst: &Path, sync: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(src)
-            .arg(dst)
-            .status()?
-            .success(),
-        "cp failed"
-    );
+    anyhow::ensure!(Command::new("cp").arg("-a").arg(src).arg(dst).status()?.success(), "cp failed");
     if sync {
-        anyhow::ensure!(
-            Command::new("sync").arg(dst).status()?.success(),
-            "sync failed"
-        );
+        anyhow::ensure!(Command::new("sync").arg(dst).status()?.success(), "sync failed");
     }
     Ok(())
 }

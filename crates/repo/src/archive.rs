@@ -33,9 +33,7 @@ pub struct ArchiveSummary {
 pub fn archive_backup(backup_dir: &Path, out: &Path) -> Result<ArchiveSummary> {
     Manifest::read(backup_dir)?; // complete, and in a format we know
     if out.symlink_metadata().is_ok() {
-        return Err(RepoError::AlreadyExists {
-            path: out.to_owned(),
-        });
+        return Err(RepoError::AlreadyExists { path: out.to_owned() });
     }
     let real_backup = backup_dir.canonicalize().ctx("resolve", backup_dir)?;
     let out_parent = match out.parent() {
@@ -43,30 +41,18 @@ pub fn archive_backup(backup_dir: &Path, out: &Path) -> Result<ArchiveSummary> {
         _ => Path::new("."),
     };
     fs::create_dir_all(out_parent).ctx("create directory", out_parent)?;
-    if out_parent
-        .canonicalize()
-        .ctx("resolve", out_parent)?
-        .starts_with(&real_backup)
-    {
-        return Err(RepoError::ArchiveInsideBackup {
-            out: out.to_owned(),
-            backup_dir: backup_dir.to_owned(),
-        });
+    if out_parent.canonicalize().ctx("resolve", out_parent)?.starts_with(&real_backup) {
+        return Err(RepoError::ArchiveInsideBackup { out: out.to_owned(), backup_dir: backup_dir.to_owned() });
     }
-    let name = real_backup
-        .file_name()
-        .map(Path::new)
-        .unwrap_or(Path::new("backup"));
+    let name = real_backup.file_name().map(Path::new).unwrap_or(Path::new("backup"));
 
     let partial = partial_path(out);
     let result = write_archive(&real_backup, name, &partial);
     match result {
         Ok(mut summary) => {
-            fs::rename(&partial, out)
-                .ctx("rename into place", out)
-                .inspect_err(|_| {
-                    let _ = fs::remove_file(&partial);
-                })?;
+            fs::rename(&partial, out).ctx("rename into place", out).inspect_err(|_| {
+                let _ = fs::remove_file(&partial);
+            })?;
             sync_parent(out)?;
             summary.bytes_out = fs::metadata(out).ctx("stat", out)?.len();
             Ok(summary)
@@ -82,18 +68,11 @@ fn write_archive(backup_dir: &Path, name: &Path, partial: &Path) -> Result<Archi
     let file = File::create(partial).ctx("create", partial)?;
     let mut encoder = zstd::Encoder::new(file, ZSTD_LEVEL).ctx("start zstd for", partial)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    encoder
-        .multithread(threads)
-        .ctx("start zstd workers for", partial)?;
+    encoder.multithread(threads).ctx("start zstd workers for", partial)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
-    let mut summary = ArchiveSummary {
-        files: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-    };
-    tar.append_path_with_name(backup_dir, name)
-        .ctx("archive", backup_dir)?;
+    let mut summary = ArchiveSummary { files: 0, bytes_in: 0, bytes_out: 0 };
+    tar.append_path_with_name(backup_dir, name).ctx("archive", backup_dir)?;
     add_dir(&mut tar, backup_dir, name, true, &mut summary)?;
     let encoder = tar.into_inner().ctx("finish tar", partial)?;
     let file = encoder.finish().ctx("finish zstd", partial)?;
@@ -110,10 +89,7 @@ fn add_dir<W: std::io::Write>(
     top: bool,
     summary: &mut ArchiveSummary,
 ) -> Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .ctx("list", dir)?
-        .collect::<Result<_, _>>()
-        .ctx("list", dir)?;
+    let mut entries: Vec<_> = fs::read_dir(dir).ctx("list", dir)?.collect::<Result<_, _>>().ctx("list", dir)?;
     entries.sort_by_key(|e| e.file_name());
     if top {
         // Stable sort: moves the manifest to the end, keeps the rest in order.
@@ -123,8 +99,7 @@ fn add_dir<W: std::io::Write>(
         let path = entry.path();
         let entry_name = name.join(entry.file_name());
         let meta = fs::symlink_metadata(&path).ctx("stat", &path)?;
-        tar.append_path_with_name(&path, &entry_name)
-            .map_err(|e| RepoError::io("add to archive", &path, e))?;
+        tar.append_path_with_name(&path, &entry_name).map_err(|e| RepoError::io("add to archive", &path, e))?;
         if meta.is_dir() {
             add_dir(tar, &path, &entry_name, false, summary)?;
         } else if meta.is_file() {
@@ -157,10 +132,7 @@ mod tests {
             files.insert(format!("b1/{rel}"), data);
         }
         sample().write_atomically(dir).unwrap();
-        files.insert(
-            "b1/manifest.json".into(),
-            fs::read(dir.join("manifest.json")).unwrap(),
-        );
+        files.insert("b1/manifest.json".into(), fs::read(dir.join("manifest.json")).unwrap());
         files
     }
 
@@ -172,10 +144,7 @@ mod tests {
         let out = d.path().join("out/b1.tar.zst");
         let summary = archive_backup(&backup, &out).unwrap();
         assert_eq!(summary.files, expected.len() as u64);
-        assert_eq!(
-            summary.bytes_in,
-            expected.values().map(|v| v.len() as u64).sum::<u64>()
-        );
+        assert_eq!(summary.bytes_in, expected.values().map(|v| v.len() as u64).sum::<u64>());
         assert_eq!(summary.bytes_out, fs::metadata(&out).unwrap().len());
         assert!(summary.bytes_out < summary.bytes_in);
         assert!(!partial_path(&out).exists());
@@ -185,13 +154,7 @@ mod tests {
         let mut last_file = String::new();
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();
-            let path = entry
-                .path()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_owned();
+            let path = entry.path().unwrap().to_str().unwrap().trim_end_matches('/').to_owned();
             assert!(path == "b1" || path.starts_with("b1/"), "{path}");
             if entry.header().entry_type().is_file() {
                 let mut data = Vec::new();
@@ -217,17 +180,11 @@ mod tests {
 
         make_backup(&backup);
         fs::write(&out, b"precious").unwrap();
-        assert!(matches!(
-            archive_backup(&backup, &out),
-            Err(RepoError::AlreadyExists { .. })
-        ));
+        assert!(matches!(archive_backup(&backup, &out), Err(RepoError::AlreadyExists { .. })));
         assert_eq!(fs::read(&out).unwrap(), b"precious");
 
         let inside = backup.join("self.tar.zst");
-        assert!(matches!(
-            archive_backup(&backup, &inside),
-            Err(RepoError::ArchiveInsideBackup { .. })
-        ));
+        assert!(matches!(archive_backup(&backup, &inside), Err(RepoError::ArchiveInsideBackup { .. })));
         assert!(!inside.exists());
     }
 }

@@ -106,25 +106,15 @@ pub fn copy_verified(src: &Path, dst: &Path, expect_crc32: Option<u32>) -> Resul
     // O_DIRECT only pays off (and only stays aligned) for files spanning buffers.
     let (output, direct) = create_output(&partial, meta.len())?;
     let result = (|| {
-        let sink = Sink {
-            file: &output,
-            path: &partial,
-            direct,
-        };
+        let sink = Sink { file: &output, path: &partial, direct };
         let (read, hashes) = stream(&mut input, src, Some(sink), meta.len())?;
         let stored = check_unchanged(&input, src, &meta, read, hashes)?;
         if let Some(expected) = expect_crc32
             && expected != stored.crc32
         {
-            return Err(RepoError::ChecksumMismatch {
-                path: src.to_owned(),
-                expected,
-                actual: stored.crc32,
-            });
+            return Err(RepoError::ChecksumMismatch { path: src.to_owned(), expected, actual: stored.crc32 });
         }
-        output
-            .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
-            .ctx("set permissions on", &partial)?;
+        output.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777)).ctx("set permissions on", &partial)?;
         let times = FileTimes::new()
             .set_modified(meta.modified().ctx("read mtime of", src)?)
             .set_accessed(meta.accessed().unwrap_or_else(|_| SystemTime::now()));
@@ -158,17 +148,12 @@ pub fn hash_file(path: &Path) -> Result<StoredFile> {
 /// possibly followed by whitespace.
 pub fn read_digest_crc32(path: &Path) -> Result<u32> {
     let mut text = String::new();
-    File::open(path)
-        .and_then(|f| f.take(64).read_to_string(&mut text))
-        .ctx("read", path)?;
+    File::open(path).and_then(|f| f.take(64).read_to_string(&mut text)).ctx("read", path)?;
     let trimmed = text.trim();
     // Cassandra writes the unsigned value of a Java long; anything else is damage.
     trimmed
         .parse::<u32>()
-        .map_err(|_| RepoError::InvalidDigest {
-            path: path.to_owned(),
-            content: trimmed.chars().take(32).collect(),
-        })
+        .map_err(|_| RepoError::InvalidDigest { path: path.to_owned(), content: trimmed.chars().take(32).collect() })
 }
 
 /// Stores `existing` at `new` as a hard link (how unchanged SSTables are
@@ -207,10 +192,7 @@ pub fn link_or_copy(existing: &Path, new: &Path) -> Result<LinkOutcome> {
 
 fn link_unsupported(e: &io::Error) -> bool {
     use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        CrossesDevices | TooManyLinks | PermissionDenied | Unsupported
-    )
+    matches!(e.kind(), CrossesDevices | TooManyLinks | PermissionDenied | Unsupported)
 }
 
 /// Creates `path` for writing `len` bytes. Files spanning several buffers
@@ -253,8 +235,7 @@ impl Sink<'_> {
         let mut done = 0;
         let mut direct = self.direct;
         while done < bytes.len() {
-            direct =
-                direct && done.is_multiple_of(ALIGN) && (bytes.len() - done).is_multiple_of(ALIGN);
+            direct = direct && done.is_multiple_of(ALIGN) && (bytes.len() - done).is_multiple_of(ALIGN);
             let file = if direct || !self.direct {
                 self.file
             } else {
@@ -306,10 +287,7 @@ struct Hashes {
 
 impl Hashes {
     fn new() -> Self {
-        Hashes {
-            blake3: blake3::Hasher::new(),
-            crc32: crc32fast::Hasher::new(),
-        }
+        Hashes { blake3: blake3::Hasher::new(), crc32: crc32fast::Hasher::new() }
     }
 
     fn update(&mut self, bytes: &[u8]) {
@@ -319,30 +297,15 @@ impl Hashes {
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
-    meta.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec())
+    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
 }
 
 /// Turns the hashes into a [`StoredFile`] after checking that the source
 /// still has the size and mtime it had when opened.
-fn check_unchanged(
-    input: &File,
-    path: &Path,
-    before: &fs::Metadata,
-    read: u64,
-    hashes: Hashes,
-) -> Result<StoredFile> {
-    let changed = |detail: String| RepoError::ChangedWhileCopying {
-        path: path.to_owned(),
-        detail,
-    };
+fn check_unchanged(input: &File, path: &Path, before: &fs::Metadata, read: u64, hashes: Hashes) -> Result<StoredFile> {
+    let changed = |detail: String| RepoError::ChangedWhileCopying { path: path.to_owned(), detail };
     if read != before.len() {
-        return Err(changed(format!(
-            "it was {} bytes when opened, {} bytes were read",
-            before.len(),
-            read
-        )));
+        return Err(changed(format!("it was {} bytes when opened, {} bytes were read", before.len(), read)));
     }
     let after = input.metadata().ctx("stat", path)?;
     if after.len() != before.len() || mtime_ns(&after) != mtime_ns(before) {
@@ -359,18 +322,9 @@ fn check_unchanged(
 /// Reads `input` to the end (but no further than `expected + 1` bytes, so a
 /// growing file cannot keep us busy), hashing, and writing to `output` if
 /// given. Returns the number of bytes read.
-fn stream(
-    input: &mut File,
-    in_path: &Path,
-    output: Option<Sink<'_>>,
-    expected: u64,
-) -> Result<(u64, Hashes)> {
+fn stream(input: &mut File, in_path: &Path, output: Option<Sink<'_>>, expected: u64) -> Result<(u64, Hashes)> {
     let mut input = input.take(expected.saturating_add(1));
-    let nbufs = if expected < BUF_SIZE as u64 {
-        1
-    } else {
-        PIPELINE_BUFS
-    };
+    let nbufs = if expected < BUF_SIZE as u64 { 1 } else { PIPELINE_BUFS };
     let mut bufs = take_buffers(nbufs);
     let result = if nbufs == 1 {
         stream_inline(&mut input, in_path, output, &mut bufs[0])
@@ -427,8 +381,7 @@ fn stream_inline(
         }
         hashes.update(buf.filled(n));
         if let Some(sink) = &output {
-            sink.write_at(buf.filled(n), total, &mut None)
-                .ctx("write", sink.path)?;
+            sink.write_at(buf.filled(n), total, &mut None).ctx("write", sink.path)?;
         }
         total += n as u64;
     }
@@ -461,9 +414,7 @@ fn stream_pipelined(
                 let n = if sink.direct { WRITERS } else { 1 };
                 for _ in 0..n {
                     let (rx, free_tx, failed) = (&write_rx, free_tx.clone(), &write_failed);
-                    writers.push(s.spawn(move || {
-                        write_stage(sink, rx, free_tx, failed).ctx("write", sink.path)
-                    }));
+                    writers.push(s.spawn(move || write_stage(sink, rx, free_tx, failed).ctx("write", sink.path)));
                 }
                 Some(write_tx)
             }
@@ -490,10 +441,8 @@ fn stream_pipelined(
         drop(hash_rx);
         drop(free_tx);
 
-        let write_results: Vec<_> = writers
-            .into_iter()
-            .map(|w| w.join().expect("copy writer thread panicked"))
-            .collect();
+        let write_results: Vec<_> =
+            writers.into_iter().map(|w| w.join().expect("copy writer thread panicked")).collect();
         let (read_result, mut left, free_rx) = reader.join().expect("copy reader thread panicked");
         left.extend(free_rx.try_iter());
         bufs.extend(left);
@@ -567,19 +516,12 @@ mod tests {
     use std::time::Duration;
 
     fn pattern(len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect()
+        (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
     }
 
     fn set_old_mtime(p: &Path) -> SystemTime {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_600_000_000, 123_456_789);
-        File::options()
-            .write(true)
-            .open(p)
-            .unwrap()
-            .set_modified(t)
-            .unwrap();
+        File::options().write(true).open(p).unwrap().set_modified(t).unwrap();
         t
     }
 
@@ -615,11 +557,7 @@ mod tests {
         fs::write(&src, &data).unwrap();
         let out_path = d.path().join("d");
         let out = File::create(&out_path).unwrap();
-        let sink = Sink {
-            file: &out,
-            path: &out_path,
-            direct: false,
-        };
+        let sink = Sink { file: &out, path: &out_path, direct: false };
         let mut input = File::open(&src).unwrap();
         let (read, hashes) = stream(&mut input, &src, Some(sink), data.len() as u64).unwrap();
         assert_eq!(read, data.len() as u64);
@@ -635,11 +573,7 @@ mod tests {
         };
         let data = pattern(6 * BUF_SIZE);
         let mut bufs = take_buffers(PIPELINE_BUFS);
-        let sink = Sink {
-            file: &full,
-            path: Path::new("/dev/full"),
-            direct: true,
-        };
+        let sink = Sink { file: &full, path: Path::new("/dev/full"), direct: true };
         let mut src = &data[..];
         let Err(err) = stream_pipelined(&mut src, Path::new("src"), Some(sink), &mut bufs) else {
             panic!("writing to /dev/full succeeded")
@@ -655,10 +589,7 @@ mod tests {
         fs::write(&src, b"x").unwrap();
         fs::set_permissions(&src, fs::Permissions::from_mode(0o640)).unwrap();
         copy_verified(&src, &d.path().join("d"), None).unwrap();
-        assert_eq!(
-            fs::metadata(d.path().join("d")).unwrap().mode() & 0o777,
-            0o640
-        );
+        assert_eq!(fs::metadata(d.path().join("d")).unwrap().mode() & 0o777, 0o640);
     }
 
     #[test]
@@ -674,10 +605,7 @@ mod tests {
             let err = copy_verified(&src, &dst, Some(wrong)).unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains("nb-1-big-Data.db"), "{msg}");
-            assert!(
-                msg.contains(&wrong.to_string()) && msg.contains(&actual.to_string()),
-                "{msg}"
-            );
+            assert!(msg.contains(&wrong.to_string()) && msg.contains(&actual.to_string()), "{msg}");
             assert!(!dst.exists());
             assert!(!partial_path(&dst).exists());
         }
@@ -707,10 +635,7 @@ mod tests {
         let before = f.metadata().unwrap();
         fs::write(&src, b"abcdef").unwrap();
         let err = check_unchanged(&f, &src, &before, 3, Hashes::new()).unwrap_err();
-        assert!(
-            err.to_string().contains("file changed while copying"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("file changed while copying"), "{err}");
         let err = check_unchanged(&f, &src, &before, 6, Hashes::new()).unwrap_err();
         assert!(matches!(err, RepoError::ChangedWhileCopying { .. }));
     }
@@ -723,10 +648,7 @@ mod tests {
         assert_eq!(read_digest_crc32(&p).unwrap(), 4_000_000_000);
         fs::write(&p, "12ab").unwrap();
         let err = read_digest_crc32(&p).unwrap_err();
-        assert!(
-            err.to_string().contains("Digest.crc32") && err.to_string().contains("12ab"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("Digest.crc32") && err.to_string().contains("12ab"), "{err}");
     }
 
     #[test]
@@ -737,10 +659,7 @@ mod tests {
         fs::write(&a, b"data").unwrap();
         let b = d.path().join("b2/ks/t/f");
         assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::Linked);
-        assert_eq!(
-            fs::metadata(&a).unwrap().ino(),
-            fs::metadata(&b).unwrap().ino()
-        );
+        assert_eq!(fs::metadata(&a).unwrap().ino(), fs::metadata(&b).unwrap().ino());
         assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::Linked);
         // Replaces a different file at `new`.
         fs::remove_file(&b).unwrap();
@@ -752,9 +671,7 @@ mod tests {
 
     #[test]
     fn link_falls_back_only_on_link_errors() {
-        assert!(link_unsupported(&io::Error::from(
-            io::ErrorKind::CrossesDevices
-        )));
+        assert!(link_unsupported(&io::Error::from(io::ErrorKind::CrossesDevices)));
         assert!(link_unsupported(&io::Error::from_raw_os_error(31))); // EMLINK
         assert!(!link_unsupported(&io::Error::from(io::ErrorKind::NotFound)));
     }

@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum RepoError {
     /// A backup name does not follow the naming rule.
-    #[error(
-        "invalid backup name {name:?}: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
-    )]
+    #[error("invalid backup name {name:?}: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'")]
     InvalidBackupName {
         /// The refused name, as given.
         name: String,
@@ -178,11 +176,7 @@ pub enum RepoError {
 impl RepoError {
     /// Wraps an I/O error with the action and path it happened on.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        RepoError::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        RepoError::Io { action, path: path.into(), source }
     }
 
     /// The underlying I/O error kind, if this is an I/O error.
@@ -216,12 +210,8 @@ fn io_hint(e: &io::Error) -> &'static str {
         PermissionDenied => {
             "check the permissions (cassette must run as a user that can read Cassandra's data and write the repository)"
         }
-        StorageFull | QuotaExceeded => {
-            "free some space on that filesystem or use another repository"
-        }
-        ReadOnlyFilesystem => {
-            "the filesystem is read-only: remount it read-write or use another repository"
-        }
+        StorageFull | QuotaExceeded => "free some space on that filesystem or use another repository",
+        ReadOnlyFilesystem => "the filesystem is read-only: remount it read-write or use another repository",
         AlreadyExists => "remove it or choose another path",
         _ => "check the filesystem and retry",
     }
@@ -241,11 +231,7 @@ mod tests {
 
     #[test]
     fn io_error_names_path_and_hint() {
-        let e = RepoError::io(
-            "open",
-            "/repo/x",
-            io::Error::from(io::ErrorKind::PermissionDenied),
-        );
+        let e = RepoError::io("open", "/repo/x", io::Error::from(io::ErrorKind::PermissionDenied));
         let msg = e.to_string();
         assert!(msg.contains("cannot open /repo/x"), "{msg}");
         assert!(msg.contains("check the permissions"), "{msg}");
@@ -254,13 +240,10 @@ mod tests {
 
     #[test]
     fn lock_held_message() {
-        let e = RepoError::LockHeld {
-            path: "/r/c/h/.lock".into(),
-            pid: Some(42),
-            since: Some("T".into()),
-        };
-        assert!(e.to_string().starts_with(
-            "another cassette job (pid 42, since T) is running for this node; wait for it to finish"
-        ));
+        let e = RepoError::LockHeld { path: "/r/c/h/.lock".into(), pid: Some(42), since: Some("T".into()) };
+        assert!(
+            e.to_string()
+                .starts_with("another cassette job (pid 42, since T) is running for this node; wait for it to finish")
+        );
     }
 }

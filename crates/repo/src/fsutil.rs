@@ -20,9 +20,7 @@ pub fn partial_path(path: &Path) -> PathBuf {
 
 /// Fsyncs a directory, making renames and creations inside it durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .ctx("sync directory", dir)
+    File::open(dir).and_then(|d| d.sync_all()).ctx("sync directory", dir)
 }
 
 /// Fsyncs the directory containing `path`.

@@ -75,22 +75,14 @@ impl Journal {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).ctx("create directory", parent)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .ctx("open", path)?;
+        let file = OpenOptions::new().create(true).read(true).append(true).open(path).ctx("open", path)?;
         let bytes = fs::read(path).ctx("read", path)?;
         let (_, valid_len) = scan(path, &bytes)?;
         if valid_len < bytes.len() {
             tracing::warn!(path = %path.display(), dropped = bytes.len() - valid_len, "dropping torn last journal line");
             file.set_len(valid_len as u64).ctx("truncate", path)?;
         }
-        Ok(Journal {
-            file,
-            path: path.to_owned(),
-        })
+        Ok(Journal { file, path: path.to_owned() })
     }
 
     /// Reads every record from the journal at `path`; a missing journal is
@@ -114,10 +106,7 @@ impl Journal {
 
     /// Appends a [`JournalRecord::File`].
     pub fn append_file(&mut self, context: &FileContext, file: &FileEntry) -> Result<()> {
-        self.append(&JournalRecord::File {
-            context: context.clone(),
-            file: file.clone(),
-        })
+        self.append(&JournalRecord::File { context: context.clone(), file: file.clone() })
     }
 
     /// Fsyncs the journal.
@@ -161,11 +150,7 @@ fn scan(path: &Path, bytes: &[u8]) -> Result<(Vec<JournalRecord>, usize)> {
             Ok(_) => {}
             Err(_) if is_last => {}
             Err(source) => {
-                return Err(RepoError::JournalCorrupt {
-                    path: path.to_owned(),
-                    line: line_no,
-                    source,
-                });
+                return Err(RepoError::JournalCorrupt { path: path.to_owned(), line: line_no, source });
             }
         }
     }
@@ -178,11 +163,7 @@ mod tests {
     use crate::manifest::tests::file;
 
     fn ctx() -> FileContext {
-        FileContext::Table {
-            keyspace: "ks".into(),
-            table: "t".into(),
-            table_id: "0".repeat(32),
-        }
+        FileContext::Table { keyspace: "ks".into(), table: "t".into(), table_id: "0".repeat(32) }
     }
 
     #[test]
@@ -205,13 +186,7 @@ mod tests {
         let recs = Journal::load(&p).unwrap();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[0], started);
-        assert_eq!(
-            recs[2],
-            JournalRecord::File {
-                context: ctx(),
-                file: file("ks/t/b", 2)
-            }
-        );
+        assert_eq!(recs[2], JournalRecord::File { context: ctx(), file: file("ks/t/b", 2) });
     }
 
     #[test]
@@ -222,37 +197,25 @@ mod tests {
         j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(br#"{"record":"file","context":{"kind":"tab"#)
-            .unwrap();
+        f.write_all(br#"{"record":"file","context":{"kind":"tab"#).unwrap();
         drop(f);
         assert_eq!(Journal::load(&p).unwrap().len(), 1);
         let mut j = Journal::open(&p).unwrap();
         j.append_file(&ctx(), &file("ks/t/b", 2)).unwrap();
         let recs = Journal::load(&p).unwrap();
-        assert_eq!(
-            recs.len(),
-            2,
-            "the new record must not be glued to the torn line"
-        );
+        assert_eq!(recs.len(), 2, "the new record must not be glued to the torn line");
     }
 
     #[test]
     fn ignores_zero_filled_tail_but_not_corruption_in_the_middle() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journal.jsonl");
-        let good = serde_json::to_string(&JournalRecord::File {
-            context: ctx(),
-            file: file("f", 1),
-        })
-        .unwrap();
+        let good = serde_json::to_string(&JournalRecord::File { context: ctx(), file: file("f", 1) }).unwrap();
         fs::write(&p, format!("{good}\n\0\0\0\0")).unwrap();
         assert_eq!(Journal::load(&p).unwrap().len(), 1);
         fs::write(&p, format!("{good}\ngarbage\n{good}\n")).unwrap();
         let err = Journal::load(&p).unwrap_err();
-        assert!(
-            matches!(err, RepoError::JournalCorrupt { line: 2, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, RepoError::JournalCorrupt { line: 2, .. }), "{err:?}");
         assert!(err.to_string().contains("journal.jsonl line 2"), "{err}");
     }
 }

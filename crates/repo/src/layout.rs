@@ -51,10 +51,7 @@ impl RepoLayout {
 
     /// `<root>/<cluster>/<host_id>`: all backups of one node, and its lock.
     pub fn node_dir(&self, cluster: &str, host_id: &str) -> Result<PathBuf> {
-        Ok(self
-            .root
-            .join(path_component("cluster name", cluster)?)
-            .join(path_component("host ID", host_id)?))
+        Ok(self.root.join(path_component("cluster name", cluster)?).join(path_component("host ID", host_id)?))
     }
 
     /// `<root>/<cluster>/<host_id>/<backup_name>`.
@@ -64,9 +61,7 @@ impl RepoLayout {
 
     /// `<backup_dir>/<keyspace>/<table>`: where a table's SSTable components go.
     pub fn table_dir(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
-        Ok(backup_dir
-            .join(path_component("keyspace", keyspace)?)
-            .join(path_component("table", table)?))
+        Ok(backup_dir.join(path_component("keyspace", keyspace)?).join(path_component("table", table)?))
     }
 
     /// `<backup_dir>/cassette-meta`.
@@ -83,18 +78,14 @@ impl RepoLayout {
     pub fn table_schema_path(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
         let ks = path_component("keyspace", keyspace)?;
         let t = path_component("table", table)?;
-        Ok(Self::meta_dir(backup_dir)
-            .join("tables")
-            .join(format!("{ks}.{t}.cql")))
+        Ok(Self::meta_dir(backup_dir).join("tables").join(format!("{ks}.{t}.cql")))
     }
 
     /// `<backup_dir>/cassette-meta/conf/<n>-<dirname>`: the `n`th configuration
     /// directory (numbered so two `conf` directories do not collide).
     pub fn conf_dir(backup_dir: &Path, n: usize, dirname: &str) -> Result<PathBuf> {
         let d = path_component("configuration directory name", dirname)?;
-        Ok(Self::meta_dir(backup_dir)
-            .join("conf")
-            .join(format!("{n}-{d}")))
+        Ok(Self::meta_dir(backup_dir).join("conf").join(format!("{n}-{d}")))
     }
 
     /// `<backup_dir>/manifest.json`.
@@ -143,20 +134,12 @@ impl BackupState {
 ///
 /// Refuses paths outside `base`, with `..`, or not valid UTF-8.
 pub fn relative_path(base: &Path, path: &Path) -> Result<String> {
-    let bad = |reason| RepoError::BadRelativePath {
-        path: path.to_owned(),
-        base: base.to_owned(),
-        reason,
-    };
-    let rel = path
-        .strip_prefix(base)
-        .map_err(|_| bad("it is not inside that directory"))?;
+    let bad = |reason| RepoError::BadRelativePath { path: path.to_owned(), base: base.to_owned(), reason };
+    let rel = path.strip_prefix(base).map_err(|_| bad("it is not inside that directory"))?;
     let mut parts = Vec::new();
     for c in rel.components() {
         match c {
-            Component::Normal(s) => {
-                parts.push(s.to_str().ok_or_else(|| bad("it is not valid UTF-8"))?)
-            }
+            Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| bad("it is not valid UTF-8"))?),
             Component::CurDir => {}
             _ => return Err(bad("it contains '..' or a root")),
         }
@@ -179,27 +162,12 @@ mod tests {
         assert_eq!(node, Path::new("/r/Test Cluster/h1"));
         let b = l.backup_dir("Test Cluster", "h1", &name).unwrap();
         assert_eq!(b, Path::new("/r/Test Cluster/h1/b1"));
-        assert_eq!(
-            RepoLayout::table_dir(&b, "ks", "t").unwrap(),
-            b.join("ks/t")
-        );
+        assert_eq!(RepoLayout::table_dir(&b, "ks", "t").unwrap(), b.join("ks/t"));
         assert_eq!(RepoLayout::manifest_path(&b), b.join("manifest.json"));
-        assert_eq!(
-            RepoLayout::journal_path(&b),
-            b.join("cassette-meta/journal.jsonl")
-        );
-        assert_eq!(
-            RepoLayout::schema_path(&b),
-            b.join("cassette-meta/schema.cql")
-        );
-        assert_eq!(
-            RepoLayout::table_schema_path(&b, "ks", "t").unwrap(),
-            b.join("cassette-meta/tables/ks.t.cql")
-        );
-        assert_eq!(
-            RepoLayout::conf_dir(&b, 0, "conf").unwrap(),
-            b.join("cassette-meta/conf/0-conf")
-        );
+        assert_eq!(RepoLayout::journal_path(&b), b.join("cassette-meta/journal.jsonl"));
+        assert_eq!(RepoLayout::schema_path(&b), b.join("cassette-meta/schema.cql"));
+        assert_eq!(RepoLayout::table_schema_path(&b, "ks", "t").unwrap(), b.join("cassette-meta/tables/ks.t.cql"));
+        assert_eq!(RepoLayout::conf_dir(&b, 0, "conf").unwrap(), b.join("cassette-meta/conf/0-conf"));
         assert_eq!(RepoLayout::lock_path(&node), node.join(".lock"));
     }
 
@@ -225,10 +193,7 @@ mod tests {
     #[test]
     fn relative_paths() {
         let b = Path::new("/r/b");
-        assert_eq!(
-            relative_path(b, Path::new("/r/b/ks/t/nb-1-big-Data.db")).unwrap(),
-            "ks/t/nb-1-big-Data.db"
-        );
+        assert_eq!(relative_path(b, Path::new("/r/b/ks/t/nb-1-big-Data.db")).unwrap(), "ks/t/nb-1-big-Data.db");
         assert!(relative_path(b, Path::new("/r/other/x")).is_err());
         assert!(relative_path(b, Path::new("/r/b/../x")).is_err());
         assert!(relative_path(b, b).is_err());

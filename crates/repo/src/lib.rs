@@ -64,9 +64,7 @@ pub mod space;
 pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
-pub use copy::{
-    LinkOutcome, StoredFile, copy_verified, hash_file, link_or_copy, read_digest_crc32,
-};
+pub use copy::{LinkOutcome, StoredFile, copy_verified, hash_file, link_or_copy, read_digest_crc32};
 pub use error::{RepoError, Result};
 pub use fsutil::{partial_path, sync_dir, write_file_atomically};
 pub use journal::{FileContext, Journal, JournalRecord};
@@ -74,8 +72,7 @@ pub use layout::{BackupState, RepoLayout, relative_path};
 pub use list::{BackupSummary, list_backups};
 pub use lock::NodeLock;
 pub use manifest::{
-    ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest,
-    NodeInfo, TableEntry, Totals,
+    ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, TableEntry, Totals,
 };
 pub use name::{BackupName, path_component};
 pub use space::{available_bytes, same_filesystem};

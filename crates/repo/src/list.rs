@@ -49,15 +49,9 @@ pub struct BackupSummary {
 /// Lists the backups under `root` (`<root>/<cluster>/<host_id>/<backup>`),
 /// optionally only one cluster and/or host, sorted by cluster, host, start
 /// time (unknown last) and name. Dot-entries (like `.lock`) are skipped.
-pub fn list_backups(
-    root: &Path,
-    cluster: Option<&str>,
-    host: Option<&str>,
-) -> Result<Vec<BackupSummary>> {
+pub fn list_backups(root: &Path, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
     if !root.is_dir() {
-        return Err(RepoError::NoRepository {
-            path: root.to_owned(),
-        });
+        return Err(RepoError::NoRepository { path: root.to_owned() });
     }
     let clusters = match cluster {
         Some(c) => vec![path_component("cluster name", c)?.to_owned()],
@@ -78,20 +72,13 @@ pub fn list_backups(
         }
     }
     out.sort_by(|a, b| {
-        (
-            &a.cluster,
-            &a.host_id,
-            a.started_at.is_none(),
-            a.started_at,
-            &a.name,
-        )
-            .cmp(&(
-                &b.cluster,
-                &b.host_id,
-                b.started_at.is_none(),
-                b.started_at,
-                &b.name,
-            ))
+        (&a.cluster, &a.host_id, a.started_at.is_none(), a.started_at, &a.name).cmp(&(
+            &b.cluster,
+            &b.host_id,
+            b.started_at.is_none(),
+            b.started_at,
+            &b.name,
+        ))
     });
     Ok(out)
 }
@@ -145,14 +132,12 @@ fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSumm
         Err(RepoError::Incomplete { .. }) => {}
         Err(e) => s.error = Some(e.to_string()),
     }
-    s.started_at = Journal::load(&RepoLayout::journal_path(&s.path))
-        .ok()
-        .and_then(|records| {
-            records.into_iter().find_map(|r| match r {
-                JournalRecord::Started { started_at, .. } => Some(started_at),
-                JournalRecord::File { .. } => None,
-            })
-        });
+    s.started_at = Journal::load(&RepoLayout::journal_path(&s.path)).ok().and_then(|records| {
+        records.into_iter().find_map(|r| match r {
+            JournalRecord::Started { started_at, .. } => Some(started_at),
+            JournalRecord::File { .. } => None,
+        })
+    });
     let mut usage = DiskUsage::default();
     if let Err(e) = usage.add_dir(&s.path) {
         s.error.get_or_insert_with(|| e.to_string());
@@ -217,24 +202,11 @@ mod tests {
         fs::create_dir_all(root.join("Other/h9/z")).unwrap();
 
         let all = list_backups(root, None, None).unwrap();
-        let names: Vec<_> = all
-            .iter()
-            .map(|s| (s.cluster.as_str(), s.name.as_str(), s.complete))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("Other", "z", false),
-                ("Test Cluster", "b1", true),
-                ("Test Cluster", "b0", false)
-            ]
-        );
+        let names: Vec<_> = all.iter().map(|s| (s.cluster.as_str(), s.name.as_str(), s.complete)).collect();
+        assert_eq!(names, [("Other", "z", false), ("Test Cluster", "b1", true), ("Test Cluster", "b0", false)]);
 
         let b1 = &all[1];
-        assert_eq!(
-            (b1.files, b1.bytes, b1.bytes_added),
-            (m.totals.files, m.totals.bytes, m.totals.bytes_added)
-        );
+        assert_eq!((b1.files, b1.bytes, b1.bytes_added), (m.totals.files, m.totals.bytes, m.totals.bytes_added));
         assert_eq!(b1.started_at, Some(m.started_at));
         let b0 = &all[2];
         assert_eq!((b0.files, b0.bytes, b0.bytes_added), (2, 8, 5));
@@ -244,11 +216,7 @@ mod tests {
         let only = list_backups(root, Some("Test Cluster"), Some("host-1")).unwrap();
         assert_eq!(only.len(), 2);
         assert!(list_backups(root, Some("Nope"), None).unwrap().is_empty());
-        assert!(
-            serde_json::to_string(&only)
-                .unwrap()
-                .contains("\"complete\":true")
-        );
+        assert!(serde_json::to_string(&only).unwrap().contains("\"complete\":true"));
     }
 
     #[test]
@@ -260,13 +228,7 @@ mod tests {
         let all = list_backups(d.path(), None, None).unwrap();
         assert_eq!(all.len(), 1);
         assert!(!all[0].complete);
-        assert!(
-            all[0]
-                .error
-                .as_deref()
-                .unwrap()
-                .contains("cannot parse manifest")
-        );
+        assert!(all[0].error.as_deref().unwrap().contains("cannot parse manifest"));
     }
 
     #[test]

@@ -38,21 +38,14 @@ impl NodeLock {
         fs::create_dir_all(node_dir).ctx("create directory", node_dir)?;
         let path = RepoLayout::lock_path(node_dir);
         // No truncation on open: the holder's details must survive a failed attempt.
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .ctx("open", &path)?;
+        let mut file =
+            File::options().read(true).write(true).create(true).truncate(false).open(&path).ctx("open", &path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
-                let holder = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| serde_json::from_str::<Holder>(&text).ok());
+                let holder =
+                    file.read_to_string(&mut text).ok().and_then(|_| serde_json::from_str::<Holder>(&text).ok());
                 return Err(RepoError::LockHeld {
                     path,
                     pid: holder.as_ref().map(|h| h.pid),
@@ -61,10 +54,7 @@ impl NodeLock {
             }
             Err(TryLockError::Error(e)) => return Err(RepoError::io("lock", path, e)),
         }
-        let holder = Holder {
-            pid: std::process::id(),
-            since: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        };
+        let holder = Holder { pid: std::process::id(), since: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true) };
         let mut line = serde_json::to_vec(&holder).expect("holder serializes");
         line.push(b'\n');
         file.set_len(0).ctx("truncate", &path)?;
@@ -101,20 +91,10 @@ mod tests {
         let err = NodeLock::acquire(&node).unwrap_err();
         let msg = err.to_string();
         let pid = std::process::id();
-        assert!(
-            msg.starts_with(&format!("another cassette job (pid {pid}, since ")),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("is running for this node; wait for it to finish"),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("another cassette job (pid {pid}, since ")), "{msg}");
+        assert!(msg.contains("is running for this node; wait for it to finish"), "{msg}");
         // The failed attempt must not have erased the holder's details.
-        assert!(
-            fs::read_to_string(node.join(".lock"))
-                .unwrap()
-                .contains(&pid.to_string())
-        );
+        assert!(fs::read_to_string(node.join(".lock")).unwrap().contains(&pid.to_string()));
         drop(lock);
         let again = NodeLock::acquire(&node).unwrap();
         drop(again);

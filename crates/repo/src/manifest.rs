@@ -165,11 +165,7 @@ impl Totals {
 impl Manifest {
     /// Every file entry: tables first, then configuration directories.
     pub fn files(&self) -> impl Iterator<Item = &FileEntry> {
-        let tables = self
-            .keyspaces
-            .iter()
-            .flat_map(|k| k.tables.iter())
-            .flat_map(|t| t.files.iter());
+        let tables = self.keyspaces.iter().flat_map(|k| k.tables.iter()).flat_map(|t| t.files.iter());
         tables.chain(self.config_dirs.iter().flat_map(|c| c.files.iter()))
     }
 
@@ -180,23 +176,15 @@ impl Manifest {
 
     /// Looks up a table by keyspace and table name.
     pub fn table(&self, keyspace: &str, table: &str) -> Option<&TableEntry> {
-        self.keyspaces
-            .iter()
-            .find(|k| k.name == keyspace)?
-            .tables
-            .iter()
-            .find(|t| t.name == table)
+        self.keyspaces.iter().find(|k| k.name == keyspace)?.tables.iter().find(|t| t.name == table)
     }
 
     /// Writes `<backup_dir>/manifest.json` atomically (partial file, fsync,
     /// rename, fsync of the directory). Call it last: it marks the backup complete.
     pub fn write_atomically(&self, backup_dir: &Path) -> Result<()> {
         let path = RepoLayout::manifest_path(backup_dir);
-        let mut json =
-            serde_json::to_vec_pretty(self).map_err(|source| RepoError::ManifestParse {
-                path: path.clone(),
-                source,
-            })?;
+        let mut json = serde_json::to_vec_pretty(self)
+            .map_err(|source| RepoError::ManifestParse { path: path.clone(), source })?;
         json.push(b'\n');
         write_file_atomically(&path, &json)
     }
@@ -213,13 +201,9 @@ impl Manifest {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(if backup_dir.is_dir() {
-                    RepoError::Incomplete {
-                        path: backup_dir.to_owned(),
-                    }
+                    RepoError::Incomplete { path: backup_dir.to_owned() }
                 } else {
-                    RepoError::NotFound {
-                        path: backup_dir.to_owned(),
-                    }
+                    RepoError::NotFound { path: backup_dir.to_owned() }
                 });
             }
             Err(e) => return Err(RepoError::io("read", path, e)),
@@ -229,10 +213,7 @@ impl Manifest {
 
     /// Parses manifest bytes; `path` is only used in error messages.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
-        let parse_err = |source| RepoError::ManifestParse {
-            path: path.to_owned(),
-            source,
-        };
+        let parse_err = |source| RepoError::ManifestParse { path: path.to_owned(), source };
         // Check format and version on the raw JSON first: a newer version may
         // not even parse as version 1, and "upgrade" beats "missing field".
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse_err)?;
@@ -244,10 +225,7 @@ impl Manifest {
                 expected: MANIFEST_FORMAT,
             });
         }
-        let version = value
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
         if version != u64::from(MANIFEST_VERSION) {
             return Err(RepoError::ManifestVersion {
                 path: path.to_owned(),
@@ -326,10 +304,7 @@ pub(crate) mod tests {
         m.write_atomically(d.path()).unwrap();
         assert_eq!(Manifest::read(d.path()).unwrap(), m);
         assert!(!d.path().join("manifest.json.partial").exists());
-        let names: Vec<_> = fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["manifest.json"]);
     }
 
@@ -337,15 +312,7 @@ pub(crate) mod tests {
     fn totals_and_files() {
         let m = sample();
         assert_eq!(m.files().count(), 3);
-        assert_eq!(
-            m.totals,
-            Totals {
-                files: 3,
-                bytes: 1057,
-                files_added: 2,
-                bytes_added: 1007
-            }
-        );
+        assert_eq!(m.totals, Totals { files: 3, bytes: 1057, files_added: 2, bytes_added: 1007 });
         assert_eq!(m.table("ks1", "t1").unwrap().files.len(), 2);
         assert!(m.table("ks1", "nope").is_none());
     }
@@ -367,15 +334,9 @@ pub(crate) mod tests {
         v["something_new"] = "x".into();
         fs::write(d.path().join("manifest.json"), v.to_string()).unwrap();
         let err = Manifest::read(d.path()).unwrap_err();
-        assert!(
-            matches!(err, RepoError::ManifestVersion { found: 2, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, RepoError::ManifestVersion { found: 2, .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(
-            msg.contains("written by a newer cassette? upgrade"),
-            "{msg}"
-        );
+        assert!(msg.contains("written by a newer cassette? upgrade"), "{msg}");
         assert!(msg.contains("manifest.json"), "{msg}");
     }
 
@@ -385,32 +346,20 @@ pub(crate) mod tests {
         let mut v = serde_json::to_value(sample()).unwrap();
         v["format"] = "something.else".into();
         fs::write(d.path().join("manifest.json"), v.to_string()).unwrap();
-        assert!(matches!(
-            Manifest::read(d.path()),
-            Err(RepoError::ManifestFormat { .. })
-        ));
+        assert!(matches!(Manifest::read(d.path()), Err(RepoError::ManifestFormat { .. })));
     }
 
     #[test]
     fn damaged_manifest_is_parse_error() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("manifest.json"), "{\"format\": ").unwrap();
-        assert!(matches!(
-            Manifest::read(d.path()),
-            Err(RepoError::ManifestParse { .. })
-        ));
+        assert!(matches!(Manifest::read(d.path()), Err(RepoError::ManifestParse { .. })));
     }
 
     #[test]
     fn missing_manifest_incomplete_vs_not_found() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            Manifest::read(d.path()),
-            Err(RepoError::Incomplete { .. })
-        ));
-        assert!(matches!(
-            Manifest::read(&d.path().join("nope")),
-            Err(RepoError::NotFound { .. })
-        ));
+        assert!(matches!(Manifest::read(d.path()), Err(RepoError::Incomplete { .. })));
+        assert!(matches!(Manifest::read(&d.path().join("nope")), Err(RepoError::NotFound { .. })));
     }
 }

@@ -36,15 +36,8 @@ impl BackupName {
     /// ```
     pub fn parse(s: &str) -> Result<Self> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        let valid = !s.is_empty()
-            && s.len() <= MAX_BACKUP_NAME_LEN
-            && !s.starts_with('.')
-            && s.chars().all(ok_char);
-        if valid {
-            Ok(BackupName(s.to_owned()))
-        } else {
-            Err(RepoError::InvalidBackupName { name: s.to_owned() })
-        }
+        let valid = !s.is_empty() && s.len() <= MAX_BACKUP_NAME_LEN && !s.starts_with('.') && s.chars().all(ok_char);
+        if valid { Ok(BackupName(s.to_owned())) } else { Err(RepoError::InvalidBackupName { name: s.to_owned() }) }
     }
 
     /// The name as a string slice.
@@ -107,11 +100,7 @@ pub fn path_component<'a>(kind: &str, s: &'a str) -> Result<&'a str> {
     };
     match reason {
         None => Ok(s),
-        Some(reason) => Err(RepoError::InvalidComponent {
-            kind: kind.to_owned(),
-            value: s.to_owned(),
-            reason,
-        }),
+        Some(reason) => Err(RepoError::InvalidComponent { kind: kind.to_owned(), value: s.to_owned(), reason }),
     }
 }
 
@@ -121,32 +110,14 @@ mod tests {
 
     #[test]
     fn accepts_reasonable_backup_names() {
-        for n in [
-            "a",
-            "nightly",
-            "2024-06-01T12.00",
-            "pre_upgrade-4.1",
-            "A.b_c-9",
-            &"x".repeat(128),
-        ] {
+        for n in ["a", "nightly", "2024-06-01T12.00", "pre_upgrade-4.1", "A.b_c-9", &"x".repeat(128)] {
             assert_eq!(BackupName::parse(n).unwrap().as_str(), n);
         }
     }
 
     #[test]
     fn refuses_bad_backup_names() {
-        for n in [
-            "",
-            ".",
-            "..",
-            ".hidden",
-            "a/b",
-            "a b",
-            "a\nb",
-            "é",
-            "a\0b",
-            &"x".repeat(129),
-        ] {
+        for n in ["", ".", "..", ".hidden", "a/b", "a b", "a\nb", "é", "a\0b", &"x".repeat(129)] {
             assert!(BackupName::parse(n).is_err(), "{n:?} should be refused");
         }
     }
@@ -168,39 +139,17 @@ mod tests {
         let n: BackupName = serde_json::from_str("\"weekly\"").unwrap();
         assert_eq!(serde_json::to_string(&n).unwrap(), "\"weekly\"");
         assert!(serde_json::from_str::<BackupName>("\"../x\"").is_err());
-        assert_eq!(
-            "weekly".parse::<BackupName>().unwrap().to_string(),
-            "weekly"
-        );
+        assert_eq!("weekly".parse::<BackupName>().unwrap().to_string(), "weekly");
     }
 
     #[test]
     fn path_components() {
-        assert_eq!(
-            path_component("cluster name", "Test Cluster").unwrap(),
-            "Test Cluster"
-        );
+        assert_eq!(path_component("cluster name", "Test Cluster").unwrap(), "Test Cluster");
         assert!(path_component("host ID", "0f3c2d1e-aaaa-bbbb-cccc-123456789abc").is_ok());
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "/",
-            "a\0b",
-            "a\tb",
-            "a\u{7f}",
-            &"k".repeat(256),
-        ] {
-            assert!(
-                path_component("keyspace", bad).is_err(),
-                "{bad:?} should be refused"
-            );
+        for bad in ["", ".", "..", "a/b", "/", "a\0b", "a\tb", "a\u{7f}", &"k".repeat(256)] {
+            assert!(path_component("keyspace", bad).is_err(), "{bad:?} should be refused");
         }
         let msg = path_component("keyspace", "x/y").unwrap_err().to_string();
-        assert!(
-            msg.starts_with(r#"invalid keyspace "x/y": must not contain '/'"#),
-            "{msg}"
-        );
+        assert!(msg.starts_with(r#"invalid keyspace "x/y": must not contain '/'"#), "{msg}");
     }
 }

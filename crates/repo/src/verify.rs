@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::manifest::{FileEntry, Manifest};
 use crate::error::Result;
+use crate::manifest::{FileEntry, Manifest};
 
 /// A stored file that does not match its manifest entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -90,7 +90,9 @@ pub fn check_files(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = files.get(i) else { break };
                     if let Some(problem) = check_file(backup_dir, entry, depth) {
-                        bad.lock().unwrap_or_else(|e| e.into_inner()).push((i, BadFile { path: entry.path.clone(), problem }));
+                        bad.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((i, BadFile { path: entry.path.clone(), problem }));
                     }
                     on_file(entry.size);
                 }
@@ -103,7 +105,12 @@ pub fn check_files(
 }
 
 /// Reads the backup's manifest (refusing an incomplete backup) and checks every file it lists.
-pub fn verify_backup(backup_dir: &Path, depth: Depth, parallel: usize, on_file: &(dyn Fn(u64) + Sync)) -> Result<VerifyReport> {
+pub fn verify_backup(
+    backup_dir: &Path,
+    depth: Depth,
+    parallel: usize,
+    on_file: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport> {
     let manifest = Manifest::read(backup_dir)?;
     let files: Vec<&FileEntry> = manifest.files().collect();
     let bad = check_files(backup_dir, &files, depth, parallel, on_file);

@@ -14,7 +14,9 @@ use crate::schema::{creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select};
 use crate::stage::{clear_leftovers, importable, stage_table, table_staging_dir};
 use crate::verify::verify_files;
-use crate::{KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome};
+use crate::{
+    KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome,
+};
 
 /// Prefix of the snapshots `TRUNCATE` takes with `auto_snapshot: true`.
 const TRUNCATE_SNAPSHOT_PREFIX: &str = "truncated-";
@@ -22,7 +24,11 @@ const TRUNCATE_SNAPSHOT_PREFIX: &str = "truncated-";
 /// Restores the node: see the crate documentation for the stages. Errors that stop the job
 /// before anything is truncated (not found, incomplete, corrupt, schema, a truncation that
 /// would wipe restored data) are `Err`; per-table failures while loading are in the report.
-pub async fn run_restore(node: &Node, req: &RestoreRequest, progress: &dyn Progress) -> Result<RestoreReport, RestoreError> {
+pub async fn run_restore(
+    node: &Node,
+    req: &RestoreRequest,
+    progress: &dyn Progress,
+) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
     progress.stage(Stage::Locate, &req.name);
     let local = node.cql.local_node().await?;
@@ -93,7 +99,9 @@ pub async fn run_restore(node: &Node, req: &RestoreRequest, progress: &dyn Progr
     if req.mode.truncates() && !req.new_restore {
         let journals = all_journals(&req.backup_root, &source_cluster, &req.name);
         let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id);
-        for p in plan.iter().filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name())) {
+        for p in
+            plan.iter().filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name()))
+        {
             if let Some(detail) = wiped.get(&p.live_name()) {
                 return Err(RestoreError::WouldWipeRestoredData { table: p.live_name(), detail: detail.clone() });
             }
@@ -134,13 +142,23 @@ pub async fn run_restore(node: &Node, req: &RestoreRequest, progress: &dyn Progr
         journal.append(&Record::Reset { at: Utc::now() })?;
     }
     journal.append(&Record::Started { at: Utc::now(), mode: req.mode })?;
-    let host_staging = req.staging_dir.clone().unwrap_or_else(|| req.backup_root.join(".restore-staging")).join(&host_id);
+    let host_staging =
+        req.staging_dir.clone().unwrap_or_else(|| req.backup_root.join(".restore-staging")).join(&host_id);
     clear_leftovers(&host_staging);
     let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
     // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
     // start each (7 s of a 26 s restore in the benchmark).
     let data_dirs = node.cql.data_file_directories().await?;
-    let mut ctx = TableContext { node, req, backup_dir: &backup_dir, run: &run, run_dir: &run_dir, journal: &mut journal, data_dirs: &data_dirs, progress };
+    let mut ctx = TableContext {
+        node,
+        req,
+        backup_dir: &backup_dir,
+        run: &run,
+        run_dir: &run_dir,
+        journal: &mut journal,
+        data_dirs: &data_dirs,
+        progress,
+    };
 
     for (ks, tables) in keyspace_groups(&plan) {
         let ks_started = Instant::now();
@@ -156,7 +174,9 @@ pub async fn run_restore(node: &Node, req: &RestoreRequest, progress: &dyn Progr
         if req.repair && req.mode.loads() && failure.is_none() {
             progress.stage(Stage::Repair, &ks);
             if let Err(e) = node.nodetool.repair(&ks).await {
-                failure = Some(format!("repair failed (the data is loaded; run `nodetool repair -pr --full {ks}` again): {e}"));
+                failure = Some(format!(
+                    "repair failed (the data is loaded; run `nodetool repair -pr --full {ks}` again): {e}"
+                ));
             }
         }
         report.keyspaces.push(KeyspaceOutcome {
@@ -194,7 +214,11 @@ struct TableContext<'a> {
 impl TableContext<'_> {
     /// truncate → stage → import for one table, skipping what the journal says is done.
     /// Only journal failures are `Err` (the job cannot record progress safely).
-    async fn restore_table(&mut self, p: &Planned<'_>, live: &BTreeMap<String, TableInfo>) -> Result<TableOutcome, RestoreError> {
+    async fn restore_table(
+        &mut self,
+        p: &Planned<'_>,
+        live: &BTreeMap<String, TableInfo>,
+    ) -> Result<TableOutcome, RestoreError> {
         let started = Instant::now();
         let name = p.live_name();
         debug_assert!(live.contains_key(&name));
@@ -218,7 +242,9 @@ impl TableContext<'_> {
         let mode = self.req.mode;
         if mode.truncates() {
             if let Some(snapshot) = self.run.truncated.get(&name) {
-                out.skipped = Some("already truncated by an interrupted run of this restore (journal): not truncated again".into());
+                out.skipped = Some(
+                    "already truncated by an interrupted run of this restore (journal): not truncated again".into(),
+                );
                 out.truncate_snapshot = snapshot.clone();
             } else {
                 self.progress.stage(Stage::Truncate, &name);
@@ -228,7 +254,12 @@ impl TableContext<'_> {
                 }
                 // The snapshot TRUNCATE just took (auto_snapshot): the one that was not there before.
                 let snapshot = self.truncate_snapshot_tags(ks, table, live).difference(&before).last().cloned();
-                self.journal.append(&Record::Truncated { at: Utc::now(), keyspace: ks.into(), table: table.into(), snapshot: snapshot.clone() })?;
+                self.journal.append(&Record::Truncated {
+                    at: Utc::now(),
+                    keyspace: ks.into(),
+                    table: table.into(),
+                    snapshot: snapshot.clone(),
+                })?;
                 out.truncated = true;
                 out.truncate_snapshot = snapshot;
             }
@@ -250,12 +281,26 @@ impl TableContext<'_> {
                         return finish(out, Some(format!("nodetool import reported a failure: {}", text.trim())));
                     }
                     Ok(_) => {}
-                    Err(e) => return finish(out, Some(format!("loading failed (run the same restore again to retry; the table stays truncated): {e}"))),
+                    Err(e) => {
+                        return finish(
+                            out,
+                            Some(format!(
+                                "loading failed (run the same restore again to retry; the table stays truncated): {e}"
+                            )),
+                        );
+                    }
                 }
             }
             out.files = files.len() as u64;
             out.bytes = files.iter().map(|f| f.size).sum();
-            self.journal.append(&Record::Loaded { at: Utc::now(), keyspace: ks.into(), table: table.into(), mode, files: out.files, bytes: out.bytes })?;
+            self.journal.append(&Record::Loaded {
+                at: Utc::now(),
+                keyspace: ks.into(),
+                table: table.into(),
+                mode,
+                files: out.files,
+                bytes: out.bytes,
+            })?;
             out.loaded = true;
         }
         if self.req.clear_truncate_snapshots && (out.loaded || mode == Mode::TruncateOnly) {
@@ -271,13 +316,24 @@ impl TableContext<'_> {
     /// The table's `truncated-*` snapshots on this node, read from its directories.
     fn truncate_snapshot_tags(&self, ks: &str, table: &str, live: &BTreeMap<String, TableInfo>) -> BTreeSet<String> {
         match live.get(&format!("{ks}.{table}")) {
-            Some(info) => cassette_cassandra::disk::table_snapshot_tags(self.data_dirs, ks, table, &info.id_hex(), TRUNCATE_SNAPSHOT_PREFIX),
+            Some(info) => cassette_cassandra::disk::table_snapshot_tags(
+                self.data_dirs,
+                ks,
+                table,
+                &info.id_hex(),
+                TRUNCATE_SNAPSHOT_PREFIX,
+            ),
             None => BTreeSet::new(),
         }
     }
 
     /// Clears every `truncated-*` snapshot of the table on this node.
-    async fn clear_truncate_snapshots(&self, ks: &str, table: &str, live: &BTreeMap<String, TableInfo>) -> Result<(), RestoreError> {
+    async fn clear_truncate_snapshots(
+        &self,
+        ks: &str,
+        table: &str,
+        live: &BTreeMap<String, TableInfo>,
+    ) -> Result<(), RestoreError> {
         for tag in self.truncate_snapshot_tags(ks, table, live) {
             self.node.nodetool.clear_snapshot(&tag, &[ks.to_string()]).await?;
         }
@@ -314,7 +370,11 @@ fn dry_run_outcome(p: &Planned<'_>, mode: Mode, run: &RunState) -> TableOutcome 
         steps.push("skip: already loaded (journal)".to_string());
     } else {
         if mode.truncates() {
-            steps.push(if run.truncated.contains_key(&name) { "skip truncate: already truncated (journal)".into() } else { format!("TRUNCATE {name}") });
+            steps.push(if run.truncated.contains_key(&name) {
+                "skip truncate: already truncated (journal)".into()
+            } else {
+                format!("TRUNCATE {name}")
+            });
         }
         if mode.loads() {
             steps.push(format!("stage {} files and nodetool import them into {name}", out.files));
@@ -339,7 +399,9 @@ fn keyspace_groups<'p, 'm>(plan: &'p [Planned<'m>]) -> Vec<(String, Vec<&'p Plan
 /// The restore journals of every node's backup named `name` in the cluster: `(host ID restored, records)`.
 fn all_journals(root: &Path, cluster: &str, name: &str) -> Vec<(String, Vec<Record>)> {
     let mut out = Vec::new();
-    let Ok(cluster_dir) = cassette_repo::path_component("cluster name", cluster).map(|c| root.join(c)) else { return out };
+    let Ok(cluster_dir) = cassette_repo::path_component("cluster name", cluster).map(|c| root.join(c)) else {
+        return out;
+    };
     let Ok(hosts) = std::fs::read_dir(&cluster_dir) else { return out };
     for host in hosts.flatten() {
         let meta: PathBuf = cassette_repo::RepoLayout::meta_dir(&host.path().join(name));

@@ -26,13 +26,18 @@ pub enum RestoreError {
         hint: String,
     },
     /// The backup has no manifest.
-    #[error("incomplete backup, cannot be restored: {path} has no manifest.json (the backup was interrupted or is still running). Run the same backup again to finish it, or restore another backup (`cassette list`)")]
+    #[error(
+        "incomplete backup, cannot be restored: {path} has no manifest.json (the backup was interrupted or is still running). Run the same backup again to finish it, or restore another backup (`cassette list`)"
+    )]
     Incomplete {
         /// The backup directory.
         path: String,
     },
     /// Files of the backup are missing, truncated or corrupted. Nothing was truncated.
-    #[error("the backup at {path} failed verification, nothing was truncated or loaded: {}. Restore another backup (`cassette list`), or repair the repository from a copy", describe_bad(files))]
+    #[error(
+        "the backup at {path} failed verification, nothing was truncated or loaded: {}. Restore another backup (`cassette list`), or repair the repository from a copy",
+        describe_bad(files)
+    )]
     Corrupt {
         /// The backup directory.
         path: String,
@@ -46,7 +51,9 @@ pub enum RestoreError {
         missing: Vec<String>,
     },
     /// Truncating would wipe data another restore of this backup already loaded.
-    #[error("refusing to truncate {table}: {detail}. TRUNCATE is cluster-wide, so truncating now would wipe the data already restored. If a cluster restore is under way, run `cassette restore --no-truncate` on the remaining nodes; to start a new restore of this backup from scratch, pass --new-restore")]
+    #[error(
+        "refusing to truncate {table}: {detail}. TRUNCATE is cluster-wide, so truncating now would wipe the data already restored. If a cluster restore is under way, run `cassette restore --no-truncate` on the remaining nodes; to start a new restore of this backup from scratch, pass --new-restore"
+    )]
     WouldWipeRestoredData {
         /// `keyspace.table`.
         table: String,
@@ -95,7 +102,10 @@ mod tests {
             ],
         };
         let msg = e.to_string();
-        assert!(msg.contains("nb-1-big-Data.db (BLAKE3 differs)") && msg.contains("nb-1-big-Index.db (missing)"), "{msg}");
+        assert!(
+            msg.contains("nb-1-big-Data.db (BLAKE3 differs)") && msg.contains("nb-1-big-Index.db (missing)"),
+            "{msg}"
+        );
         assert!(msg.contains("nothing was truncated"), "{msg}");
     }
 }

@@ -180,7 +180,10 @@ pub(crate) struct OfflineState {
 impl RunState {
     /// The records after the last `finished` or `reset`.
     pub fn of(records: &[Record]) -> RunState {
-        let start = records.iter().rposition(|r| matches!(r, Record::Finished { .. } | Record::Reset { .. })).map_or(0, |i| i + 1);
+        let start = records
+            .iter()
+            .rposition(|r| matches!(r, Record::Finished { .. } | Record::Reset { .. }))
+            .map_or(0, |i| i + 1);
         let mut state = RunState::default();
         for r in &records[start..] {
             match r {
@@ -217,7 +220,8 @@ impl RunState {
 /// load that forbids it. `journals` are `(host ID restored, records)` of every node's backup of
 /// this name; `me` is the node about to truncate.
 pub(crate) fn loads_a_truncation_would_wipe(journals: &[(String, Vec<Record>)], me: &str) -> BTreeMap<String, String> {
-    let reset = journals.iter().flat_map(|(_, rs)| rs).filter(|r| matches!(r, Record::Reset { .. })).map(Record::at).max();
+    let reset =
+        journals.iter().flat_map(|(_, rs)| rs).filter(|r| matches!(r, Record::Reset { .. })).map(Record::at).max();
     let mut last_truncate: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for r in journals.iter().flat_map(|(_, rs)| rs) {
         if let Record::Truncated { at, keyspace, table, .. } = r {
@@ -260,10 +264,15 @@ impl Journal {
             && !text.ends_with('\n')
         {
             let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            let f = OpenOptions::new().write(true).open(path).map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
+            let f =
+                OpenOptions::new().write(true).open(path).map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
             f.set_len(keep as u64).map_err(|e| cassette_repo::RepoError::io("truncate", path, e))?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
         Ok(Journal { file, path: path.to_owned() })
     }
 
@@ -291,7 +300,12 @@ mod tests {
 
     #[test]
     fn run_state_starts_after_finished() {
-        let records = vec![truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad), Record::Finished { at: t(3) }, truncated(4, "b")];
+        let records = vec![
+            truncated(1, "a"),
+            loaded(2, "a", Mode::TruncateAndLoad),
+            Record::Finished { at: t(3) },
+            truncated(4, "b"),
+        ];
         let s = RunState::of(&records);
         assert!(s.loaded.is_empty());
         assert_eq!(s.truncated.keys().collect::<Vec<_>>(), ["ks.b"]);
@@ -322,7 +336,10 @@ mod tests {
 
     #[test]
     fn offline_steps_count_from_the_latest_plan() {
-        let plan = |host: &str| Record::OfflinePlanned { at: t(1), plan: OfflinePlan { host_id: host.into(), ..Default::default() } };
+        let plan = |host: &str| Record::OfflinePlanned {
+            at: t(1),
+            plan: OfflinePlan { host_id: host.into(), ..Default::default() },
+        };
         let records = vec![
             plan("a"),
             Record::Drained { at: t(2) },

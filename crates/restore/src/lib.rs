@@ -63,7 +63,7 @@ mod verify;
 pub use cassette_backup::{Node, Status};
 pub use engine::run_restore;
 pub use error::{BadFile, RestoreError};
+pub use offline::{OfflineOptions, OfflineReport, run_offline_restore};
 pub use progress::{NoProgress, Progress, Stage};
 pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableOutcome};
-pub use offline::{OfflineOptions, OfflineReport, run_offline_restore};
 pub use select::Rename;

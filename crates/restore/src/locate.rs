@@ -72,7 +72,10 @@ mod tests {
         let err = locate(d.path(), "c1", "h1", "tuesday").err().unwrap();
         let msg = err.to_string();
         assert!(matches!(err, RestoreError::NotFound { .. }));
-        assert!(msg.contains("monday (incomplete)") && msg.contains("host ID h2") && msg.contains("--from-node"), "{msg}");
+        assert!(
+            msg.contains("monday (incomplete)") && msg.contains("host ID h2") && msg.contains("--from-node"),
+            "{msg}"
+        );
         let err = locate(d.path(), "c1", "h1", "monday").err().unwrap();
         assert!(err.to_string().starts_with("incomplete backup, cannot be restored"), "{err}");
     }

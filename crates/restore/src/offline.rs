@@ -147,7 +147,10 @@ impl OfflinePlan {
     fn all_done(&self, state: &OfflineState) -> bool {
         state.quarantined.contains(COMMITLOG)
             && state.quarantined.contains(SAVED_CACHES)
-            && self.tables.iter().all(|t| state.quarantined.contains(&t.live_name()) && state.placed.contains(&t.live_name()))
+            && self
+                .tables
+                .iter()
+                .all(|t| state.quarantined.contains(&t.live_name()) && state.placed.contains(&t.live_name()))
     }
 }
 
@@ -285,8 +288,13 @@ pub async fn run_offline_restore(
         let cluster = req.from_cluster.clone().unwrap_or_else(|| local.cluster_name.clone());
         let source_host = req.from_node.clone().unwrap_or_else(|| host_id.clone());
         let Located { dir, manifest } = locate(&req.backup_root, &cluster, &source_host, &req.name)?;
-        let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal::journal_path(&dir, &host_id))) };
-        let node_address = local.broadcast_address.or(local.rpc_address).map(|a| a.to_string()).unwrap_or_else(|| target.host.clone());
+        let run = if req.new_restore {
+            RunState::default()
+        } else {
+            RunState::of(&journal::load(&journal::journal_path(&dir, &host_id)))
+        };
+        let node_address =
+            local.broadcast_address.or(local.rpc_address).map(|a| a.to_string()).unwrap_or_else(|| target.host.clone());
         cql = Some(c);
         (host_id, dir, manifest, run.offline, node_address)
     } else {
@@ -349,7 +357,10 @@ pub async fn run_offline_restore(
     }
 
     let mut schema_created = Vec::new();
-    let mut steps = vec![OfflineStep { step: "verify".into(), detail: format!("{} files, {} bytes of {} verified", files.len(), verified_bytes, backup_dir.display()) }];
+    let mut steps = vec![OfflineStep {
+        step: "verify".into(),
+        detail: format!("{} files, {} bytes of {} verified", files.len(), verified_bytes, backup_dir.display()),
+    }];
     let mut state = match state {
         Some(s) => s,
         None => {
@@ -420,17 +431,41 @@ pub async fn run_offline_restore(
     };
     let table_files = |t: &OfflineTable| -> Vec<(&FileEntry, String)> {
         let prefix = format!("{}/{}/", t.backup_keyspace, t.backup_table);
-        by_live[&t.live_name()].entry.files.iter().filter_map(|f| f.path.strip_prefix(&prefix).map(|rel| (f, rel.to_string()))).collect()
+        by_live[&t.live_name()]
+            .entry
+            .files
+            .iter()
+            .filter_map(|f| f.path.strip_prefix(&prefix).map(|rel| (f, rel.to_string())))
+            .collect()
     };
 
     if req.dry_run {
-        steps.push(step("drain", if state.drained { "skip: already drained (journal)".into() } else { format!("nodetool drain (JMX {}:{})", nodetool.jmx_address().0, nodetool.jmx_address().1) }));
-        steps.push(step("stop", if state.stopped { "skip: already stopped (journal)".into() } else { format!("sh -c '{}', then wait until CQL {address} and JMX stop answering", opts.stop_command) }));
+        steps.push(step(
+            "drain",
+            if state.drained {
+                "skip: already drained (journal)".into()
+            } else {
+                format!("nodetool drain (JMX {}:{})", nodetool.jmx_address().0, nodetool.jmx_address().1)
+            },
+        ));
+        steps.push(step(
+            "stop",
+            if state.stopped {
+                "skip: already stopped (journal)".into()
+            } else {
+                format!("sh -c '{}', then wait until CQL {address} and JMX stop answering", opts.stop_command)
+            },
+        ));
         for (item, mv) in [(COMMITLOG, &p.commitlog), (SAVED_CACHES, &p.saved_caches)] {
             let detail = if state.quarantined.contains(item) {
                 "skip: already quarantined (journal)".into()
             } else {
-                format!("move {} files of {} to {}", count_files(&mv.source, &[]), mv.source.display(), mv.dest.display())
+                format!(
+                    "move {} files of {} to {}",
+                    count_files(&mv.source, &[]),
+                    mv.source.display(),
+                    mv.dest.display()
+                )
             };
             steps.push(step("quarantine", detail));
         }
@@ -450,16 +485,32 @@ pub async fn run_offline_restore(
                 live_dir: t.dir_in(&p.data_dirs[0]),
                 quarantined_files: quarantined,
                 placed_files: if state.placed.contains(&t.live_name()) { 0 } else { placed.len() as u64 },
-                placed_bytes: if state.placed.contains(&t.live_name()) { 0 } else { placed.iter().map(|(f, _)| f.size).sum() },
+                placed_bytes: if state.placed.contains(&t.live_name()) {
+                    0
+                } else {
+                    placed.iter().map(|(f, _)| f.size).sum()
+                },
                 skipped: if state.placed.contains(&t.live_name()) {
                     notes.push("already placed (journal)");
                     Some(format!("dry run: {}", notes.join(", ")))
                 } else {
-                    Some(format!("dry run: would {}place {} backed-up files in {}", if notes.is_empty() { format!("quarantine {quarantined} live files, then ") } else { String::new() }, placed.len(), t.dir_in(&p.data_dirs[0]).display()))
+                    Some(format!(
+                        "dry run: would {}place {} backed-up files in {}",
+                        if notes.is_empty() {
+                            format!("quarantine {quarantined} live files, then ")
+                        } else {
+                            String::new()
+                        },
+                        placed.len(),
+                        t.dir_in(&p.data_dirs[0]).display()
+                    ))
                 },
             });
         }
-        steps.push(step("start", format!("sh -c '{}', then wait for CQL {address} and UN {}", opts.start_command, p.node_address)));
+        steps.push(step(
+            "start",
+            format!("sh -c '{}', then wait for CQL {address} and UN {}", opts.start_command, p.node_address),
+        ));
         if req.repair {
             steps.push(step("repair", "nodetool repair -pr --full, per keyspace".into()));
         }
@@ -478,7 +529,8 @@ pub async fn run_offline_restore(
         write_quarantine_info(&p, &req.name, &backup_dir, None)?;
     }
     let (jmx_host, jmx_port) = nodetool.jmx_address();
-    let running = || async move { port_answers(&target.host, target.port).await || port_answers(jmx_host, jmx_port).await };
+    let running =
+        || async move { port_answers(&target.host, target.port).await || port_answers(jmx_host, jmx_port).await };
     let main_q = p.quarantine_dirs[0].clone();
 
     // Drain and stop (or see that an interrupted run did).
@@ -543,7 +595,10 @@ pub async fn run_offline_restore(
         let n = move_tree(&mv.source, &mv.dest, &[])?;
         journal.append(&Record::Quarantined { at: Utc::now(), item: item.into(), files: n })?;
         state.quarantined.insert(item.into());
-        steps.push(step("quarantine", format!("{item}: moved {n} files of {} to {}", mv.source.display(), mv.dest.display())));
+        steps.push(step(
+            "quarantine",
+            format!("{item}: moved {n} files of {} to {}", mv.source.display(), mv.dest.display()),
+        ));
     }
 
     // Per table: quarantine the live files, place the backup's.
@@ -569,7 +624,11 @@ pub async fn run_offline_restore(
             for mv in &p.data {
                 out.quarantined_files += move_tree(&t.dir_in(&mv.source), &t.dir_in(&mv.dest), TABLE_SKIP)?;
             }
-            journal.append(&Record::Quarantined { at: Utc::now(), item: name.clone(), files: out.quarantined_files })?;
+            journal.append(&Record::Quarantined {
+                at: Utc::now(),
+                item: name.clone(),
+                files: out.quarantined_files,
+            })?;
             state.quarantined.insert(name.clone());
         }
         if state.placed.contains(&name) {
@@ -580,7 +639,13 @@ pub async fn run_offline_restore(
             place_files(&backup_dir, &files, &live_dir)?;
             out.placed_files = files.len() as u64;
             out.placed_bytes = files.iter().map(|(f, _)| f.size).sum();
-            journal.append(&Record::Placed { at: Utc::now(), keyspace: t.keyspace.clone(), table: t.table.clone(), files: out.placed_files, bytes: out.placed_bytes })?;
+            journal.append(&Record::Placed {
+                at: Utc::now(),
+                keyspace: t.keyspace.clone(),
+                table: t.table.clone(),
+                files: out.placed_files,
+                bytes: out.placed_bytes,
+            })?;
             state.placed.insert(name.clone());
         }
         if !skipped.is_empty() {
@@ -631,7 +696,9 @@ pub async fn run_offline_restore(
             match nodetool.repair(ks).await {
                 Ok(_) => steps.push(step("repair", format!("nodetool repair -pr --full {ks}"))),
                 Err(e) => {
-                    report.error = Some(format!("repair of {ks} failed (the restore is done; run `nodetool repair -pr --full {ks}` again): {e}"));
+                    report.error = Some(format!(
+                        "repair of {ks} failed (the restore is done; run `nodetool repair -pr --full {ks}` again): {e}"
+                    ));
                     break;
                 }
             }
@@ -726,7 +793,12 @@ fn make_plan(
     };
     let commitlog = quarantine_for(&dirs.commitlog, COMMITLOG)?;
     let saved_caches = quarantine_for(&dirs.saved_caches, SAVED_CACHES)?;
-    let data = dirs.data.iter().enumerate().map(|(i, d)| quarantine_for(d, &format!("data{}", i + 1))).collect::<Result<Vec<_>, _>>()?;
+    let data = dirs
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| quarantine_for(d, &format!("data{}", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(OfflinePlan {
         cql_address: address.into(),
         host_id: host_id.into(),
@@ -741,7 +813,12 @@ fn make_plan(
 }
 
 /// Writes `cassette-quarantine.json` into every quarantine directory of the plan.
-fn write_quarantine_info(p: &OfflinePlan, backup: &str, backup_path: &Path, finished_at: Option<DateTime<Utc>>) -> Result<(), RestoreError> {
+fn write_quarantine_info(
+    p: &OfflinePlan,
+    backup: &str,
+    backup_path: &Path,
+    finished_at: Option<DateTime<Utc>>,
+) -> Result<(), RestoreError> {
     let moves: Vec<&QuarantineMove> = [&p.commitlog, &p.saved_caches].into_iter().chain(p.data.iter()).collect();
     for root in &p.quarantine_dirs {
         let file = root.join(QUARANTINE_INFO);
@@ -851,7 +928,13 @@ fn place_files(backup_dir: &Path, files: &[(&FileEntry, String)], live_dir: &Pat
             && s.blake3 != entry.blake3
         {
             let _ = std::fs::remove_file(&dst);
-            return Err(failed("place", format!("the copy of {} differs from the manifest (BLAKE3): the backup changed during the restore; run the restore again", src.display())));
+            return Err(failed(
+                "place",
+                format!(
+                    "the copy of {} differs from the manifest (BLAKE3): the backup changed during the restore; run the restore again",
+                    src.display()
+                ),
+            ));
         }
         if let Some((uid, gid)) = owner
             && let Ok(m) = std::fs::metadata(&dst)
@@ -903,27 +986,42 @@ async fn run_command(what: &str, command: &str, log: &Path, timeout: Duration) -
     };
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(failed(what, format!("`{command}` failed ({status}): {} (output: {})", tail(), log.display()))),
+        Ok(Ok(status)) => {
+            Err(failed(what, format!("`{command}` failed ({status}): {} (output: {})", tail(), log.display())))
+        }
         Ok(Err(e)) => Err(failed(what, format!("waiting for `{command}`: {e}"))),
         Err(_) => {
             let _ = child.start_kill();
-            Err(failed(what, format!("`{command}` did not finish in {} s (output: {})", timeout.as_secs(), log.display())))
+            Err(failed(
+                what,
+                format!("`{command}` did not finish in {} s (output: {})", timeout.as_secs(), log.display()),
+            ))
         }
     }
 }
 
 /// The unfinished offline restore of backup `name` whose node answers at `address`: its
 /// backup directory, restored host ID and state (read from the journals, the node being down).
-fn find_unfinished(root: &Path, name: &str, address: &str) -> Result<Option<(PathBuf, String, OfflineState)>, RestoreError> {
+fn find_unfinished(
+    root: &Path,
+    name: &str,
+    address: &str,
+) -> Result<Option<(PathBuf, String, OfflineState)>, RestoreError> {
     let mut found = Vec::new();
-    let subdirs = |d: &Path| -> Vec<PathBuf> { std::fs::read_dir(d).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default() };
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default()
+    };
     for cluster in subdirs(root) {
         for host in subdirs(&cluster) {
             let backup = host.join(name);
             let Ok(entries) = std::fs::read_dir(cassette_repo::RepoLayout::meta_dir(&backup)) else { continue };
             for e in entries.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
-                let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) else { continue };
+                let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) else {
+                    continue;
+                };
                 if let Some(state) = RunState::of(&journal::load(&e.path())).offline
                     && state.plan.cql_address == address
                 {
@@ -994,10 +1092,17 @@ fn size_of(dir: &Path) -> (u64, u64) {
 }
 
 /// Why a quarantine is kept by [`purge_quarantines`], or `None` when it is removed.
-pub fn purge_refusal(q: &QuarantineEntry, older_than_days: u64, include_unfinished: bool, now: DateTime<Utc>) -> Option<String> {
+pub fn purge_refusal(
+    q: &QuarantineEntry,
+    older_than_days: u64,
+    include_unfinished: bool,
+    now: DateTime<Utc>,
+) -> Option<String> {
     let Some(info) = &q.info else { return Some(format!("no {QUARANTINE_INFO}: not a cassette quarantine")) };
     if info.finished_at.is_none() && !include_unfinished {
-        return Some("its offline restore has not finished (run it again to finish it, or pass --include-unfinished)".into());
+        return Some(
+            "its offline restore has not finished (run it again to finish it, or pass --include-unfinished)".into(),
+        );
     }
     let age_days = (now - info.created_at).num_days().max(0) as u64;
     if age_days < older_than_days {
@@ -1016,7 +1121,11 @@ pub struct PurgeOutcome {
 }
 
 /// Removes the quarantines that [`purge_refusal`] does not keep.
-pub fn purge_quarantines(entries: &[QuarantineEntry], older_than_days: u64, include_unfinished: bool) -> Result<PurgeOutcome, RepoError> {
+pub fn purge_quarantines(
+    entries: &[QuarantineEntry],
+    older_than_days: u64,
+    include_unfinished: bool,
+) -> Result<PurgeOutcome, RepoError> {
     let now = Utc::now();
     let (mut removed, mut kept) = (Vec::new(), Vec::new());
     for q in entries {
@@ -1065,24 +1174,45 @@ mod tests {
             std::fs::create_dir_all(&p).unwrap();
             p
         };
-        let dirs = NodeDirs { data: vec![mk("data1"), mk("data2")], commitlog: mk("commitlog"), saved_caches: mk("saved_caches") };
+        let dirs = NodeDirs {
+            data: vec![mk("data1"), mk("data2")],
+            commitlog: mk("commitlog"),
+            saved_caches: mk("saved_caches"),
+        };
         let opts = OfflineOptions::new("stop", "start");
         let p = make_plan("h:9042", "id", "1.2.3.4", dirs, &opts, "b1", vec![]).unwrap();
         assert_eq!(p.quarantine_dirs.len(), 1);
         let q = &p.quarantine_dirs[0];
-        assert!(q.starts_with(d.path().join(QUARANTINE_DIR_NAME)) && q.to_string_lossy().ends_with("-b1"), "{}", q.display());
+        assert!(
+            q.starts_with(d.path().join(QUARANTINE_DIR_NAME)) && q.to_string_lossy().ends_with("-b1"),
+            "{}",
+            q.display()
+        );
         assert_eq!(p.commitlog.dest, q.join("commitlog"));
         assert_eq!(p.data[1], QuarantineMove { source: d.path().join("data2"), dest: q.join("data2") });
         // A quarantine inside a live directory, or on another filesystem, is refused.
-        let dirs = NodeDirs { data: vec![d.path().join("data1")], commitlog: d.path().join("commitlog"), saved_caches: d.path().join("saved_caches") };
+        let dirs = NodeDirs {
+            data: vec![d.path().join("data1")],
+            commitlog: d.path().join("commitlog"),
+            saved_caches: d.path().join("saved_caches"),
+        };
         let mut opts = OfflineOptions::new("stop", "start");
         opts.quarantine_dir = Some(d.path().join("data1/q"));
         assert!(make_plan("h:9042", "id", "a", dirs, &opts, "b1", vec![]).unwrap_err().to_string().contains("inside"));
         if Path::new("/dev/shm").is_dir() {
-            let dirs = NodeDirs { data: vec![d.path().join("data1")], commitlog: d.path().join("commitlog"), saved_caches: d.path().join("saved_caches") };
+            let dirs = NodeDirs {
+                data: vec![d.path().join("data1")],
+                commitlog: d.path().join("commitlog"),
+                saved_caches: d.path().join("saved_caches"),
+            };
             opts.quarantine_dir = Some(PathBuf::from("/dev/shm/cassette-q-test"));
             if !cassette_repo::same_filesystem(d.path(), Path::new("/dev/shm")).unwrap() {
-                assert!(make_plan("h:9042", "id", "a", dirs, &opts, "b1", vec![]).unwrap_err().to_string().contains("not on the filesystem"));
+                assert!(
+                    make_plan("h:9042", "id", "a", dirs, &opts, "b1", vec![])
+                        .unwrap_err()
+                        .to_string()
+                        .contains("not on the filesystem")
+                );
             }
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use cassette_cassandra::{Cql, TableInfo};
 use cassette_repo::Manifest;
 
-use crate::select::{Planned, Rename};
 use crate::RestoreError;
+use crate::select::{Planned, Rename};
 
 /// The live tables of the keyspaces the plan restores into, by `keyspace.table`.
 pub(crate) async fn live_tables(cql: &Cql, plan: &[Planned<'_>]) -> Result<BTreeMap<String, TableInfo>, RestoreError> {
@@ -30,7 +30,12 @@ pub(crate) fn missing(plan: &[Planned<'_>], live: &BTreeMap<String, TableInfo>) 
 /// The CQL statements that create what `missing` lacks: the backed-up `DESCRIBE KEYSPACE`
 /// output of each keyspace concerned, with names mapped by the renames. Statements for objects
 /// that exist fail with "already exists" and are skipped by the caller.
-pub(crate) fn creation_statements(manifest: &Manifest, plan: &[Planned<'_>], missing: &[String], renames: &[Rename]) -> Vec<String> {
+pub(crate) fn creation_statements(
+    manifest: &Manifest,
+    plan: &[Planned<'_>],
+    missing: &[String],
+    renames: &[Rename],
+) -> Vec<String> {
     let mut backup_keyspaces: Vec<&str> =
         plan.iter().filter(|p| missing.contains(&p.live_name())).map(|p| p.backup_keyspace.as_str()).collect();
     backup_keyspaces.sort();
@@ -165,10 +170,15 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             Rename::Keyspace { from: "shop".into(), to: "shop_copy".into() },
             Rename::Table { from: ("shop".into(), "orders".into()), to: ("other".into(), "Orders2".into()) },
         ];
-        let s: Vec<String> = split_statements(DESCRIBED).iter().map(|s| rename_statement(s, "shop", &renames)).collect();
+        let s: Vec<String> =
+            split_statements(DESCRIBED).iter().map(|s| rename_statement(s, "shop", &renames)).collect();
         assert!(s[0].starts_with("CREATE KEYSPACE shop_copy WITH replication"), "{}", s[0]);
         assert!(s[1].starts_with("CREATE TYPE shop_copy.addr"), "{}", s[1]);
-        assert!(s[2].starts_with("CREATE TABLE other.\"Orders2\" (") && s[2].contains("frozen<shop_copy.addr>"), "{}", s[2]);
+        assert!(
+            s[2].starts_with("CREATE TABLE other.\"Orders2\" (") && s[2].contains("frozen<shop_copy.addr>"),
+            "{}",
+            s[2]
+        );
         assert!(s[3].contains("ON other.\"Orders2\" (a)"), "{}", s[3]);
         assert!(s[4].starts_with("CREATE TABLE shop_copy.orders_archive ("), "{}", s[4]);
         // Not a qualification of the keyspace: left alone.
@@ -181,6 +191,9 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
         let renames = vec![Rename::Keyspace { from: "Shop".into(), to: "shop2".into() }];
         let got = rename_statement("CREATE TABLE \"Shop\".\"T\"\"x\" (id int PRIMARY KEY);", "Shop", &renames);
         assert_eq!(got, "CREATE TABLE shop2.\"T\"\"x\" (id int PRIMARY KEY);");
-        assert_eq!(rename_statement("CREATE KEYSPACE \"Shop\" WITH r", "Shop", &renames), "CREATE KEYSPACE shop2 WITH r");
+        assert_eq!(
+            rename_statement("CREATE KEYSPACE \"Shop\" WITH r", "Shop", &renames),
+            "CREATE KEYSPACE shop2 WITH r"
+        );
     }
 }

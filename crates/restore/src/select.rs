@@ -72,8 +72,11 @@ pub(crate) fn select<'m>(manifest: &'m Manifest, req: &RestoreRequest) -> Result
     };
     let mut wanted_tables: Vec<(String, String)> = Vec::new();
     for t in &req.tables {
-        let Some((ks, table)) = t.split_once('.').filter(|(k, t)| !k.is_empty() && !t.is_empty() && !t.contains('.')) else {
-            return Err(RestoreError::InvalidInput(format!("table '{t}' must be given as keyspace.table (the names in the backup)")));
+        let Some((ks, table)) = t.split_once('.').filter(|(k, t)| !k.is_empty() && !t.is_empty() && !t.contains('.'))
+        else {
+            return Err(RestoreError::InvalidInput(format!(
+                "table '{t}' must be given as keyspace.table (the names in the backup)"
+            )));
         };
         let Some(entry) = manifest.keyspaces.iter().find(|k| k.name == ks) else { return Err(unknown_ks(ks)) };
         if !entry.tables.iter().any(|x| x.name == table) {

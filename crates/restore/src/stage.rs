@@ -15,10 +15,7 @@ pub(crate) const REWRITTEN: &[&str] = &["Statistics.db", "Summary.db"];
 /// The SSTable files of a table entry that `nodetool import` takes: those directly in the
 /// table's directory (secondary index SSTables under `.<index>/` are rebuilt by Cassandra).
 pub(crate) fn importable<'a>(table_prefix: &str, files: &'a [FileEntry]) -> Vec<&'a FileEntry> {
-    files
-        .iter()
-        .filter(|f| f.path.strip_prefix(table_prefix).is_some_and(|rel| !rel.contains('/')))
-        .collect()
+    files.iter().filter(|f| f.path.strip_prefix(table_prefix).is_some_and(|rel| !rel.contains('/'))).collect()
 }
 
 /// Fills `dir` (emptied first) with `files` of the backup at `backup_dir`.

@@ -9,8 +9,14 @@ use crate::{BadFile, Progress};
 
 /// Hashes every file (size, BLAKE3, and CRC32 of `Data.db` against `Digest.crc32`) with
 /// `parallel` threads and returns the bad ones, in the order given. Read-only.
-pub(crate) fn verify_files(backup_dir: &Path, files: &[&FileEntry], parallel: usize, progress: &dyn Progress) -> Vec<BadFile> {
-    let work = || cassette_repo::check_files(backup_dir, files, Depth::Full, parallel, &|size| progress.file_verified(size));
+pub(crate) fn verify_files(
+    backup_dir: &Path,
+    files: &[&FileEntry],
+    parallel: usize,
+    progress: &dyn Progress,
+) -> Vec<BadFile> {
+    let work =
+        || cassette_repo::check_files(backup_dir, files, Depth::Full, parallel, &|size| progress.file_verified(size));
     // Hashing blocks: tell a multi-thread runtime, so CQL keeps being served.
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),

@@ -63,7 +63,9 @@ impl Cluster {
     /// The one-node cluster (two data directories), started on first use.
     pub fn solo() -> &'static Cluster {
         static SOLO: OnceLock<Cluster> = OnceLock::new();
-        SOLO.get_or_init(|| start("solo", &["--nodes", "1", "--first-ip", "127.0.1.1", "--jmx-base", "7400", "--data-dirs", "2"]))
+        SOLO.get_or_init(|| {
+            start("solo", &["--nodes", "1", "--first-ip", "127.0.1.1", "--jmx-base", "7400", "--data-dirs", "2"])
+        })
     }
 
     /// The three-node cluster, started on first use.
@@ -159,9 +161,14 @@ impl Node {
 
     /// The last `lines` lines of the node's system.log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()));
+        let text =
+            std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()));
         let all: Vec<&str> = text.lines().collect();
-        format!("----- {} (last {lines} lines) -----\n{}", self.log.display(), all[all.len().saturating_sub(lines)..].join("\n"))
+        format!(
+            "----- {} (last {lines} lines) -----\n{}",
+            self.log.display(),
+            all[all.len().saturating_sub(lines)..].join("\n")
+        )
     }
 }
 

@@ -46,9 +46,15 @@ pub async fn load(session: &Session, cluster: &Cluster, keyspace: &str, rf: u32,
 /// Creates the keyspace and the tables (idempotent).
 pub async fn create_schema(session: &Session, keyspace: &str, rf: u32) {
     let ddl = [
-        format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"),
-        format!("CREATE TABLE IF NOT EXISTS {keyspace}.readings (sensor int, ts timestamp, value double, note text, PRIMARY KEY (sensor, ts)) WITH CLUSTERING ORDER BY (ts DESC)"),
-        format!("CREATE TABLE IF NOT EXISTS {keyspace}.profiles (id int PRIMARY KEY, name text, emails set<text>, attrs map<text, text>, visits list<int>)"),
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.readings (sensor int, ts timestamp, value double, note text, PRIMARY KEY (sensor, ts)) WITH CLUSTERING ORDER BY (ts DESC)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.profiles (id int PRIMARY KEY, name text, emails set<text>, attrs map<text, text>, visits list<int>)"
+        ),
         format!("CREATE INDEX IF NOT EXISTS profiles_by_name ON {keyspace}.profiles (name)"),
         format!("CREATE TABLE IF NOT EXISTS {keyspace}.page_views (page text PRIMARY KEY, views counter)"),
         format!("CREATE TABLE IF NOT EXISTS {keyspace}.sessions (id int PRIMARY KEY, user_name text)"),
@@ -85,10 +91,15 @@ pub async fn write_round(session: &Session, keyspace: &str, round: u32, shape: &
                     .execute_unpaged(readings, (sensor, ts, i as f64 * 0.5, format!("r{i}-{filler}")))
                     .await
                     .expect("insert readings");
-                let emails: std::collections::BTreeSet<String> = [format!("u{i}@example.com"), format!("alt{i}@example.org")].into();
-                let attrs: std::collections::BTreeMap<String, String> = [("tier".to_string(), format!("t{}", i % 3)), ("round".to_string(), round.to_string())].into();
+                let emails: std::collections::BTreeSet<String> =
+                    [format!("u{i}@example.com"), format!("alt{i}@example.org")].into();
+                let attrs: std::collections::BTreeMap<String, String> =
+                    [("tier".to_string(), format!("t{}", i % 3)), ("round".to_string(), round.to_string())].into();
                 session
-                    .execute_unpaged(profiles, (i as i32, format!("user{}", i % 50), emails, attrs, vec![i as i32, round as i32]))
+                    .execute_unpaged(
+                        profiles,
+                        (i as i32, format!("user{}", i % 50), emails, attrs, vec![i as i32, round as i32]),
+                    )
                     .await
                     .expect("insert profiles");
                 session

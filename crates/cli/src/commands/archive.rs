@@ -5,7 +5,13 @@ use std::process::ExitCode;
 
 use crate::cli::RepoArgs;
 
-pub fn run(name: &str, repo: &RepoArgs, host: Option<&str>, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    name: &str,
+    repo: &RepoArgs,
+    host: Option<&str>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
     let found: Vec<_> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
         .into_iter()
@@ -27,7 +33,9 @@ pub fn run(name: &str, repo: &RepoArgs, host: Option<&str>, out: Option<PathBuf>
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.tar.zst")));
     let summary = cassette_repo::archive_backup(&backup.path, &out)?;
     if json {
-        super::print_json(&serde_json::json!({"archive": out, "files": summary.files, "bytes_in": summary.bytes_in, "bytes_out": summary.bytes_out}));
+        super::print_json(
+            &serde_json::json!({"archive": out, "files": summary.files, "bytes_in": summary.bytes_in, "bytes_out": summary.bytes_out}),
+        );
     } else {
         println!(
             "archived '{name}' ({} files, {}) into {} ({})",

@@ -42,7 +42,12 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         for ks in &report.keyspaces {
             let status = if ks.status == Status::Success { "SUCCESS" } else { "FAILURE" };
-            println!("keyspace {:<30} {status:<8} {:>7} ms{}", ks.name, ks.duration_ms, ks.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default());
+            println!(
+                "keyspace {:<30} {status:<8} {:>7} ms{}",
+                ks.name,
+                ks.duration_ms,
+                ks.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
+            );
         }
         let t = &report.totals;
         if report.complete {
@@ -55,7 +60,11 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
                 super::human_bytes(t.bytes),
                 report.duration_ms as f64 / 1000.0,
                 super::human_bytes(t.bytes_added),
-                if reused > 0 { format!(", {} hard-linked from earlier backups", super::human_bytes(reused)) } else { String::new() },
+                if reused > 0 {
+                    format!(", {} hard-linked from earlier backups", super::human_bytes(reused))
+                } else {
+                    String::new()
+                },
                 report.path.display()
             );
         } else {

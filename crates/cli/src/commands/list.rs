@@ -14,7 +14,10 @@ pub fn run(repo: &RepoArgs, cluster: Option<&str>, host: Option<&str>, json: boo
         println!("no backups in {}", repo.backup_dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10}  finished", "cluster", "host ID", "name", "state", "files", "size", "added");
+    println!(
+        "{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10}  finished",
+        "cluster", "host ID", "name", "state", "files", "size", "added"
+    );
     for b in &backups {
         println!(
             "{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10}  {}",

@@ -25,12 +25,18 @@ struct KeyspaceView {
 pub async fn run(args: &NodeArgs, json: bool) -> anyhow::Result<ExitCode> {
     let node = super::connect(args).await?;
     let local = node.cql.local_node().await?;
-    let data_dirs = if args.data_dirs.is_empty() { node.cql.data_file_directories().await? } else { args.data_dirs.clone() };
+    let data_dirs =
+        if args.data_dirs.is_empty() { node.cql.data_file_directories().await? } else { args.data_dirs.clone() };
     let status = node.nodetool.status().await?;
     let mut views = Vec::new();
     for ks in node.cql.keyspaces().await? {
         let tables = node.cql.tables(&ks.name).await?;
-        views.push(KeyspaceView { system: keyspaces::is_system(&ks.name), name: ks.name, replication: ks.replication, tables });
+        views.push(KeyspaceView {
+            system: keyspaces::is_system(&ks.name),
+            name: ks.name,
+            replication: ks.replication,
+            tables,
+        });
     }
     let view = NodeView { node: local, data_file_directories: data_dirs, keyspaces: views };
     if json {

@@ -36,9 +36,11 @@ pub async fn run(cmd: QuarantineCommand, json: bool) -> anyhow::Result<ExitCode>
         }
         QuarantineCommand::Purge { args, older_than_days, include_unfinished } => {
             let entries = list_quarantines(&roots(&args).await?);
-            let cassette_restore::offline::PurgeOutcome { removed, kept } = purge_quarantines(&entries, older_than_days, include_unfinished)?;
+            let cassette_restore::offline::PurgeOutcome { removed, kept } =
+                purge_quarantines(&entries, older_than_days, include_unfinished)?;
             if json {
-                let kept: Vec<serde_json::Value> = kept.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect();
+                let kept: Vec<serde_json::Value> =
+                    kept.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect();
                 super::print_json(&serde_json::json!({ "removed": removed, "kept": kept }));
                 return Ok(ExitCode::SUCCESS);
             }
@@ -70,7 +72,9 @@ async fn roots(args: &QuarantineArgs) -> anyhow::Result<Vec<PathBuf>> {
             dirs.extend(cql.saved_caches_directory().await.ok());
         }
         Err(e) if dirs.is_empty() => {
-            return Err(anyhow::anyhow!("{e}; or pass --data-dir (the quarantines are beside the data directories) or --dir"));
+            return Err(anyhow::anyhow!(
+                "{e}; or pass --data-dir (the quarantines are beside the data directories) or --dir"
+            ));
         }
         Err(_) => {}
     }

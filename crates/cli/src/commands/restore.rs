@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cassette_restore::{Mode, OfflineOptions, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore, run_restore};
+use cassette_restore::{
+    Mode, OfflineOptions, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore, run_restore,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::RestoreArgs;
@@ -61,11 +63,12 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
     }
     for t in &report.tables {
         let status = if t.status == Status::Success { "SUCCESS" } else { "FAILURE" };
-        let renamed = if (t.backup_keyspace.as_str(), t.backup_table.as_str()) != (t.keyspace.as_str(), t.table.as_str()) {
-            format!(" (from {}.{})", t.backup_keyspace, t.backup_table)
-        } else {
-            String::new()
-        };
+        let renamed =
+            if (t.backup_keyspace.as_str(), t.backup_table.as_str()) != (t.keyspace.as_str(), t.table.as_str()) {
+                format!(" (from {}.{})", t.backup_keyspace, t.backup_table)
+            } else {
+                String::new()
+            };
         let mut notes: Vec<String> = Vec::new();
         if t.truncated {
             notes.push("truncated".into());
@@ -82,11 +85,21 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         if let Some(e) = &t.error {
             notes.push(e.clone());
         }
-        println!("table {:<40} {status:<8} {:>7} ms  {}", format!("{}.{}{renamed}", t.keyspace, t.table), t.duration_ms, notes.join("; "));
+        println!(
+            "table {:<40} {status:<8} {:>7} ms  {}",
+            format!("{}.{}{renamed}", t.keyspace, t.table),
+            t.duration_ms,
+            notes.join("; ")
+        );
     }
     for ks in &report.keyspaces {
         let status = if ks.status == Status::Success { "SUCCESS" } else { "FAILURE" };
-        println!("keyspace {:<37} {status:<8} {:>7} ms{}", ks.name, ks.duration_ms, ks.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default());
+        println!(
+            "keyspace {:<37} {status:<8} {:>7} ms{}",
+            ks.name,
+            ks.duration_ms,
+            ks.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
+        );
     }
     if report.dry_run {
         println!("dry run: nothing was changed");
@@ -171,11 +184,19 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         println!("{:<11} {}", s.step, s.detail);
     }
     for t in &report.tables {
-        let mut notes = vec![format!("{} live files quarantined", t.quarantined_files), format!("{} files placed ({})", t.placed_files, super::human_bytes(t.placed_bytes))];
+        let mut notes = vec![
+            format!("{} live files quarantined", t.quarantined_files),
+            format!("{} files placed ({})", t.placed_files, super::human_bytes(t.placed_bytes)),
+        ];
         if let Some(s) = &t.skipped {
             notes.push(s.clone());
         }
-        println!("table {:<40} {}  -> {}", format!("{}.{}", t.keyspace, t.table), notes.join("; "), t.live_dir.display());
+        println!(
+            "table {:<40} {}  -> {}",
+            format!("{}.{}", t.keyspace, t.table),
+            notes.join("; "),
+            t.live_dir.display()
+        );
     }
     let quarantine: Vec<String> = report.quarantine.iter().map(|q| q.display().to_string()).collect();
     if report.dry_run {
@@ -208,9 +229,11 @@ impl RestoreBar {
         let target = if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let bar = ProgressBar::with_draw_target(Some(0), target);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix:>9} {wide_msg}\n  [{bar:40}] {bytes}/{total_bytes} verified {binary_bytes_per_sec}")
-                .expect("template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {prefix:>9} {wide_msg}\n  [{bar:40}] {bytes}/{total_bytes} verified {binary_bytes_per_sec}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         RestoreBar { bar, tables_done: AtomicU64::new(0) }

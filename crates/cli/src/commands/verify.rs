@@ -20,7 +20,14 @@ struct Verified {
     error: Option<String>,
 }
 
-pub fn run(repo: &RepoArgs, name: Option<&str>, host: Option<&str>, quick: bool, parallel: usize, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    repo: &RepoArgs,
+    name: Option<&str>,
+    host: Option<&str>,
+    quick: bool,
+    parallel: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if let Some(n) = name {
         cassette_repo::BackupName::parse(n)?;
     }
@@ -46,7 +53,14 @@ pub fn run(repo: &RepoArgs, name: Option<&str>, host: Option<&str>, quick: bool,
         } else {
             (None, Some("incomplete: no manifest (interrupted or failed); it cannot be restored. Run the same backup again to resume it".to_string()))
         };
-        results.push(Verified { cluster: b.cluster, host_id: b.host_id, name: b.name, complete: b.complete, report, error });
+        results.push(Verified {
+            cluster: b.cluster,
+            host_id: b.host_id,
+            name: b.name,
+            complete: b.complete,
+            report,
+            error,
+        });
     }
     let all_good = results.iter().all(|r| r.error.is_none() && r.report.as_ref().is_some_and(|r| r.bad.is_empty()));
     if json {
@@ -56,7 +70,12 @@ pub fn run(repo: &RepoArgs, name: Option<&str>, host: Option<&str>, quick: bool,
             let who = format!("{}/{}/{}", r.cluster, r.host_id, r.name);
             match (&r.report, &r.error) {
                 (Some(rep), _) if rep.bad.is_empty() => {
-                    println!("OK       {who}: {} files, {} {}", rep.files, super::human_bytes(rep.bytes), if quick { "present with their sizes" } else { "match their hashes" })
+                    println!(
+                        "OK       {who}: {} files, {} {}",
+                        rep.files,
+                        super::human_bytes(rep.bytes),
+                        if quick { "present with their sizes" } else { "match their hashes" }
+                    )
                 }
                 (Some(rep), _) => {
                     println!("DAMAGED  {who}: {} of {} files do not match the manifest", rep.bad.len(), rep.files);

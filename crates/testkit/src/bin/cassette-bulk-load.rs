@@ -100,10 +100,16 @@ async fn main() {
     let ks = &args.keyspace;
     let no_compaction = "compaction = {'class': 'SizeTieredCompactionStrategy', 'enabled': 'false'}";
     for ddl in [
-        format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}} AND durable_writes = false"),
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}} AND durable_writes = false"
+        ),
         format!("CREATE TABLE IF NOT EXISTS {ks}.blobs (id bigint PRIMARY KEY, payload blob) WITH {no_compaction}"),
-        format!("CREATE TABLE IF NOT EXISTS {ks}.events (stream int, seq bigint, body blob, PRIMARY KEY (stream, seq)) WITH {no_compaction}"),
-        format!("CREATE TABLE IF NOT EXISTS {ks}.docs (id bigint PRIMARY KEY, title text, body text, tags set<text>) WITH {no_compaction}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.events (stream int, seq bigint, body blob, PRIMARY KEY (stream, seq)) WITH {no_compaction}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.docs (id bigint PRIMARY KEY, title text, body text, tags set<text>) WITH {no_compaction}"
+        ),
         format!("CREATE TABLE IF NOT EXISTS {ks}.kv (k text PRIMARY KEY, v blob) WITH {no_compaction}"),
     ] {
         exec(&session, &ddl).await;

@@ -69,8 +69,14 @@ fn show(v: &Option<CqlValue>) -> String {
 }
 
 async fn rows(session: &Session, cql: &str, timeout: Duration) -> Vec<Row> {
-    let pager = session.query_iter(statement(cql, timeout), ()).await.unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"));
-    pager.rows_stream::<Row>().unwrap_or_else(|e| panic!("CQL `{cql}`: {e}")).try_collect().await.unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"))
+    let pager =
+        session.query_iter(statement(cql, timeout), ()).await.unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"));
+    pager
+        .rows_stream::<Row>()
+        .unwrap_or_else(|e| panic!("CQL `{cql}`: {e}"))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"))
 }
 
 #[tokio::main]
@@ -85,7 +91,10 @@ async fn main() {
     match args.cmd {
         Cmd::Exec { statements } => {
             for cql in statements {
-                let r = session.query_unpaged(statement(&cql, timeout), ()).await.unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"));
+                let r = session
+                    .query_unpaged(statement(&cql, timeout), ())
+                    .await
+                    .unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"));
                 if let Ok(rows) = r.into_rows_result() {
                     for row in rows.rows::<Row>().expect("rows") {
                         let row = row.expect("row");
@@ -102,7 +111,9 @@ async fn main() {
             }
             for table in tables {
                 let t0 = Instant::now();
-                let cql = format!("SELECT column_name, position FROM system_schema.columns WHERE keyspace_name = '{keyspace}' AND table_name = '{table}' AND kind = 'partition_key' ALLOW FILTERING");
+                let cql = format!(
+                    "SELECT column_name, position FROM system_schema.columns WHERE keyspace_name = '{keyspace}' AND table_name = '{table}' AND kind = 'partition_key' ALLOW FILTERING"
+                );
                 let mut pk: Vec<(i64, String)> = rows(&session, &cql, timeout)
                     .await
                     .iter()
@@ -111,8 +122,11 @@ async fn main() {
                 assert!(!pk.is_empty(), "no table {keyspace}.{table}");
                 pk.sort();
                 let pk = pk.into_iter().map(|(_, c)| c).collect::<Vec<_>>().join(", ");
-                let cql = format!("SELECT count(*) FROM \"{keyspace}\".\"{table}\" WHERE token({pk}) >= ? AND token({pk}) <= ?");
-                let prepared = session.prepare(statement(&cql, timeout)).await.unwrap_or_else(|e| panic!("prepare `{cql}`: {e}"));
+                let cql = format!(
+                    "SELECT count(*) FROM \"{keyspace}\".\"{table}\" WHERE token({pk}) >= ? AND token({pk}) <= ?"
+                );
+                let prepared =
+                    session.prepare(statement(&cql, timeout)).await.unwrap_or_else(|e| panic!("prepare `{cql}`: {e}"));
                 let step = (u64::MAX / splits as u64) as i128;
                 let bounds: Vec<(i64, i64)> = (0..splits as i128)
                     .map(|i| {
@@ -125,7 +139,10 @@ async fn main() {
                     .map(|b| {
                         let (session, prepared, cql) = (&session, &prepared, &cql);
                         async move {
-                            let r = session.execute_unpaged(prepared, b).await.unwrap_or_else(|e| panic!("`{cql}` {b:?}: {e}"));
+                            let r = session
+                                .execute_unpaged(prepared, b)
+                                .await
+                                .unwrap_or_else(|e| panic!("`{cql}` {b:?}: {e}"));
                             r.into_rows_result().expect("rows").single_row::<(i64,)>().expect("count").0
                         }
                     })
