@@ -373,21 +373,23 @@ for rep in $(seq 1 "$REPS"); do
     read -r cr_bytes cr_complete cr_ms < <(jq -r '[.verified_bytes, .complete, .duration_ms] | @tsv' "$WORK/cassette-restore-$rep.out")
     record "cassette restore (verify+truncate+stage+import)" "$rep" "$cr_wall" "$cr_bytes" "$cr_tree" "$cr_own"
     record "cassette restore + sync" "$rep" "$(awk -v a="$cr_wall" -v b="$cr_sync" 'BEGIN{printf "%.2f", a+b}')" "$cr_bytes" "-" "-"
-    # stages: process start -> "restore started" (locate), -> first nodetool (verify + schema check),
-    # then from the nodetool log: listsnapshots, TRUNCATE (gap before a table's listsnapshots), staging
-    # (gap before its import), import; the rest (journal, exit) is what remains of the wall time.
+    # stages: process start -> "restore started" (locate); -> the first nodetool call (verify +
+    # schema check + the first table's TRUNCATE and staging); the nodetool calls themselves (import,
+    # and any other); the gaps between calls (TRUNCATE + staging of the next tables); the rest
+    # (journal, exit) is what remains of the wall time.
     started=$(jq -r 'select(.fields.message == "restore started") | .timestamp' "$WORK/cassette-restore-$rep.err" | head -1)
     started=$(date -d "$started" +%s.%N)
     awk -v rep="$rep" -v t0="$cr_t0" -v st="$started" -v wall="$cr_wall" -v ok="$cr_complete" '
-      NR == 1 { first = $1; ls += $2 - $1; prev = $2; next }
-      / listsnapshots/ { tr += $1 - prev; ls += $2 - $1; prev = $2; next }
-      / import / { sg += $1 - prev; im += $2 - $1; prev = $2; next }
+      NR == 1 { first = $1; prev = $1 }
+      { gap += $1 - prev; prev = $2 }
+      / import / { im += $2 - $1; nim++; next }
+      { other += $2 - $1; nother++ }
       END {
-        loc = st - t0; ver = first - st; rest = wall - loc - ver - ls - tr - sg - im;
-        printf "- rep %s, cassette restore (complete: %s): start+locate %.1f s, **verify (re-hash every file) %.1f s (%.0f %%)**, nodetool listsnapshots %.1f s (%d runs), TRUNCATE %.1f s, staging %.1f s, nodetool import --copy-data %.1f s, rest %.1f s\n",
-          rep, ok, loc, ver, 100 * ver / wall, ls, NR - int((NR - 1) / 2), tr, sg, im, rest }' \
+        loc = st - t0; ver = first - st; rest = wall - loc - ver - gap - im - other;
+        printf "- rep %s, cassette restore (complete: %s): start+locate %.1f s, **until the first nodetool call (verify = re-hash every file, schema check, first TRUNCATE and staging) %.1f s (%.0f %%)**, nodetool import --copy-data %.1f s (%d runs), other nodetool calls %.1f s (%d runs), between calls (TRUNCATE + staging) %.1f s, rest %.1f s\n",
+          rep, ok, loc, ver, 100 * ver / wall, im, nim, other, nother, gap, rest }' \
       "$WORK/restore-nodetool.log" >>"$WORK/restore-stages.txt"
-    jq -r '.tables[] | "  - \(.table): \(.files) files, \(.bytes) bytes, \(.duration_ms) ms (truncate+listsnapshots+stage+import)"' "$WORK/cassette-restore-$rep.out" >>"$WORK/restore-stages.txt"
+    jq -r '.tables[] | "  - \(.table): \(.files) files, \(.bytes) bytes, \(.duration_ms) ms (truncate+stage+import)"' "$WORK/cassette-restore-$rep.out" >>"$WORK/restore-stages.txt"
     check_rows "rep $rep, after cassette restore" "cassette-$rep"
     [ "$rep" = 1 ] && echo "cassette --json restore --name $full --backup-dir $WORK/cassette-backups -k $KS   (same env; CASSETTE_NODETOOL=$WORK/nodetool-logged.sh, which logs each call and runs the real one)" >>"$COMMANDS"
     tidy_live

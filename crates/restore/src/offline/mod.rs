@@ -1,0 +1,223 @@
+//! The offline restore (`--offline`): seed 001's procedure for one node, done safely.
+//!
+//! locate → verify → schema (the online restore's stages: nothing is touched before every file
+//! of the backup is verified) → `nodetool drain` → the operator's stop command → wait until the
+//! node's CQL and JMX ports no longer answer → move the files of the commitlog and saved caches
+//! directories, and the live SSTables of every restored table (every data directory), into a
+//! **quarantine** directory (renames on the same filesystem, same relative layout, nothing
+//! deleted) → place the backed-up files into the live table directory (first data directory;
+//! hard links when the backup is on the same filesystem, verified copies otherwise) → the
+//! operator's start command → wait for CQL and `UN`.
+//!
+//! Every step is journaled (see [`crate::journal`]); a rerun after a crash continues where the
+//! last one stopped, even with the node down (the plan, with directories and table ids, is in
+//! the journal). Quarantined files are kept until `cassette quarantine purge` removes them.
+//!
+//! ```text
+//! <quarantine>/                          default: <first data dir>/../cassette-quarantine/<time>-<backup>/
+//!     cassette-quarantine.json           what was moved from where (see QuarantineInfo)
+//!     commitlog/...                      the files of commitlog_directory
+//!     saved_caches/...                   the files of saved_caches_directory
+//!     data1/<keyspace>/<table>-<id>/...  the live SSTables of data directory 1 (data2/ ...)
+//!     stop-command.log, start-command.log
+//! ```
+//! A directory on another filesystem than the default quarantine gets its own quarantine
+//! beside it (`<dir>/../cassette-quarantine/<time>-<backup>/`), so every move is a rename.
+//!
+//! Code map: `resume` finds the node, the backup and what an interrupted run did; `plan`
+//! decides every move; `dry_run` describes it; `node_control` drains, stops and starts the
+//! node; `quarantine` moves the live files and describes the quarantine; `place` puts the
+//! backup's files in place; `run` journals each step as it is done; `purge` lists and
+//! removes old quarantines.
+
+mod dry_run;
+mod node_control;
+mod options;
+mod place;
+mod plan;
+mod purge;
+mod quarantine;
+mod report;
+mod resume;
+mod run;
+
+use std::path::Path;
+use std::time::Instant;
+
+use cassette_cassandra::{CqlTarget, Nodetool};
+use cassette_repo::FileEntry;
+use chrono::Utc;
+
+pub use options::OfflineOptions;
+pub use plan::{OfflinePlan, OfflineTable, QuarantineMove};
+pub use purge::{PurgeOutcome, QuarantineEntry, list_quarantines, purge_quarantines, purge_refusal};
+pub use quarantine::{QUARANTINE_DIR_NAME, QUARANTINE_INFO, QuarantineInfo, read_quarantine_info};
+pub use report::{OfflineReport, OfflineStep, OfflineTableOutcome};
+
+use crate::journal::{self, OfflineState, Record};
+use crate::select::{Planned, Rename, select};
+use crate::verify::verify_files;
+use crate::{Progress, RestoreError, RestoreRequest, Stage};
+use node_control::NodeControl;
+use report::step;
+use resume::Subject;
+use run::Run;
+
+/// Restores the node offline: see the module documentation. The node may be down when this
+/// continues an interrupted offline restore; otherwise it must be up (schema, directories,
+/// drain). Errors before the drain leave the node as it was.
+pub async fn run_offline_restore(
+    target: &CqlTarget,
+    nodetool: &Nodetool,
+    req: &RestoreRequest,
+    opts: &OfflineOptions,
+    progress: &dyn Progress,
+) -> Result<OfflineReport, RestoreError> {
+    let started = Instant::now();
+    let node = NodeControl::new(target, nodetool, opts);
+    let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
+    progress.stage(Stage::Locate, &req.name);
+    // `cql` stays open until the end, as a session to the node.
+    let Subject { cql, host_id, backup_dir, manifest, node_address, state } =
+        resume::identify(target, &node.address, req).await?;
+    let journal_path = journal::journal_path(&backup_dir, &host_id);
+    let _node_lock = if req.dry_run { None } else { Some(crate::engine::node_lock(&host_id)?) };
+    let resumed = state.is_some();
+
+    let planned = select(&manifest, req)?;
+    if planned.is_empty() {
+        return Err(RestoreError::InvalidInput(format!(
+            "backup '{}' has no tables to restore with this selection (system keyspaces are restored only when named with --keyspace)",
+            req.name
+        )));
+    }
+    if let Some(s) = &state {
+        resume::check_same_tables(s, &planned, &req.name, &journal_path)?;
+    }
+    tracing::info!(backup = %backup_dir.display(), tables = planned.len(), resumed, dry_run = req.dry_run, "offline restore started");
+
+    // Verify before anything else (every run: the backup may have changed since).
+    progress.stage(Stage::Verify, &req.name);
+    let files: Vec<&FileEntry> = planned.iter().flat_map(|p| p.entry.files.iter()).collect();
+    let verified_bytes: u64 = files.iter().map(|f| f.size).sum();
+    progress.add_total(files.len() as u64, verified_bytes);
+    let bad = verify_files(&backup_dir, &files, req.parallel_files, progress);
+    if !bad.is_empty() {
+        return Err(RestoreError::Corrupt { path: backup_dir.display().to_string(), files: bad });
+    }
+    let mut steps = vec![step(
+        "verify",
+        format!("{} files, {} bytes of {} verified", files.len(), verified_bytes, backup_dir.display()),
+    )];
+
+    let mut schema_created = Vec::new();
+    let state = match state {
+        Some(s) => s,
+        None => {
+            let cql = cql.as_ref().expect("a fresh plan is made with the node up");
+            progress.stage(Stage::Schema, "");
+            let tables;
+            (tables, schema_created) = plan::live_tables_to_replace(cql, req, &manifest, &planned, &renames).await?;
+            let dirs = plan::node_dirs(cql, opts).await?;
+            let plan = plan::make_plan(&node.address, &host_id, &node_address, dirs, opts, &req.name, tables)?;
+            OfflineState { plan, ..Default::default() }
+        }
+    };
+    let p = state.plan.clone();
+    let mut report = OfflineReport {
+        name: req.name.clone(),
+        backup_path: backup_dir.clone(),
+        source_cluster: manifest.cluster_name.clone(),
+        source_host_id: manifest.node.host_id.clone(),
+        host_id: host_id.clone(),
+        dry_run: req.dry_run,
+        resumed,
+        complete: false,
+        verified_files: files.len() as u64,
+        verified_bytes,
+        schema_created,
+        data_dirs: p.data_dirs.clone(),
+        commitlog_dir: p.commitlog.source.clone(),
+        saved_caches_dir: p.saved_caches.source.clone(),
+        quarantine: p.quarantine_dirs.clone(),
+        steps: Vec::new(),
+        tables: Vec::new(),
+        error: None,
+        journal: journal_path.clone(),
+        duration_ms: 0,
+    };
+
+    if req.dry_run {
+        let (more, tables) = dry_run::describe(&state, &planned, &node, req.repair);
+        steps.extend(more);
+        report.steps = steps;
+        report.tables = tables;
+        report.complete = true;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+
+    let mut run = Run::open(&journal_path, state, steps, progress)?;
+    if req.new_restore {
+        run.record(Record::Reset { at: Utc::now() })?;
+    }
+    if !resumed {
+        run.record(Record::OfflinePlanned { at: Utc::now(), plan: p.clone() })?;
+        quarantine::write_quarantine_info(&p, &req.name, &backup_dir, None)?;
+    }
+    node.drain_and_stop(&mut run, &p, cql.is_some()).await?;
+    quarantine::quarantine_node_dirs(&mut run, &p)?;
+    for t in &p.tables {
+        report.tables.push(replace_table(&mut run, &p, t, &planned, &backup_dir)?);
+    }
+    node.start(&mut run, &p).await?;
+    if req.repair {
+        report.error = node.repair(&mut run, &p).await;
+    }
+    run.record(Record::Finished { at: Utc::now() })?;
+    if let Err(e) = quarantine::write_quarantine_info(&p, &req.name, &backup_dir, Some(Utc::now())) {
+        tracing::warn!(error = %e, "could not mark the quarantine finished");
+    }
+    report.steps = run.steps;
+    report.complete = report.error.is_none();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(complete = report.complete, "offline restore finished");
+    Ok(report)
+}
+
+/// Quarantines the live files of `t`, then places the backup's (each unless the journal says
+/// an interrupted run did: quarantining again would quarantine the restored files).
+fn replace_table(
+    run: &mut Run<'_>,
+    p: &OfflinePlan,
+    t: &OfflineTable,
+    planned: &[Planned<'_>],
+    backup_dir: &Path,
+) -> Result<OfflineTableOutcome, RestoreError> {
+    let name = t.live_name();
+    let mut out = OfflineTableOutcome::nothing_yet(t, p.live_dir(t));
+    let mut skipped = Vec::new();
+    if run.state.quarantined.contains(&name) {
+        skipped.push("already quarantined (journal): the files there now are the restored ones");
+    } else {
+        out.quarantined_files = quarantine::quarantine_table(run, p, t)?;
+    }
+    if run.state.placed.contains(&name) {
+        skipped.push("already placed (journal)");
+    } else {
+        let files = place::backup_files(planned, t);
+        (out.placed_files, out.placed_bytes) = place::place_table(run, t, &files, backup_dir, &out.live_dir)?;
+    }
+    if !skipped.is_empty() {
+        out.skipped = Some(skipped.join("; "));
+    }
+    Ok(out)
+}
+
+fn refused(msg: impl Into<String>) -> RestoreError {
+    RestoreError::OfflineRefused(msg.into())
+}
+
+fn failed(step: &str, msg: impl Into<String>) -> RestoreError {
+    RestoreError::Offline { step: step.into(), message: msg.into() }
+}
