@@ -29,7 +29,18 @@ async fn a_backup_restores_into_a_new_cluster_with_new_table_ids() {
     let src_host = src_node.cql().await.local_node().await.unwrap().host_id.to_string();
 
     // The new cluster has no such keyspace: without --create-schema the restore says so.
-    let args = ["--json", "restore", "--name", "migrate", "--backup-dir", r, "--from-cluster", "solo", "--from-node", &src_host];
+    let args = [
+        "--json",
+        "restore",
+        "--name",
+        "migrate",
+        "--backup-dir",
+        r,
+        "--from-cluster",
+        "solo",
+        "--from-node",
+        &src_host,
+    ];
     let out = cassette(dst_node, &args);
     assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
     assert!(stderr(&out).contains("--create-schema"), "{}", stderr(&out));

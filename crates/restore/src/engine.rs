@@ -13,7 +13,7 @@ use crate::locate::{Located, locate};
 use crate::schema::{creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select};
 use crate::stage::{clear_leftovers, importable, stage_table, table_staging_dir};
-use crate::verify::verify_files;
+use crate::verify::verify_stage;
 use crate::{
     KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome,
 };
@@ -49,14 +49,8 @@ pub async fn run_restore(
     tracing::info!(backup = %backup_dir.display(), tables = plan.len(), mode = ?req.mode, dry_run = req.dry_run, "restore started");
 
     // Verify before anything else: a bad backup must not cost the live data.
-    progress.stage(Stage::Verify, &req.name);
     let files: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes: u64 = files.iter().map(|f| f.size).sum();
-    progress.add_total(files.len() as u64, verified_bytes);
-    let bad = verify_files(&backup_dir, &files, req.parallel_files, progress);
-    if !bad.is_empty() {
-        return Err(RestoreError::Corrupt { path: backup_dir.display().to_string(), files: bad });
-    }
+    let verified_bytes = verify_stage(&backup_dir, &req.name, &files, req.parallel_files, progress)?;
 
     progress.stage(Stage::Schema, "");
     let mut live = live_tables(&node.cql, &plan).await?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cassette_repo::{Depth, FileEntry};
 
-use crate::{BadFile, Progress};
+use crate::{BadFile, Progress, RestoreError, Stage};
 
 /// Hashes every file (size, BLAKE3, and CRC32 of `Data.db` against `Digest.crc32`) with
 /// `parallel` threads and returns the bad ones, in the order given. Read-only.
@@ -22,4 +22,23 @@ pub(crate) fn verify_files(
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
     }
+}
+
+/// The `verify` stage of both restore modes: every file the restore will use, before anything
+/// live is touched. Returns the bytes verified, or `Corrupt` naming every bad file.
+pub(crate) fn verify_stage(
+    backup_dir: &Path,
+    name: &str,
+    files: &[&FileEntry],
+    parallel: usize,
+    progress: &dyn Progress,
+) -> Result<u64, RestoreError> {
+    progress.stage(Stage::Verify, name);
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    progress.add_total(files.len() as u64, bytes);
+    let bad = verify_files(backup_dir, files, parallel, progress);
+    if !bad.is_empty() {
+        return Err(RestoreError::Corrupt { path: backup_dir.display().to_string(), files: bad });
+    }
+    Ok(bytes)
 }

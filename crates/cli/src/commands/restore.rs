@@ -49,18 +49,15 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         super::print_json(&report);
         return Ok(if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) });
     }
-    println!(
-        "backup '{}' of host ID {} (cluster '{}'): {} files, {} verified",
-        report.name,
-        report.source_host_id,
-        report.source_cluster,
-        report.verified_files,
-        super::human_bytes(report.verified_bytes)
-    );
-    for s in &report.schema_created {
-        let first = s.lines().next().unwrap_or_default();
-        println!("{} {first}", if report.dry_run { "would run" } else { "created  " });
-    }
+    print_header(Header {
+        name: &report.name,
+        host_id: &report.source_host_id,
+        cluster: &report.source_cluster,
+        files: report.verified_files,
+        bytes: report.verified_bytes,
+        schema_created: &report.schema_created,
+        dry_run: report.dry_run,
+    });
     for t in &report.tables {
         let status = if t.status == Status::Success { "SUCCESS" } else { "FAILURE" };
         let renamed =
@@ -168,18 +165,15 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         super::print_json(&report);
         return Ok(code);
     }
-    println!(
-        "backup '{}' of host ID {} (cluster '{}'): {} files, {} verified",
-        report.name,
-        report.source_host_id,
-        report.source_cluster,
-        report.verified_files,
-        super::human_bytes(report.verified_bytes)
-    );
-    for s in &report.schema_created {
-        let first = s.lines().next().unwrap_or_default();
-        println!("{} {first}", if report.dry_run { "would run" } else { "created  " });
-    }
+    print_header(Header {
+        name: &report.name,
+        host_id: &report.source_host_id,
+        cluster: &report.source_cluster,
+        files: report.verified_files,
+        bytes: report.verified_bytes,
+        schema_created: &report.schema_created,
+        dry_run: report.dry_run,
+    });
     for s in &report.steps {
         println!("{:<11} {}", s.step, s.detail);
     }
@@ -260,5 +254,31 @@ impl Progress for RestoreBar {
         if let Some(e) = &outcome.error {
             self.bar.suspend(|| eprintln!("table {}.{} FAILED: {e}", outcome.keyspace, outcome.table));
         }
+    }
+}
+
+/// What both restore modes print first: the backup, what was verified, the schema created.
+struct Header<'a> {
+    name: &'a str,
+    host_id: &'a str,
+    cluster: &'a str,
+    files: u64,
+    bytes: u64,
+    schema_created: &'a [String],
+    dry_run: bool,
+}
+
+fn print_header(h: Header<'_>) {
+    println!(
+        "backup '{}' of host ID {} (cluster '{}'): {} files, {} verified",
+        h.name,
+        h.host_id,
+        h.cluster,
+        h.files,
+        super::human_bytes(h.bytes)
+    );
+    for s in h.schema_created {
+        let first = s.lines().next().unwrap_or_default();
+        println!("{} {first}", if h.dry_run { "would run" } else { "created  " });
     }
 }

@@ -56,7 +56,7 @@ pub use report::{OfflineReport, OfflineStep, OfflineTableOutcome};
 
 use crate::journal::{self, OfflineState, Record};
 use crate::select::{Planned, Rename, select};
-use crate::verify::verify_files;
+use crate::verify::verify_stage;
 use crate::{Progress, RestoreError, RestoreRequest, Stage};
 use node_control::NodeControl;
 use report::step;
@@ -97,14 +97,8 @@ pub async fn run_offline_restore(
     tracing::info!(backup = %backup_dir.display(), tables = planned.len(), resumed, dry_run = req.dry_run, "offline restore started");
 
     // Verify before anything else (every run: the backup may have changed since).
-    progress.stage(Stage::Verify, &req.name);
     let files: Vec<&FileEntry> = planned.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes: u64 = files.iter().map(|f| f.size).sum();
-    progress.add_total(files.len() as u64, verified_bytes);
-    let bad = verify_files(&backup_dir, &files, req.parallel_files, progress);
-    if !bad.is_empty() {
-        return Err(RestoreError::Corrupt { path: backup_dir.display().to_string(), files: bad });
-    }
+    let verified_bytes = verify_stage(&backup_dir, &req.name, &files, req.parallel_files, progress)?;
     let mut steps = vec![step(
         "verify",
         format!("{} files, {} bytes of {} verified", files.len(), verified_bytes, backup_dir.display()),
