@@ -377,3 +377,54 @@ async fn a_killed_backup_resumes_and_its_snapshot_is_cleared() {
     }
     assert!(n > 100);
 }
+
+/// A small tmpfs of its own, unmounted on drop (the tests run as root, as CI does).
+struct TinyFs(tempfile::TempDir);
+
+impl TinyFs {
+    fn mount(size: &str) -> TinyFs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyFs(dir)
+    }
+
+    fn resize(&self, size: &str) {
+        let out =
+            Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(self.0.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_backup_disk_is_refused_before_copying_and_the_rerun_succeeds_once_there_is_room() {
+    let node = &solo().nodes[0];
+    let ks = loaded_keyspace("bk_full").await;
+    let tiny = TinyFs::mount("64k");
+    let r = tiny.0.path().to_str().unwrap();
+    let _turn = serial();
+    let out = cassette(node, &["backup", "--name", "tight", "--backup-dir", r, "-k", &ks]);
+    assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("not enough free space") && stderr(&out).contains(&ks), "{}", stderr(&out));
+    assert!(manifests_under(tiny.0.path()).is_empty(), "nothing looks complete");
+    assert!(!node.nodetool(&["listsnapshots"]).contains("cassette-"), "the snapshot was cleared");
+
+    tiny.resize("64m");
+    let report = backup_ok(node, tiny.0.path(), "tight", &["-k", &ks]);
+    assert_eq!(report["complete"], true);
+    assert_eq!(manifests_under(tiny.0.path()).len(), 1);
+}
