@@ -116,6 +116,17 @@ pub enum Command {
         #[arg(long, default_value_t = 2)]
         parallel: usize,
     },
+    /// Delete one backup (complete or not). Files it shares with other backups stay theirs.
+    Delete {
+        /// The backup's name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Which node's backup, when several nodes have one of that name.
+        #[arg(long)]
+        host_id: Option<String>,
+    },
     /// Pack one complete backup into a single .tar.zst archive.
     Archive {
         /// The backup's name.

@@ -14,7 +14,22 @@ pub const CONFLICT: u8 = 3;
 /// Environment: Cassandra unreachable, backup directory unwritable or full.
 pub const ENVIRONMENT: u8 = 4;
 
+/// Input that names something that is not there (a backup, a node): exit 2.
+#[derive(Debug)]
+pub struct InvalidInput(pub String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
+
 pub fn code_of(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<InvalidInput>().is_some() {
+        return INVALID_INPUT;
+    }
     if let Some(e) = err.downcast_ref::<BackupError>() {
         return match e {
             BackupError::InvalidInput(_) | BackupError::UnknownSelection(_) => INVALID_INPUT,

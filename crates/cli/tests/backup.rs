@@ -154,6 +154,17 @@ async fn a_second_backup_copies_only_the_new_sstables() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::metadata(&archive).unwrap().len() > 1000);
+
+    // Deleting the first backup leaves the second whole: its hard links keep the shared files.
+    let r = root.path().to_str().unwrap();
+    let out = cassette(node, &["delete", "--name", "day-1", "--backup-dir", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!node_dir.join("day-1").exists());
+    let out = cassette(node, &["verify", "--name", "day-2", "--backup-dir", r]);
+    assert!(out.status.success(), "day-2 still verifies after day-1 is deleted:\n{}", stdout(&out));
+    let out = cassette(node, &["delete", "--name", "day-1", "--backup-dir", r]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no backup named 'day-1'"), "{}", stderr(&out));
 }
 
 /// A nodetool that, after each `snapshot`, swaps one snapshot `Data.db` (a hard link of the

@@ -52,6 +52,7 @@
 
 pub mod archive;
 pub mod copy;
+pub mod delete;
 pub mod error;
 pub mod fsutil;
 pub mod journal;
@@ -65,6 +66,7 @@ pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
 pub use copy::{LinkOutcome, StoredFile, copy_verified, hash_file, link_or_copy, read_digest_crc32};
+pub use delete::{DeleteSummary, delete_backup};
 pub use error::{RepoError, Result};
 pub use fsutil::{partial_path, sync_dir, write_file_atomically};
 pub use journal::{FileContext, Journal, JournalRecord};

@@ -13,23 +13,7 @@ pub fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
-    let found: Vec<_> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
-        .into_iter()
-        .filter(|b| b.name == name.as_str())
-        .collect();
-    let backup = match found.as_slice() {
-        [] => anyhow::bail!(
-            "no backup named '{name}' in {}{}: `cassette list` shows the backups there",
-            repo.backup_dir.display(),
-            host.map(|h| format!(" for host {h}")).unwrap_or_default()
-        ),
-        [one] => one,
-        many => anyhow::bail!(
-            "{} nodes have a backup named '{name}' ({}): choose one with --host-id",
-            many.len(),
-            many.iter().map(|b| b.host_id.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-    };
+    let backup = super::find_one_backup(repo, &name, host)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.tar.zst")));
     let summary = cassette_repo::archive_backup(&backup.path, &out)?;
     if json {

@@ -2,6 +2,7 @@
 
 mod archive;
 mod backup;
+mod delete;
 mod list;
 mod node;
 mod quarantine;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { repo, name, host_id, quick, parallel } => {
             verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json)
         }
+        Command::Delete { name, repo, host_id } => delete::run(&name, &repo, host_id.as_deref(), json),
         Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json),
     }
 }
@@ -61,4 +63,30 @@ pub fn human_bytes(n: u64) -> String {
         u += 1;
     }
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// The one backup named `name` in the repository (of `host`, when given); an error that says
+/// what to do when there is none or several.
+pub fn find_one_backup(
+    repo: &crate::cli::RepoArgs,
+    name: &cassette_repo::BackupName,
+    host: Option<&str>,
+) -> anyhow::Result<cassette_repo::BackupSummary> {
+    let mut found: Vec<_> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
+        .into_iter()
+        .filter(|b| b.name == name.as_str())
+        .collect();
+    let message = match found.len() {
+        1 => return Ok(found.remove(0)),
+        0 => format!(
+            "no backup named '{name}' in {}{}: `cassette list` shows the backups there",
+            repo.backup_dir.display(),
+            host.map(|h| format!(" for host {h}")).unwrap_or_default()
+        ),
+        n => format!(
+            "{n} nodes have a backup named '{name}' ({}): choose one with --host-id",
+            found.iter().map(|b| b.host_id.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Err(crate::exit::InvalidInput(message).into())
 }

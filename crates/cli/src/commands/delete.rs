@@ -1,0 +1,24 @@
+//! `cassette delete --name NAME`: one backup removed; what other backups share stays.
+
+use std::process::ExitCode;
+
+use crate::cli::RepoArgs;
+
+pub fn run(name: &str, repo: &RepoArgs, host: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let name = cassette_repo::BackupName::parse(name)?;
+    let backup = super::find_one_backup(repo, &name, host)?;
+    let summary = cassette_repo::delete_backup(&backup.path)?;
+    if json {
+        super::print_json(
+            &serde_json::json!({"deleted": backup.path, "files": summary.files, "bytes_freed": summary.bytes_freed}),
+        );
+    } else {
+        println!(
+            "deleted backup '{name}' of host {} ({} files; {} freed, the rest is shared with other backups)",
+            backup.host_id,
+            summary.files,
+            super::human_bytes(summary.bytes_freed)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
