@@ -342,21 +342,14 @@ async fn a_killed_backup_resumes_and_its_snapshot_is_cleared() {
     assert_eq!(list[0]["complete"], false, "an interrupted backup is listed as incomplete");
 
     // What the killed run stored (files of the first keyspace), by inode.
-    let stored_before: Vec<(std::path::PathBuf, u64)> = {
-        let mut v = Vec::new();
-        let mut stack = vec![root.path().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.to_string_lossy().contains(&format!("/{ks1}/")) {
-                    v.push((p.clone(), std::fs::metadata(&p).unwrap().ino()));
-                }
-            }
-        }
-        v
-    };
+    let stored_before: Vec<(std::path::PathBuf, u64)> = files_under(root.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(&format!("/{ks1}/")))
+        .map(|p| {
+            let ino = std::fs::metadata(&p).unwrap().ino();
+            (p, ino)
+        })
+        .collect();
     assert!(!stored_before.is_empty(), "the first keyspace was stored before the kill");
 
     let report = backup_ok(node, root.path(), "k", &["-k", &ks1, "-k", &ks2]);

@@ -73,20 +73,10 @@ fn digest(path: &Path) -> String {
 
 /// Every file below `dir`: relative path → BLAKE3.
 fn files_below(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), digest(&p));
-            }
-        }
-    }
-    out
+    files_under(dir)
+        .into_iter()
+        .map(|p| (p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), digest(&p)))
+        .collect()
 }
 
 fn is_up_normal(node: &Node) -> bool {

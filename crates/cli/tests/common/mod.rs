@@ -83,8 +83,8 @@ pub fn live_table_files(node: &Node, keyspace: &str, table: &str, id_hex: &str) 
     out
 }
 
-/// Every `manifest.json` below `root` (a failed backup must leave none).
-pub fn manifests_under(root: &Path) -> Vec<PathBuf> {
+/// Every regular file below `root`, at any depth (unreadable directories are skipped).
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -93,12 +93,17 @@ pub fn manifests_under(root: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "manifest.json") {
+            } else {
                 found.push(p);
             }
         }
     }
     found
+}
+
+/// Every `manifest.json` below `root` (a failed backup must leave none).
+pub fn manifests_under(root: &Path) -> Vec<PathBuf> {
+    files_under(root).into_iter().filter(|p| p.file_name().is_some_and(|n| n == "manifest.json")).collect()
 }
 
 pub fn solo() -> &'static Cluster {
