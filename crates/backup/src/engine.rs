@@ -62,13 +62,20 @@ pub async fn run_backup(
     let node_lock_dir = std::env::temp_dir().join(format!("cassette-node-{host_id}"));
     std::fs::create_dir_all(&node_lock_dir).map_err(|e| RepoError::io("create lock directory", &node_lock_dir, e))?;
     let _node_lock = NodeLock::acquire(&node_lock_dir)?;
-    clear_leftover_snapshots(&node.nodetool, &data_dirs).await?;
+    clear_leftover_snapshots(&node.nodetool, &data_dirs, req.snapshot_tag.as_deref()).await?;
+    if let Some(tag) = &req.snapshot_tag
+        && !disk::snapshot_tags_with_prefix(&data_dirs, tag).iter().any(|t| t == tag)
+    {
+        return Err(BackupError::InvalidInput(format!(
+            "snapshot '{tag}' is not on this node (cleared, or taken on another node); run the backup again without it"
+        )));
+    }
 
     let resume = if resumed { StoredIndex::from_journal(&backup_dir) } else { StoredIndex::default() };
     let previous = StoredIndex::from_previous_backup(&node_dir, name.as_str());
     let journal_path = RepoLayout::journal_path(&backup_dir);
     let started_at = first_start(&journal_path).unwrap_or_else(Utc::now);
-    let tag = format!("{SNAPSHOT_TAG_PREFIX}{name}-{}", Utc::now().timestamp_millis());
+    let tag = req.snapshot_tag.clone().unwrap_or_else(|| snapshot_tag_for(&name));
     let mut journal = Journal::open(&journal_path)?;
     journal.append(&JournalRecord::Started { backup_name: name.to_string(), snapshot_tag: tag.clone(), started_at })?;
     let journal = Mutex::new(journal);
@@ -97,8 +104,10 @@ pub async fn run_backup(
         journal: &journal,
         progress,
     };
+    progress.keyspaces_selected(&selection.iter().map(|k| k.name.clone()).collect::<Vec<_>>());
     for (ks, entry) in selection.iter().zip(keyspace_entries.iter_mut()) {
         let (outcome, tables) = ctx.back_up_keyspace(ks, entry).await?;
+        progress.keyspace_finished(&outcome);
         keyspace_outcomes.push(outcome);
         table_outcomes.extend(tables);
     }
@@ -201,7 +210,9 @@ impl KeyspaceContext<'_> {
     ) -> Result<(KeyspaceOutcome, Vec<TableOutcome>), BackupError> {
         let started = Instant::now();
         self.progress.stage(Stage::Snapshot, &ks.name);
-        let snapshot = if ks.partial {
+        let snapshot = if self.req.snapshot_tag.is_some() {
+            Ok(()) // taken before the job, for every selected keyspace
+        } else if ks.partial {
             let kt: Vec<String> = ks.tables.iter().map(|t| format!("{}.{}", t.keyspace, t.name)).collect();
             self.node.nodetool.snapshot(self.tag, &[], &kt).await
         } else {
@@ -297,10 +308,38 @@ enum CopyStop {
     Fatal(BackupError),
 }
 
+/// The tag of a backup's snapshot: cassette's prefix, the name, the time (a retried backup of
+/// the same name must not find the killed run's snapshot under its own tag).
+fn snapshot_tag_for(name: &BackupName) -> String {
+    format!("{SNAPSHOT_TAG_PREFIX}{name}-{}", Utc::now().timestamp_millis())
+}
+
+/// Takes the snapshot of a backup ahead of it, of every keyspace the request selects, in one
+/// `nodetool snapshot`, and returns its tag for [`BackupRequest::snapshot_tag`]. A cluster
+/// backup does this on every node first, so the nodes' backups are close to one point in time.
+pub async fn take_snapshot(node: &Node, req: &BackupRequest) -> Result<String, BackupError> {
+    let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
+    let selection = select(&node.cql, req).await?;
+    let tag = snapshot_tag_for(&name);
+    let tables: Vec<String> =
+        selection.iter().flat_map(|ks| ks.tables.iter().map(|t| format!("{}.{}", t.keyspace, t.name))).collect();
+    // `-kt` with every selected table covers whole and partial keyspaces alike.
+    node.nodetool.snapshot(&tag, &[], &tables).await?;
+    Ok(tag)
+}
+
 /// Clears snapshots with cassette's tag prefix: leftovers of a run that was killed before its
-/// `clear` stage. The caller holds the node-wide lock, so no other cassette job owns them.
-async fn clear_leftover_snapshots(nodetool: &Nodetool, data_dirs: &[PathBuf]) -> Result<(), BackupError> {
+/// `clear` stage. The caller holds the node-wide lock, so no other cassette job owns them;
+/// `keep` is the snapshot this job was given to copy.
+async fn clear_leftover_snapshots(
+    nodetool: &Nodetool,
+    data_dirs: &[PathBuf],
+    keep: Option<&str>,
+) -> Result<(), BackupError> {
     for tag in disk::snapshot_tags_with_prefix(data_dirs, SNAPSHOT_TAG_PREFIX) {
+        if Some(tag.as_str()) == keep {
+            continue;
+        }
         tracing::warn!(%tag, "clearing a snapshot left by an interrupted cassette run");
         nodetool.clear_snapshot(&tag, &[]).await?;
     }

@@ -40,7 +40,7 @@ mod request;
 mod select;
 mod table_copy;
 
-pub use engine::run_backup;
+pub use engine::{run_backup, take_snapshot};
 pub use error::BackupError;
 pub use progress::{NoProgress, Progress, Stage};
 pub use request::{BackupReport, BackupRequest, KeyspaceOutcome, Node, Status, TableOutcome};

@@ -1,6 +1,6 @@
 //! Progress reporting: a trait the CLI draws bars with and the API turns into JSON.
 
-use crate::TableOutcome;
+use crate::{KeyspaceOutcome, TableOutcome};
 
 /// The named stages of a backup, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -32,6 +32,10 @@ pub trait Progress: Send + Sync {
     fn file_stored(&self, _bytes: u64, _copied: bool) {}
     /// A table is done (successfully or not).
     fn table_finished(&self, _outcome: &TableOutcome) {}
+    /// The keyspaces this backup covers, in the order it will take them (after `prepare`).
+    fn keyspaces_selected(&self, _keyspaces: &[String]) {}
+    /// A keyspace is done: snapshot, copy and clear (successfully or not).
+    fn keyspace_finished(&self, _outcome: &KeyspaceOutcome) {}
 }
 
 /// Reports nothing.

@@ -37,6 +37,10 @@ pub struct BackupRequest {
     pub data_dirs: Option<Vec<PathBuf>>,
     /// Files copied at once.
     pub parallel_files: usize,
+    /// Copy this snapshot, taken earlier by [`crate::take_snapshot`], instead of taking one per
+    /// keyspace: a cluster backup snapshots every node first, so the nodes' backups are close
+    /// to one point in time. It is cleared like cassette's own snapshots.
+    pub snapshot_tag: Option<String>,
 }
 
 impl BackupRequest {
@@ -53,6 +57,7 @@ impl BackupRequest {
             allow_same_disk: false,
             data_dirs: None,
             parallel_files: 2,
+            snapshot_tag: None,
         }
     }
 }

@@ -68,6 +68,19 @@ pub struct LocalNode {
     pub rpc_address: Option<IpAddr>,
 }
 
+/// Another node of the ring, from `system.peers_v2`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Peer {
+    /// Its host ID.
+    pub host_id: Uuid,
+    /// The address other nodes know it by.
+    pub address: IpAddr,
+    /// Datacenter.
+    pub datacenter: String,
+    /// Rack.
+    pub rack: String,
+}
+
 /// A keyspace of the live schema.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyspaceInfo {
@@ -245,6 +258,23 @@ impl Cql {
                 "system_views.settings gives no absolute {name} ({other:?}); pass {flag}"
             ))),
         }
+    }
+
+    /// The other nodes of the ring as this node knows them (`system.peers_v2`): host ID and
+    /// the address they are known by, sorted by address.
+    pub async fn peers(&self) -> Result<Vec<Peer>, CassandraError> {
+        let q = "SELECT host_id, peer, data_center, rack FROM system.peers_v2";
+        let result = self.session.query_unpaged(q, ()).await.map_err(|e| cql_err(q, e))?;
+        let rows = result.into_rows_result().map_err(|e| cql_err(q, e))?;
+        let mut out = Vec::new();
+        for row in rows.rows::<(Option<Uuid>, IpAddr, Option<String>, Option<String>)>().map_err(|e| cql_err(q, e))? {
+            let (host_id, address, dc, rack) = row.map_err(|e| cql_err(q, e))?;
+            // A peer being removed can lack its host ID for a moment: not a node to back up.
+            let Some(host_id) = host_id else { continue };
+            out.push(Peer { host_id, address, datacenter: dc.unwrap_or_default(), rack: rack.unwrap_or_default() });
+        }
+        out.sort_by_key(|p| p.address);
+        Ok(out)
     }
 
     /// Keyspaces of the live schema, sorted by name.

@@ -28,7 +28,7 @@ mod error;
 pub mod keyspaces;
 mod nodetool;
 
-pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, TableInfo};
+pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;
 pub use nodetool::{ImportOptions, Nodetool, SnapshotListing, status_shows_up_normal};
 

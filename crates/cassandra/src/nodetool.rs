@@ -163,6 +163,12 @@ impl Nodetool {
         self.run(&repair_args(keyspace)).await
     }
 
+    /// `nodetool cleanup KEYSPACE`: drops the partitions this node no longer owns (after the
+    /// ring changed, or after a restore loaded another node's SSTables).
+    pub async fn cleanup(&self, keyspace: &str) -> Result<String, CassandraError> {
+        self.run(&["cleanup", keyspace]).await
+    }
+
     /// `nodetool drain`: flushes every memtable, stops accepting writes and client connections
     /// (the CQL port closes), so the commitlog holds nothing that is not in an SSTable. The
     /// node's process keeps running until it is stopped.

@@ -140,6 +140,75 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Run beside a Cassandra node and serve its backups and restores to `cassette server`.
+    Agent(AgentArgs),
+    /// Run the cluster coordinator: seed 000's REST API (/cluster/backup/start?name=...) and
+    /// the /v1 API, over the agents of every node, with the job history in SQLite.
+    Server(ServerArgs),
+}
+
+/// The bearer token and TLS of an HTTP service.
+#[derive(Debug, Args, Clone)]
+pub struct ServiceArgs {
+    /// The bearer token callers must send (`Authorization: Bearer ...`).
+    #[arg(long, env = "CASSETTE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Run without a token: anyone who reaches the port can start jobs (tests, closed networks).
+    #[arg(long, conflicts_with = "token")]
+    pub insecure_no_token: bool,
+    /// TLS certificate chain (PEM); with --tls-key, the service speaks HTTPS.
+    #[arg(long, env = "CASSETTE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CASSETTE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CASSETTE_AGENT_LISTEN", default_value = "127.0.0.1:7081")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Configuration directories stored with each backup; default $CASSANDRA_HOME/conf.
+    #[arg(long = "config-dir")]
+    pub config_dirs: Vec<PathBuf>,
+    /// A name for this node, recorded beside its host ID.
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Allow a backup directory on the same filesystem as a data directory.
+    #[arg(long)]
+    pub allow_same_disk: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CASSETTE_SERVER_LISTEN", default_value = "127.0.0.1:7080")]
+    pub listen: std::net::SocketAddr,
+    /// The agent of each node, as a URL (repeatable or comma-separated), in the order nodes
+    /// are worked on.
+    #[arg(long = "agent", env = "CASSETTE_AGENTS", value_delimiter = ',', required = true)]
+    pub agents: Vec<String>,
+    /// The job history database (SQLite; created when missing).
+    #[arg(long, env = "CASSETTE_DB", default_value = "./cassette-server.db")]
+    pub db: PathBuf,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The token the agents want (default: --token).
+    #[arg(long, env = "CASSETTE_AGENT_TOKEN", hide_env_values = true)]
+    pub agent_token: Option<String>,
+    /// A CA certificate (PEM) to trust for agents served over HTTPS.
+    #[arg(long, env = "CASSETTE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// How often running agent jobs are polled, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -154,7 +154,9 @@ pub async fn run_restore(
         progress,
     };
 
-    for (ks, tables) in keyspace_groups(&plan) {
+    let groups = keyspace_groups(&plan);
+    progress.keyspaces_selected(&groups.iter().map(|(ks, _)| ks.clone()).collect::<Vec<_>>());
+    for (ks, tables) in groups {
         let ks_started = Instant::now();
         let mut failure = None;
         for p in tables {
@@ -173,12 +175,14 @@ pub async fn run_restore(
                 ));
             }
         }
-        report.keyspaces.push(KeyspaceOutcome {
+        let outcome = KeyspaceOutcome {
             name: ks,
             status: if failure.is_some() { Status::Failure } else { Status::Success },
             duration_ms: ks_started.elapsed().as_millis() as u64,
             error: failure,
-        });
+        };
+        progress.keyspace_finished(&outcome);
+        report.keyspaces.push(outcome);
     }
     if let Err(e) = std::fs::remove_dir_all(&run_dir)
         && e.kind() != std::io::ErrorKind::NotFound

@@ -1,6 +1,6 @@
 //! Progress reporting: a trait the CLI draws bars with.
 
-use crate::TableOutcome;
+use crate::{KeyspaceOutcome, TableOutcome};
 
 /// The named stages of a restore, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +40,10 @@ pub trait Progress: Send + Sync {
     fn file_verified(&self, _bytes: u64) {}
     /// A table is done (successfully or not).
     fn table_finished(&self, _outcome: &TableOutcome) {}
+    /// The keyspaces (live names) this restore covers, in order (after `verify`).
+    fn keyspaces_selected(&self, _keyspaces: &[String]) {}
+    /// A keyspace is done (successfully or not).
+    fn keyspace_finished(&self, _outcome: &KeyspaceOutcome) {}
 }
 
 /// Reports nothing.

@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit code of a job that ran, or an error.
 
+mod agent;
 mod archive;
 mod backup;
 mod delete;
@@ -7,6 +8,7 @@ mod list;
 mod node;
 mod quarantine;
 mod restore;
+mod server;
 mod verify;
 
 use std::process::ExitCode;
@@ -29,6 +31,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Delete { name, repo, host_id } => delete::run(&name, &repo, host_id.as_deref(), json),
         Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json),
+        Command::Agent(args) => agent::run(args).await,
+        Command::Server(args) => server::run(args).await,
     }
 }
 

@@ -1,0 +1,441 @@
+//! `cassette server` and `cassette agent` on the real 3-node cluster, driven over HTTP as
+//! seed 000's operators and scripts drive it.
+
+// Jobs on the shared cluster take turns: the guard is held across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cassette_testkit::{Cluster, dataset, unique_name};
+use common::*;
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-5f1c";
+
+/// Three agents (one per node of the trio) and a server, as processes on free ports.
+struct Services {
+    cluster: &'static Cluster,
+    root: PathBuf,
+    db: PathBuf,
+    agent_ports: Vec<u16>,
+    agents: Vec<Option<Child>>,
+    server_port: u16,
+    server: Option<Child>,
+    logs: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Services {
+    fn start(root: &Path) -> Services {
+        let cluster = Cluster::trio();
+        let logs = tempfile::tempdir().unwrap();
+        let mut s = Services {
+            cluster,
+            root: root.to_path_buf(),
+            db: logs.path().join("jobs.db"),
+            agent_ports: cluster.nodes.iter().map(|_| free_port()).collect(),
+            agents: cluster.nodes.iter().map(|_| None).collect(),
+            server_port: free_port(),
+            server: None,
+            logs,
+            http: reqwest::Client::new(),
+        };
+        for i in 0..cluster.nodes.len() {
+            s.start_agent(i);
+        }
+        s.start_server();
+        s
+    }
+
+    fn start_agent(&mut self, i: usize) {
+        let node = &self.cluster.nodes[i];
+        let log = std::fs::File::create(self.logs.path().join(format!("agent{i}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cassette"))
+            .args(["agent", "--listen", &format!("127.0.0.1:{}", self.agent_ports[i])])
+            .args(["--backup-dir", self.root.to_str().unwrap()])
+            .env("CASSETTE_TOKEN", TOKEN)
+            .env("CASSETTE_CQL_HOST", &node.ip)
+            .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
+            .env("CASSETTE_NODETOOL", cassette_testkit::nodetool_launcher())
+            .env("CASSETTE_LOG", "info")
+            .env_remove("CASSANDRA_HOME")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cassette agent");
+        self.agents[i] = Some(child);
+        if !wait_listening(self.agent_ports[i]) {
+            panic!("agent {i} did not start:\n{}", self.log("agent", i));
+        }
+    }
+
+    fn start_server(&mut self) {
+        let agents: Vec<String> = self.agent_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.logs.path().join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cassette"))
+            .args(["server", "--listen", &format!("127.0.0.1:{}", self.server_port)])
+            .args(["--agent", &agents.join(","), "--db", self.db.to_str().unwrap(), "--poll-ms", "200"])
+            .env("CASSETTE_TOKEN", TOKEN)
+            .env("CASSETTE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cassette server");
+        self.server = Some(child);
+        if !wait_listening(self.server_port) {
+            panic!("server did not start:\n{}", self.log("server", 0));
+        }
+    }
+
+    fn kill_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.agents[i].take() {
+            c.kill().unwrap(); // SIGKILL
+            c.wait().unwrap();
+        }
+    }
+
+    fn kill_server(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn log(&self, what: &str, i: usize) -> String {
+        let file = if what == "server" { "server.log".to_string() } else { format!("agent{i}.log") };
+        std::fs::read_to_string(self.logs.path().join(file)).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        let mut out = self.log("server", 0);
+        for i in 0..self.agents.len() {
+            out.push_str(&format!("\n--- agent {i}\n{}", self.log("agent", i)));
+        }
+        out
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.server_port)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let resp = self.http.get(self.url(path)).send().await.unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
+    /// POST with the token: (status, body).
+    async fn post(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.post(self.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `/cluster/<job>/status` until the job ends, calling `seen` with each status.
+    async fn wait(&self, job: &str, mut seen: impl FnMut(&Value)) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let status = self.get(&format!("/cluster/{job}/status")).await;
+            if status["running"] == false {
+                return self.get(&format!("/cluster/{job}/last")).await;
+            }
+            seen(&status[job]);
+            assert!(Instant::now() < deadline, "{job} did not finish in 10 minutes:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn host_ids(&self) -> Vec<String> {
+        let cluster = self.get("/v1/cluster").await;
+        cluster.as_array().unwrap().iter().map(|n| n["node"]["hostId"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for c in self.agents.iter_mut().chain(std::iter::once(&mut self.server)).flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_listening(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+async fn dump_all(session: &scylla::client::session::Session, ks: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for t in dataset::TABLES {
+        out.push((t.to_string(), dataset::dump(session, ks, t).await));
+    }
+    out
+}
+
+fn nodes(job: &Value) -> &Vec<Value> {
+    job["completedNodes"].as_array().expect("completedNodes is a list")
+}
+
+/// Every field of seed 000's example `/cluster/restore/last`, with the same JSON types.
+fn assert_seed_job_shape(answer: &Value, key: &str, job_type: &str) {
+    assert_eq!(answer["present"], true);
+    let job = &answer[key];
+    assert_eq!(job["type"], job_type);
+    assert!(job["started"].is_i64() && job["finished"].is_i64(), "{job}");
+    assert!(job["aborted"].is_boolean());
+    assert!(job["remainingNodes"].is_array());
+    assert!(job["currentNode"].is_null());
+    assert!(job["backupName"].is_string());
+    for n in nodes(job) {
+        for field in ["executorId", "taskId", "hostname", "ip"] {
+            assert!(n[field].is_string(), "{field} in {n}");
+        }
+        assert_eq!(n["taskId"].as_str().unwrap(), format!("{}.{job_type}", n["executorId"].as_str().unwrap()));
+        assert!(n["startedTimestamp"].is_i64() && n["finishedTimestamp"].is_i64(), "{n}");
+        assert!(n["remainingKeyspaces"].is_array());
+        for (_, ks) in n["processedKeyspaces"].as_object().unwrap() {
+            assert!(ks["status"] == "SUCCESS" || ks["status"] == "FAILURE");
+            assert!(ks["durationMillis"].is_u64());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_api_backs_up_and_restores_the_whole_cluster() {
+    let cluster = Cluster::trio();
+    let session = cluster.session().await;
+    let ks = unique_name("srv");
+    dataset::load(&session, cluster, &ks, 3, &dataset::Shape::small()).await;
+    let before = dump_all(&session, &ks).await;
+    let root = other_disk_dir();
+    let _turn = serial();
+    let mut s = Services::start(root.path());
+    let host_ids = s.host_ids().await;
+    assert_eq!(host_ids.len(), 3);
+
+    // No token: 401, nothing started.
+    let resp = s.http.post(s.url("/cluster/backup/start?name=x")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // Missing and invalid names: 400 with the rule.
+    let (code, body) = s.post("/cluster/backup/start").await;
+    assert_eq!((code, &body["started"]), (400, &Value::Bool(false)), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("name is required"), "{body}");
+    for bad in ["", "..", "a%2Fb", "x%09y", "%2E%2E%2Fetc"] {
+        let (code, body) = s.post(&format!("/cluster/backup/start?name={bad}")).await;
+        assert_eq!(code, 400, "name {bad:?}: {body}");
+        assert_eq!(body["started"], false);
+        assert!(!body["error"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(s.get("/cluster/backup/last").await["present"], false, "nothing ran");
+
+    // Concurrent starts: exactly one runs, the others get 409.
+    let starts = (0..5).map(|_| {
+        let http = s.http.clone();
+        let url = s.url(&format!("/cluster/backup/start?name=b1&keyspaces={ks}"));
+        tokio::spawn(async move { http.post(url).bearer_auth(TOKEN).send().await.unwrap().status().as_u16() })
+    });
+    let mut codes: Vec<u16> = futures_join(starts).await;
+    codes.sort();
+    assert_eq!(codes, vec![200, 409, 409, 409, 409]);
+
+    // Status moves node by node.
+    let mut current = Vec::new();
+    let mut remaining = Vec::new();
+    let last = s
+        .wait("backup", |job| {
+            let Some(id) = job["currentNode"]["executorId"].as_str() else { return };
+            if current.last().map(String::as_str) != Some(id) {
+                current.push(id.to_string());
+            }
+            remaining.push(job["remainingNodes"].as_array().unwrap().len());
+        })
+        .await;
+    assert!(current.len() >= 2, "currentNode moved across nodes: {current:?}");
+    assert!(current.iter().all(|c| host_ids.contains(c)));
+    assert!(remaining.windows(2).all(|w| w[0] >= w[1]), "remainingNodes only shrinks: {remaining:?}");
+    assert_eq!((remaining.iter().max(), remaining.iter().min()), (Some(&2), Some(&0)), "{remaining:?}");
+    let job = &last["backup"];
+    assert_eq!(job["state"], "succeeded", "{job:#}\n{}", s.logs());
+    assert_seed_job_shape(&last, "backup", "BACKUP");
+    assert_eq!(nodes(job).len(), 3);
+    for n in nodes(job) {
+        assert!(n.get("failure").is_none(), "{n}");
+        assert_eq!(n["processedKeyspaces"][&ks]["status"], "SUCCESS", "{n}");
+        // Seed 000's layout: $backupDir/$clusterName/$nodeId/$backupName/$keyspace/$table.
+        let dir = root.path().join(&cluster.name).join(n["executorId"].as_str().unwrap()).join("b1");
+        assert!(dir.join("manifest.json").is_file(), "{}", dir.display());
+        for t in dataset::TABLES {
+            let files = files_under(&dir.join(&ks).join(t));
+            assert!(files.iter().any(|f| f.to_string_lossy().ends_with("-Data.db")), "{t} on {}", dir.display());
+        }
+    }
+    let (code, _) = s.post("/cluster/backup/start?name=b1").await;
+    assert_eq!(code, 200, "a finished job frees the server");
+    let again = s.wait("backup", |_| {}).await;
+    assert_eq!(again["backup"]["state"], "failed", "a complete backup name is refused on each node");
+    assert!(nodes(&again["backup"]).iter().all(|n| n["failure"]["message"].as_str().unwrap().contains("exists")));
+
+    // A cluster restore brings back the rows of backup time.
+    dataset::write_round(&session, &ks, 9, &dataset::Shape { rounds: 1, rows_per_round: 30, payload_bytes: 8 }).await;
+    dataset::exec(&session, &format!("DELETE FROM {ks}.readings WHERE sensor = 3")).await;
+    cluster.flush(&ks);
+    assert_ne!(dump_all(&session, &ks).await, before);
+    let (code, body) = s.post("/cluster/restore/start").await;
+    assert_eq!(code, 400, "restore needs a name: {body}");
+    let (code, body) = s.post(&format!("/cluster/restore/start?name=b1&keyspaces={ks}")).await;
+    assert_eq!(code, 200, "{body}");
+    let last = s.wait("restore", |_| {}).await;
+    assert_eq!(last["restore"]["state"], "succeeded", "{:#}\n{}", last, s.logs());
+    assert_seed_job_shape(&last, "restore", "RESTORE");
+    assert_eq!(nodes(&last["restore"]).len(), 3);
+    let phases: Vec<&str> =
+        last["restore"]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["locate", "verify", "truncate", "load"]);
+    assert_eq!(dump_all(&session, &ks).await, before, "rows at CONSISTENCY ALL equal the backup's");
+
+    // The server restarted: `last` and the history are unchanged.
+    let backup_last = s.get("/cluster/backup/last").await;
+    let restore_last = s.get("/cluster/restore/last").await;
+    s.kill_server();
+    s.start_server();
+    assert_eq!(s.get("/cluster/backup/last").await, backup_last);
+    assert_eq!(s.get("/cluster/restore/last").await, restore_last);
+    assert_eq!(s.get("/v1/jobs").await.as_array().unwrap().len(), 3);
+    let openapi = s.get("/openapi.json").await;
+    assert!(openapi["paths"]["/cluster/{job}/start"]["post"].is_object(), "the OpenAPI lists the seed API");
+}
+
+async fn futures_join(handles: impl Iterator<Item = tokio::task::JoinHandle<u16>>) -> Vec<u16> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_agent_is_reported_failed_and_the_others_complete() {
+    let cluster = Cluster::trio();
+    let session = cluster.session().await;
+    let ks = unique_name("srv_kill");
+    dataset::load(&session, cluster, &ks, 3, &dataset::Shape::small()).await;
+    let root = other_disk_dir();
+    let _turn = serial();
+    let mut s = Services::start(root.path());
+    let host_ids = s.host_ids().await;
+
+    let (code, body) = s.post(&format!("/cluster/backup/start?name=k1&keyspaces={ks}")).await;
+    assert_eq!(code, 200, "{body}");
+    let mut killed = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !killed {
+        let status = s.get("/cluster/backup/status").await;
+        assert_eq!(status["running"], true, "the job ended before node 2 started: {status:#}");
+        if status["backup"]["currentNode"]["executorId"] == host_ids[1].as_str() {
+            s.kill_agent(1);
+            killed = true;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let last = s.wait("backup", |_| {}).await;
+    let job = &last["backup"];
+    assert_eq!(job["state"], "failed", "{job:#}");
+    let by_id = |id: &str| nodes(job).iter().find(|n| n["executorId"] == id).cloned().unwrap();
+    let dead = by_id(&host_ids[1]);
+    let message = dead["failure"]["message"].as_str().unwrap();
+    assert!(message.contains("stopped answering") || message.contains("cannot be reached"), "{message}");
+    for id in [&host_ids[0], &host_ids[2]] {
+        let n = by_id(id);
+        assert!(n.get("failure").is_none(), "{n}");
+        assert!(root.path().join(&cluster.name).join(id).join("k1/manifest.json").is_file());
+    }
+    assert!(!root.path().join(&cluster.name).join(&host_ids[1]).join("k1/manifest.json").exists());
+
+    // The failed job is resumed once the agent is back: only the failed node runs again, and
+    // the snapshot the killed run left is cleared.
+    s.start_agent(1);
+    let id = job["id"].as_i64().unwrap();
+    let (code, body) = s.post(&format!("/v1/jobs/{id}/resume")).await;
+    assert_eq!(code, 202, "{body}");
+    let last = s.wait("backup", |_| {}).await;
+    let job = &last["backup"];
+    assert_eq!(job["state"], "succeeded", "{job:#}\n{}", s.logs());
+    assert_eq!(job["resumedFrom"], id);
+    assert!(root.path().join(&cluster.name).join(&host_ids[1]).join("k1/manifest.json").is_file());
+    let snapshots = cluster.nodes[1].nodetool(&["listsnapshots"]);
+    assert!(!snapshots.contains("cassette-k1"), "{snapshots}");
+
+    // Abort: the node running finishes, no other starts, the job stays in the history.
+    let (code, _) = s.post(&format!("/cluster/backup/start?name=k2&keyspaces={ks}")).await;
+    assert_eq!(code, 200);
+    let (code, body) = s.post("/cluster/backup/abort").await;
+    assert_eq!((code, &body["aborted"]), (200, &Value::Bool(true)));
+    let last = s.wait("backup", |_| {}).await;
+    let job = &last["backup"];
+    assert_eq!((job["aborted"].clone(), job["state"].clone()), (Value::Bool(true), Value::from("aborted")));
+    assert!(!job["remainingNodes"].as_array().unwrap().is_empty(), "{job:#}");
+    let (_, body) = s.post("/cluster/backup/abort").await;
+    assert_eq!(body["aborted"], false, "nothing runs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_cut_off_by_a_server_crash_is_interrupted_and_resumes() {
+    let cluster = Cluster::trio();
+    let session = cluster.session().await;
+    let ks = unique_name("srv_crash");
+    dataset::load(&session, cluster, &ks, 3, &dataset::Shape::small()).await;
+    let root = other_disk_dir();
+    let _turn = serial();
+    let mut s = Services::start(root.path());
+
+    let (code, body) = s.post(&format!("/cluster/backup/start?name=c1&keyspaces={ks}&snapshot=together")).await;
+    assert_eq!(code, 200, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    // Kill the server once the first node's backup runs.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let job = s.get(&format!("/v1/jobs/{id}")).await;
+        if !job["runningNodes"].as_array().unwrap().is_empty() {
+            assert_eq!(job["phases"][0]["name"], "snapshot");
+            assert_eq!(job["phases"][0]["status"], "SUCCESS", "{job:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.kill_server();
+    s.start_server();
+    let job = s.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(job["state"], "interrupted", "{job:#}");
+    assert_eq!(s.get("/cluster/backup/last").await["backup"]["id"], id);
+
+    let (code, body) = s.post(&format!("/v1/jobs/{id}/resume")).await;
+    assert_eq!(code, 202, "{body}");
+    let last = s.wait("backup", |_| {}).await;
+    assert_eq!(last["backup"]["state"], "succeeded", "{:#}\n{}", last, s.logs());
+    for n in nodes(&last["backup"]) {
+        let dir = root.path().join(&cluster.name).join(n["executorId"].as_str().unwrap()).join("c1");
+        assert!(dir.join("manifest.json").is_file(), "{}", dir.display());
+    }
+    for node in &cluster.nodes {
+        let snapshots = node.nodetool(&["listsnapshots"]);
+        assert!(!snapshots.contains("cassette-c1"), "no snapshot left: {snapshots}");
+    }
+}

@@ -1,0 +1,212 @@
+//! `cassette agent`: runs beside one Cassandra node and puts the node engines behind HTTP.
+//!
+//! One job at a time (the engines also hold the node's lock, so a CLI job on the same node is
+//! refused too). Jobs run in the agent's process; their live view is kept in memory for the
+//! coordinator to poll. Every call needs the bearer token.
+
+mod live;
+mod run;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+use serde::Deserialize;
+
+use crate::api_error::ApiError;
+use crate::model::{AgentJobRequest, AgentJobState, AgentJobView, NodeProgress, NodeView, StoredBackup};
+pub use live::Live;
+
+/// How the agent reaches its node and where backups go.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// CQL of the node.
+    pub cql: CqlTarget,
+    /// The node's nodetool.
+    pub nodetool: Nodetool,
+    /// The backup directory.
+    pub backup_root: PathBuf,
+    /// Data directories (`None`: ask the node).
+    pub data_dirs: Option<Vec<PathBuf>>,
+    /// Configuration directories stored with each backup.
+    pub config_dirs: Vec<PathBuf>,
+    /// Allow the backup directory on a data directory's filesystem.
+    pub allow_same_disk: bool,
+    /// A human name for the node.
+    pub alias: Option<String>,
+}
+
+/// Jobs kept for polling after they finished.
+const KEPT_JOBS: usize = 64;
+
+struct AgentState {
+    config: AgentConfig,
+    jobs: Mutex<VecDeque<(String, Live)>>,
+}
+
+impl AgentState {
+    fn running(&self) -> Option<String> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter().find(|(_, l)| l.snapshot().state == AgentJobState::Running).map(|(id, _)| id.clone())
+    }
+
+    fn find(&self, id: &str) -> Option<Live> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter().find(|(i, _)| i == id).map(|(_, l)| l.clone())
+    }
+}
+
+/// The agent's routes (behind the token check).
+pub fn router(config: AgentConfig, token: Option<String>) -> Router {
+    let state = Arc::new(AgentState { config, jobs: Mutex::new(VecDeque::new()) });
+    let v1 = Router::new()
+        .route("/v1/node", get(node))
+        .route("/v1/jobs", post(start_job).get(jobs))
+        .route("/v1/jobs/{id}", get(job))
+        .route("/v1/backups", get(backups))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next| crate::auth::require_token(token.clone(), true, req, next)));
+    Router::new().route("/health", get(|| async { "ok" })).merge(v1)
+}
+
+async fn node(State(state): State<Arc<AgentState>>) -> Result<Json<NodeView>, ApiError> {
+    let cfg = &state.config;
+    let cql = Cql::connect(&cfg.cql).await.map_err(|e| {
+        ApiError::unavailable(format!("cannot reach Cassandra at {}:{}: {e}", cfg.cql.host, cfg.cql.port))
+    })?;
+    let local = cql.local_node().await.map_err(ApiError::unavailable)?;
+    let peers = cql.peers().await.map_err(ApiError::unavailable)?;
+    Ok(Json(NodeView {
+        host_id: local.host_id.to_string(),
+        cluster_name: local.cluster_name,
+        // The address the manifest records (broadcast, as the ring knows the node).
+        address: local
+            .broadcast_address
+            .or(local.rpc_address)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| cfg.cql.host.clone()),
+        hostname: hostname(),
+        datacenter: local.datacenter,
+        rack: local.rack,
+        release_version: local.release_version,
+        peers: peers.into_iter().map(|p| (p.host_id.to_string(), p.address.to_string())).collect(),
+        running_job: state.running(),
+    }))
+}
+
+async fn start_job(State(state): State<Arc<AgentState>>, Json(request): Json<AgentJobRequest>) -> Response {
+    if let Some(name) = request_name(&request)
+        && let Err(e) = cassette_repo::BackupName::parse(name)
+    {
+        return ApiError::bad_request(e.to_string()).into_response();
+    }
+    let live = {
+        let mut jobs = state.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, _)) = jobs.iter().find(|(_, l)| l.snapshot().state == AgentJobState::Running) {
+            return ApiError::conflict(format!("job {id} is running on this agent; wait for it to finish"))
+                .into_response();
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let live = Live(Arc::new(Mutex::new(AgentJobView {
+            id: id.clone(),
+            request: request.clone(),
+            state: AgentJobState::Running,
+            started: chrono::Utc::now().timestamp_millis(),
+            finished: None,
+            progress: NodeProgress::default(),
+            keyspaces: Default::default(),
+            remaining_keyspaces: Vec::new(),
+            error: None,
+            snapshot_tag: None,
+            report: None,
+        })));
+        jobs.push_back((id, live.clone()));
+        while jobs.len() > KEPT_JOBS {
+            jobs.pop_front();
+        }
+        live
+    };
+    let view = live.snapshot();
+    tracing::info!(job = %view.id, request = ?request, "agent job started");
+    let st = state.clone();
+    tokio::spawn(async move {
+        run::run_job(&st.config, request, live.clone()).await;
+        let v = live.snapshot();
+        tracing::info!(job = %v.id, state = ?v.state, error = ?v.error, "agent job finished");
+    });
+    (StatusCode::ACCEPTED, Json(view)).into_response()
+}
+
+fn request_name(request: &AgentJobRequest) -> Option<&str> {
+    match request {
+        AgentJobRequest::Backup { name, .. }
+        | AgentJobRequest::Snapshot { name, .. }
+        | AgentJobRequest::Restore { name, .. } => Some(name),
+        AgentJobRequest::Repair { .. } | AgentJobRequest::Cleanup { .. } => None,
+    }
+}
+
+async fn jobs(State(state): State<Arc<AgentState>>) -> Json<Vec<AgentJobView>> {
+    let jobs = state.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    Json(jobs.iter().map(|(_, l)| l.snapshot()).collect())
+}
+
+async fn job(State(state): State<Arc<AgentState>>, Path(id): Path<String>) -> Result<Json<AgentJobView>, ApiError> {
+    state.find(&id).map(|l| Json(l.snapshot())).ok_or_else(|| {
+        ApiError::not_found(format!("no job {id} on this agent (it restarted since, or the ID is wrong)"))
+    })
+}
+
+#[derive(Deserialize)]
+struct BackupQuery {
+    name: Option<String>,
+}
+
+async fn backups(
+    State(state): State<Arc<AgentState>>,
+    Query(q): Query<BackupQuery>,
+) -> Result<Json<Vec<StoredBackup>>, ApiError> {
+    let root = state.config.backup_root.clone();
+    let list = tokio::task::spawn_blocking(move || stored_backups(&root, q.name.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(Json(list))
+}
+
+fn stored_backups(root: &std::path::Path, name: Option<&str>) -> Result<Vec<StoredBackup>, ApiError> {
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let list = cassette_repo::list_backups(root, None, None).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(list
+        .into_iter()
+        .filter(|b| name.is_none_or(|n| n == b.name))
+        .map(|b| {
+            let node = b.complete.then(|| cassette_repo::Manifest::read(&b.path).ok()).flatten().map(|m| m.node);
+            StoredBackup {
+                cluster: b.cluster,
+                host_id: b.host_id,
+                name: b.name,
+                complete: b.complete,
+                address: node.as_ref().map(|n| n.address.clone()),
+                tokens: node.map(|n| n.tokens).unwrap_or_default(),
+                files: b.files,
+                bytes: b.bytes,
+                bytes_added: b.bytes_added,
+                started_at: b.started_at.map(|t| t.to_rfc3339()),
+                finished_at: b.finished_at.map(|t| t.to_rfc3339()),
+            }
+        })
+        .collect())
+}
+
+/// The machine's host name (`/proc/sys/kernel/hostname`), as seed 000 reported it.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}

@@ -1,0 +1,156 @@
+//! Running one agent job on the node: the backup and restore engines, nodetool repair and
+//! cleanup. Each job connects to the node afresh, so a restarted Cassandra is found again.
+
+use std::time::Instant;
+
+use cassette_backup::{BackupRequest, Node, run_backup, take_snapshot};
+use cassette_cassandra::{Cql, keyspaces};
+use cassette_restore::{RestoreRequest, run_restore};
+
+use super::AgentConfig;
+use super::live::Live;
+use crate::model::{AgentJobRequest, AgentJobState};
+
+/// Runs `request` to its end, writing progress and the outcome into `live`.
+pub async fn run_job(config: &AgentConfig, request: AgentJobRequest, live: Live) {
+    let outcome = match Cql::connect(&config.cql).await {
+        Ok(cql) => {
+            let node = Node { cql, nodetool: config.nodetool.clone() };
+            run_on(config, &node, request, &live).await
+        }
+        Err(e) => {
+            Err(format!("cannot reach Cassandra at {}:{}: {e}; is the node up?", config.cql.host, config.cql.port))
+        }
+    };
+    live.update(|v| {
+        v.finished = Some(chrono::Utc::now().timestamp_millis());
+        match outcome {
+            Ok(()) if v.error.is_none() => v.state = AgentJobState::Succeeded,
+            Ok(()) => v.state = AgentJobState::Failed,
+            Err(e) => {
+                v.state = AgentJobState::Failed;
+                v.error = Some(e);
+            }
+        }
+    });
+}
+
+/// Runs the job; `Err` for a job stopped before or between its stages. Failures of single
+/// keyspaces or tables are recorded in `live` (`error` set, job failed).
+async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, live: &Live) -> Result<(), String> {
+    match request {
+        AgentJobRequest::Backup { name, keyspaces, snapshot_tag } => {
+            let mut req = backup_request(config, &name, keyspaces);
+            req.snapshot_tag = snapshot_tag;
+            let report = run_backup(node, &req, live).await.map_err(|e| e.to_string())?;
+            let error = (!report.complete).then(|| {
+                let failed = report.keyspaces.iter().find_map(|k| k.error.clone().map(|e| format!("{}: {e}", k.name)));
+                format!(
+                    "backup incomplete (no manifest written): {}",
+                    failed.unwrap_or_else(|| "see the report".into())
+                )
+            });
+            finish(live, serde_json::to_value(&report).ok(), error);
+            Ok(())
+        }
+        AgentJobRequest::Snapshot { name, keyspaces } => {
+            let req = backup_request(config, &name, keyspaces);
+            let tag = take_snapshot(node, &req).await.map_err(|e| e.to_string())?;
+            live.update(|v| v.snapshot_tag = Some(tag));
+            Ok(())
+        }
+        AgentJobRequest::Restore { name, keyspaces, mode, dry_run, from_node, new_restore } => {
+            let mut req = RestoreRequest::new(name, &config.backup_root);
+            req.keyspaces = keyspaces;
+            req.mode = mode;
+            req.dry_run = dry_run;
+            req.from_node = from_node;
+            req.new_restore = new_restore;
+            req.clear_truncate_snapshots = false;
+            let report = run_restore(node, &req, live).await.map_err(|e| e.to_string())?;
+            if dry_run {
+                for k in &report.keyspaces {
+                    live.keyspace_done(&k.name, true, 0, None);
+                }
+            }
+            let error = (!report.complete).then(|| {
+                let failed = report
+                    .tables
+                    .iter()
+                    .find_map(|t| t.error.clone().map(|e| format!("table {}.{}: {e}", t.keyspace, t.table)));
+                format!("restore incomplete: {}", failed.unwrap_or_else(|| "see the report".into()))
+            });
+            finish(live, serde_json::to_value(&report).ok(), error);
+            Ok(())
+        }
+        AgentJobRequest::Repair { keyspaces } => {
+            for_each_keyspace(node, keyspaces, live, "repair", |ks| async move { node.nodetool.repair(&ks).await })
+                .await
+        }
+        AgentJobRequest::Cleanup { keyspaces } => {
+            for_each_keyspace(node, keyspaces, live, "cleanup", |ks| async move { node.nodetool.cleanup(&ks).await })
+                .await
+        }
+    }
+}
+
+fn backup_request(config: &AgentConfig, name: &str, keyspaces: Vec<String>) -> BackupRequest {
+    let mut req = BackupRequest::new(name, &config.backup_root);
+    req.keyspaces = keyspaces;
+    req.data_dirs = config.data_dirs.clone();
+    req.config_dirs = config.config_dirs.clone();
+    req.allow_same_disk = config.allow_same_disk;
+    req.alias = config.alias.clone();
+    req
+}
+
+fn finish(live: &Live, report: Option<serde_json::Value>, error: Option<String>) {
+    live.update(|v| {
+        v.report = report;
+        if error.is_some() {
+            v.error = error;
+        }
+    });
+}
+
+/// Runs a nodetool command per keyspace (every non-system keyspace by default), recording each
+/// keyspace's outcome; a failed keyspace does not stop the others.
+async fn for_each_keyspace<F, Fut>(
+    node: &Node,
+    selected: Vec<String>,
+    live: &Live,
+    what: &str,
+    run: F,
+) -> Result<(), String>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<String, cassette_cassandra::CassandraError>>,
+{
+    let live_keyspaces: Vec<String> =
+        node.cql.keyspaces().await.map_err(|e| e.to_string())?.into_iter().map(|k| k.name).collect();
+    let keyspaces = if selected.is_empty() {
+        live_keyspaces.into_iter().filter(|k| !keyspaces::is_system(k)).collect()
+    } else {
+        if let Some(unknown) = selected.iter().find(|k| !live_keyspaces.contains(k)) {
+            return Err(format!("keyspace '{unknown}' does not exist on this node"));
+        }
+        selected
+    };
+    live.update(|v| v.remaining_keyspaces = keyspaces.clone());
+    for ks in keyspaces {
+        live.update(|v| {
+            v.progress.stage = what.to_string();
+            v.progress.detail = ks.clone();
+        });
+        let started = Instant::now();
+        let result = run(ks.clone()).await;
+        let error = result.err().map(|e| format!("{what} of {ks} failed: {e}"));
+        live.keyspace_done(&ks, error.is_none(), started.elapsed().as_millis() as u64, error.clone());
+        if let Some(e) = error {
+            live.update(|v| {
+                v.error.get_or_insert(e);
+            });
+        }
+    }
+    Ok(())
+}

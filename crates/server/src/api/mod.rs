@@ -1,0 +1,47 @@
+//! `cassette server`'s HTTP API: seed 000's routes, the versioned routes, the OpenAPI
+//! description. Reads are open; every call that changes something needs the bearer token.
+
+pub mod seed;
+pub mod v1;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use utoipa::OpenApi;
+
+use crate::coordinator::Coordinator;
+
+/// The OpenAPI description of the server's API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cassette server", description = "Cluster backup and restore for Apache Cassandra. Seed 000's API under /cluster, the versioned API under /v1. Calls that change something need `Authorization: Bearer <token>`."),
+    paths(seed::start, seed::status, seed::last, seed::abort, v1::cluster, v1::backups, v1::jobs, v1::start, v1::job, v1::abort, v1::resume),
+    components(schemas(
+        crate::model::ClusterJob, crate::model::NodeRun, crate::model::KeyspaceRun, crate::model::Failure,
+        crate::model::NodeProgress, crate::model::Phase, crate::model::JobParams, crate::model::JobType,
+        crate::model::JobState, crate::model::KeyspaceStatus, crate::model::NodeView, crate::model::StoredBackup,
+        v1::ClusterNode, v1::ClusterBackup, v1::NewJob
+    )),
+    tags((name = "seed", description = "Seed 000's cluster job API, same paths and JSON"), (name = "v1", description = "The versioned API"))
+)]
+pub struct ApiDoc;
+
+/// The server's routes.
+pub fn router(coordinator: Arc<Coordinator>, token: Option<String>) -> Router {
+    Router::new()
+        .route("/cluster/{job}/start", post(seed::start))
+        .route("/cluster/{job}/status", get(seed::status))
+        .route("/cluster/{job}/last", get(seed::last))
+        .route("/cluster/{job}/abort", post(seed::abort))
+        .route("/v1/cluster", get(v1::cluster))
+        .route("/v1/backups", get(v1::backups))
+        .route("/v1/jobs", get(v1::jobs).post(v1::start))
+        .route("/v1/jobs/{id}", get(v1::job))
+        .route("/v1/jobs/{id}/abort", post(v1::abort))
+        .route("/v1/jobs/{id}/resume", post(v1::resume))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(coordinator)
+        .layer(axum::middleware::from_fn(move |req, next| crate::auth::require_token(token.clone(), false, req, next)))
+}

@@ -1,0 +1,169 @@
+//! The nodes of a job: finding them through their agents (checked against the ring that
+//! Cassandra itself reports), and running one agent job to its end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::client::{AgentClient, StartRefused};
+use crate::model::{AgentJobRequest, AgentJobState, AgentJobView, JobType, NodeRun, NodeView};
+
+/// A node the job works on, through its agent.
+#[derive(Clone)]
+pub struct Target {
+    pub client: AgentClient,
+    pub view: Option<NodeView>,
+    pub run: NodeRun,
+}
+
+/// Asks every agent for its node, then checks them against the ring: agents of another
+/// cluster, agents that do not answer and ring nodes that have no agent come back as failed
+/// nodes (never dropped silently, as seed 000 did).
+pub async fn discover(job_type: JobType, agents: Vec<AgentClient>) -> Vec<Target> {
+    let views = futures_util::future::join_all(agents.iter().map(|a| a.node())).await;
+    let mut targets: Vec<Target> = agents
+        .into_iter()
+        .zip(views)
+        .map(|(client, view)| match view {
+            Ok(v) => {
+                let run = NodeRun::new(job_type, &v.host_id, &v.hostname, &v.address, &client.url);
+                Target { client, view: Some(v), run }
+            }
+            Err(e) => {
+                let mut run = NodeRun::new(job_type, &client.url, "", "", &client.url);
+                run.fail(format!(
+                    "{e}; start the agent (`cassette agent`) or remove it from the server's --agent list"
+                ));
+                Target { client, view: None, run }
+            }
+        })
+        .collect();
+
+    // The cluster is the one most agents report.
+    let mut clusters: BTreeMap<String, usize> = BTreeMap::new();
+    for v in targets.iter().filter_map(|t| t.view.as_ref()) {
+        *clusters.entry(v.cluster_name.clone()).or_default() += 1;
+    }
+    let cluster = clusters.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c);
+    for t in &mut targets {
+        if let (Some(v), Some(c)) = (&t.view, &cluster)
+            && &v.cluster_name != c
+        {
+            let message = format!(
+                "agent {} serves a node of cluster '{}', the other agents serve '{c}'; give the server the agents of one cluster",
+                t.client.url, v.cluster_name
+            );
+            t.run.fail(message);
+            t.view = None;
+        }
+    }
+    // Ring nodes without an agent.
+    let known: Vec<String> = targets.iter().filter_map(|t| t.view.as_ref().map(|v| v.host_id.clone())).collect();
+    let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    for v in targets.iter().filter_map(|t| t.view.as_ref()) {
+        for (host_id, address) in &v.peers {
+            if !known.contains(host_id) {
+                missing.insert(host_id.clone(), address.clone());
+            }
+        }
+    }
+    for (host_id, address) in missing {
+        let client = AgentClient::new(reqwest::Client::new(), "", None);
+        let mut run = NodeRun::new(job_type, &host_id, "", &address, "");
+        run.fail(format!(
+            "node {host_id} ({address}) is in the ring but the server has no agent for it, so it was not worked on; \
+             start `cassette agent` beside it and add it to the server's --agent list"
+        ));
+        targets.push(Target { client, view: None, run });
+    }
+    targets
+}
+
+/// Starts `request` on the agent and polls it until it ends, calling `on_update` with each
+/// view. `Err` when the agent refuses the job or stops answering (a killed agent, a lost
+/// network): the node's outcome is then unknown, and the message says so.
+///
+/// With `adopt_since` (a resumed cluster job: when the job it resumes started), a job with the
+/// same request that the agent started since then is followed instead of starting another: the
+/// agent went on with it while the server was down.
+pub async fn run_agent_job(
+    client: &AgentClient,
+    request: &AgentJobRequest,
+    poll: Duration,
+    adopt_since: Option<i64>,
+    mut on_update: impl FnMut(&AgentJobView),
+) -> Result<AgentJobView, String> {
+    let adopted = match adopt_since {
+        Some(since) => client
+            .jobs()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|j| &j.request == request && j.started >= since && j.state != AgentJobState::Failed),
+        None => None,
+    };
+    let started = match adopted {
+        Some(job) => {
+            tracing::info!(agent = %client.url, job = %job.id, "following the agent's job started before the server stopped");
+            job
+        }
+        None => start_when_free(client, request, poll).await?,
+    };
+    on_update(&started);
+    if started.state != AgentJobState::Running {
+        return Ok(started);
+    }
+    let mut failures = 0;
+    loop {
+        tokio::time::sleep(poll).await;
+        match client.job(&started.id).await {
+            Ok(view) => {
+                failures = 0;
+                on_update(&view);
+                if view.state != AgentJobState::Running {
+                    return Ok(view);
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                // A few seconds of silence: a restarting network is forgiven, a dead agent not.
+                if failures >= 5 {
+                    return Err(format!(
+                        "{e}; the agent stopped answering during the job, so this node's part did not finish \
+                         (check the agent's log, restart it, then resume the job)"
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Starts the job, waiting first for a job the agent runs already (one left by a server that
+/// stopped) to end.
+async fn start_when_free(
+    client: &AgentClient,
+    request: &AgentJobRequest,
+    poll: Duration,
+) -> Result<AgentJobView, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(6 * 3600);
+    loop {
+        match client.start(request).await {
+            Ok(v) => return Ok(v),
+            Err(StartRefused::Failed(e)) => return Err(e),
+            Err(StartRefused::Busy(e)) if std::time::Instant::now() > deadline => {
+                return Err(format!("{e}; gave up waiting after 6 hours"));
+            }
+            Err(StartRefused::Busy(e)) => {
+                tracing::info!(agent = %client.url, "{e}; waiting for it");
+                tokio::time::sleep(poll.max(Duration::from_secs(1))).await;
+            }
+        }
+    }
+}
+
+/// Copies an agent job's keyspaces and progress into the node's record.
+pub fn apply_view(run: &mut NodeRun, view: &AgentJobView) {
+    run.processed_keyspaces = view.keyspaces.clone();
+    run.remaining_keyspaces = view.remaining_keyspaces.clone();
+    run.progress = Some(view.progress.clone());
+}
