@@ -298,7 +298,29 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     assert_ne!(dump_all(&session, &ks).await, before);
     let (code, body) = s.post("/cluster/restore/start").await;
     assert_eq!(code, 400, "restore needs a name: {body}");
-    let (code, body) = s.post(&format!("/cluster/restore/start?name=b1&keyspaces={ks}")).await;
+
+    // One corrupted file in the last node's backup: the restore is refused before any node
+    // is touched.
+    let changed = dump_all(&session, &ks).await;
+    let node3 = root.path().join(&cluster.name).join(&host_ids[2]).join("b1").join(&ks).join("readings");
+    let data = files_under(&node3).into_iter().find(|f| f.to_string_lossy().ends_with("-Data.db")).unwrap();
+    let original = std::fs::read(&data).unwrap();
+    let mut corrupted = original.clone();
+    corrupted[original.len() / 2] ^= 0x01;
+    std::fs::write(&data, &corrupted).unwrap();
+    let (code, _) = s.post(&format!("/cluster/restore/start?name=b1&keyspaces={ks}")).await;
+    assert_eq!(code, 200);
+    let refused = s.wait("restore", |_| {}).await;
+    let job = &refused["restore"];
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert!(job["error"].as_str().unwrap().contains("nothing was touched"), "{job:#}");
+    let file_name = data.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(job["error"].as_str().unwrap().contains(&file_name), "names the file: {job:#}");
+    assert!(nodes(job).iter().all(|n| n["failure"]["message"].as_str().unwrap().starts_with("not restored")));
+    assert_eq!(dump_all(&session, &ks).await, changed, "live rows untouched");
+    std::fs::write(&data, &original).unwrap();
+
+    let (code, body) = s.post(&format!("/cluster/restore/start?name=b1&keyspaces={ks}&repair=true")).await;
     assert_eq!(code, 200, "{body}");
     let last = s.wait("restore", |_| {}).await;
     assert_eq!(last["restore"]["state"], "succeeded", "{:#}\n{}", last, s.logs());
@@ -306,7 +328,7 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     assert_eq!(nodes(&last["restore"]).len(), 3);
     let phases: Vec<&str> =
         last["restore"]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(phases, ["locate", "verify", "truncate", "load"]);
+    assert_eq!(phases, ["locate", "verify", "truncate", "load", "repair"]);
     assert_eq!(dump_all(&session, &ks).await, before, "rows at CONSISTENCY ALL equal the backup's");
 
     // The server restarted: `last` and the history are unchanged.
@@ -316,7 +338,7 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     s.start_server();
     assert_eq!(s.get("/cluster/backup/last").await, backup_last);
     assert_eq!(s.get("/cluster/restore/last").await, restore_last);
-    assert_eq!(s.get("/v1/jobs").await.as_array().unwrap().len(), 3);
+    assert_eq!(s.get("/v1/jobs").await.as_array().unwrap().len(), 4);
     let openapi = s.get("/openapi.json").await;
     assert!(openapi["paths"]["/cluster/{job}/start"]["post"].is_object(), "the OpenAPI lists the seed API");
 }
@@ -393,6 +415,17 @@ async fn a_killed_agent_is_reported_failed_and_the_others_complete() {
     assert!(!job["remainingNodes"].as_array().unwrap().is_empty(), "{job:#}");
     let (_, body) = s.post("/cluster/backup/abort").await;
     assert_eq!(body["aborted"], false, "nothing runs");
+
+    // The jobs operators run around backups: cleanup on every node, per keyspace.
+    let (code, _) = s.post(&format!("/cluster/cleanup/start?keyspaces={ks}")).await;
+    assert_eq!(code, 200);
+    let last = s.wait("cleanup", |_| {}).await;
+    assert_eq!(last["cleanup"]["state"], "succeeded", "{last:#}");
+    assert_eq!(nodes(&last["cleanup"]).len(), 3);
+    for n in nodes(&last["cleanup"]) {
+        assert_eq!(n["taskId"].as_str().unwrap(), format!("{}.CLEANUP", n["executorId"].as_str().unwrap()));
+        assert_eq!(n["processedKeyspaces"][&ks]["status"], "SUCCESS", "{n}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -438,4 +471,84 @@ async fn a_job_cut_off_by_a_server_crash_is_interrupted_and_resumes() {
         let snapshots = node.nodetool(&["listsnapshots"]);
         assert!(!snapshots.contains("cassette-c1"), "no snapshot left: {snapshots}");
     }
+}
+
+/// A self-signed certificate for 127.0.0.1, made with openssl: (cert, key).
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=cassette-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-keyout", key.to_str().unwrap()])
+        .args(["-out", cert.to_str().unwrap()])
+        .output()
+        .expect("openssl (apt install openssl) makes the test certificate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_and_server_speak_tls_and_want_the_token() {
+    let cluster = Cluster::trio();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let (agent_port, server_port) = (free_port(), free_port());
+    let node = &cluster.nodes[0];
+    let spawn = |args: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_cassette"))
+            .args(args)
+            .env("CASSETTE_TOKEN", TOKEN)
+            .env("CASSETTE_TLS_CERT", &cert)
+            .env("CASSETTE_TLS_KEY", &key)
+            .env("CASSETTE_CQL_HOST", &node.ip)
+            .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
+            .env("CASSETTE_NODETOOL", cassette_testkit::nodetool_launcher())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut agent = spawn(vec!["agent".into(), "--listen".into(), format!("127.0.0.1:{agent_port}")]);
+    let mut server = spawn(vec![
+        "server".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{server_port}"),
+        "--agent".into(),
+        format!("https://127.0.0.1:{agent_port}"),
+        "--ca-cert".into(),
+        cert.to_str().unwrap().into(),
+        "--db".into(),
+        dir.path().join("jobs.db").to_str().unwrap().into(),
+    ]);
+    assert!(wait_listening(agent_port) && wait_listening(server_port));
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let https = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+
+    // The agent wants the token on every call, reads included.
+    let resp = https.get(format!("https://127.0.0.1:{agent_port}/v1/node")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = https.get(format!("https://127.0.0.1:{agent_port}/v1/node")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // The server reaches the agent over TLS (trusting --ca-cert) and serves HTTPS itself.
+    let nodes: Value =
+        https.get(format!("https://127.0.0.1:{server_port}/v1/cluster")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(nodes[0]["node"]["address"], node.ip.as_str(), "{nodes:#}");
+    // Plain HTTP to a TLS port fails rather than falling back.
+    let plain = reqwest::get(format!("http://127.0.0.1:{server_port}/health")).await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    let _ = agent.kill();
+    let _ = server.kill();
+    let _ = (agent.wait(), server.wait());
+}
+
+#[test]
+fn a_service_without_a_token_refuses_to_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cassette"))
+        .args(["server", "--agent", "http://127.0.0.1:1"])
+        .env_remove("CASSETTE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CASSETTE_TOKEN") && err.contains("--insecure-no-token"), "{err}");
 }

@@ -98,7 +98,7 @@ pub async fn run_agent_job(
             .await?
             .into_iter()
             .rev()
-            .find(|j| &j.request == request && j.started >= since && j.state != AgentJobState::Failed),
+            .find(|j| same_work(&j.request, request) && j.started >= since && j.state != AgentJobState::Failed),
         None => None,
     };
     let started = match adopted {
@@ -135,6 +135,17 @@ pub async fn run_agent_job(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+/// The same work, whatever snapshot it copies (a resumed job takes its snapshots again).
+fn same_work(a: &AgentJobRequest, b: &AgentJobRequest) -> bool {
+    match (a, b) {
+        (
+            AgentJobRequest::Backup { name: n1, keyspaces: k1, .. },
+            AgentJobRequest::Backup { name: n2, keyspaces: k2, .. },
+        ) => n1 == n2 && k1 == k2,
+        _ => a == b,
     }
 }
 

@@ -205,11 +205,15 @@ impl JobRun {
     async fn backup(&self) -> Result<(), Stop> {
         let params = self.running.doc().params;
         let name = params.name.clone().unwrap_or_default();
-        let targets = self.nodes().await;
+        let mut targets = self.nodes().await;
+        if self.resumes.is_some() {
+            targets = self.skip_backed_up(targets, &name).await;
+        }
         let mut tags: Vec<(String, Option<String>)> =
             targets.iter().map(|t| (t.run.executor_id.clone(), None)).collect();
-        let mut targets = targets;
-        if params.snapshot_together && !targets.is_empty() {
+        // A resumed job's nodes snapshot each on its own: the first run's window is gone, and a
+        // node the first run left running is followed, with the snapshot it took.
+        if params.snapshot_together && self.resumes.is_none() && !targets.is_empty() {
             self.phase("snapshot");
             let started = now_ms();
             // Every node at once: the point is a short window.
@@ -252,6 +256,33 @@ impl JobRun {
         })
         .await;
         Ok(())
+    }
+
+    /// A resumed backup: nodes whose backup of this name completed (while the server was
+    /// down, on an agent that went on) are done; they are recorded as such, not run again.
+    async fn skip_backed_up(&self, targets: Vec<Target>, name: &str) -> Vec<Target> {
+        let mut left = Vec::new();
+        for t in targets {
+            let complete = t
+                .client
+                .backups(name)
+                .await
+                .is_ok_and(|list| list.iter().any(|b| b.complete && b.host_id == t.run.executor_id));
+            if !complete {
+                left.push(t);
+                continue;
+            }
+            let mut run = t.run.clone();
+            run.finished_timestamp = Some(now_ms());
+            run.progress =
+                Some(crate::model::NodeProgress { stage: "complete before the resume".into(), ..Default::default() });
+            self.running.update(|d| {
+                d.remaining_nodes.retain(|n| n != &run.executor_id);
+                d.completed_nodes.push(run);
+            });
+        }
+        self.save().await;
+        left
     }
 
     async fn restore(&self) -> Result<(), Stop> {
