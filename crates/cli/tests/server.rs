@@ -416,6 +416,14 @@ async fn a_killed_agent_is_reported_failed_and_the_others_complete() {
     let (_, body) = s.post("/cluster/backup/abort").await;
     assert_eq!(body["aborted"], false, "nothing runs");
 
+    // parallel=3: the nodes back up at once.
+    let (code, _) = s.post(&format!("/cluster/backup/start?name=k3&keyspaces={ks}&parallel=3")).await;
+    assert_eq!(code, 200);
+    let mut most = 0;
+    let last = s.wait("backup", |job| most = most.max(job["runningNodes"].as_array().unwrap().len())).await;
+    assert_eq!(last["backup"]["state"], "succeeded", "{last:#}");
+    assert!(most >= 2, "several nodes ran at once (at most {most} seen)");
+
     // The jobs operators run around backups: cleanup on every node, per keyspace.
     let (code, _) = s.post(&format!("/cluster/cleanup/start?keyspaces={ks}")).await;
     assert_eq!(code, 200);
