@@ -209,6 +209,10 @@ pub struct ServerArgs {
     /// How often running agent jobs are polled, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,
+    /// A URL that gets a JSON POST when a job ends (repeatable or comma-separated); retried
+    /// with backoff when it fails.
+    #[arg(long = "webhook", env = "CASSETTE_WEBHOOKS", value_delimiter = ',')]
+    pub webhooks: Vec<String>,
 }
 
 #[derive(Debug, Args)]

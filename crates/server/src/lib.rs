@@ -11,6 +11,8 @@
 //! - [`store`]: the job history in SQLite; jobs cut off by a server stop are marked interrupted
 //!   and can be resumed.
 //! - [`model`]: the JSON both sides speak.
+//! - [`schedule`]: cron schedules with retention; [`notify`]: webhooks when a job ends;
+//!   [`metrics`]: `/metrics` for Prometheus; the dashboard at `/`, built into the binary.
 //!
 //! Security: a bearer token between server and agents and on every mutating call; TLS with
 //! [`serve`] when a certificate is given.
@@ -22,7 +24,11 @@ mod api_error;
 mod auth;
 pub mod client;
 pub mod coordinator;
+mod dashboard;
+pub mod metrics;
 pub mod model;
+pub mod notify;
+pub mod schedule;
 mod serve;
 pub mod store;
 

@@ -19,11 +19,14 @@ pub enum JobType {
     Repair,
     /// `nodetool cleanup` on every node.
     Cleanup,
+    /// Re-hash every node's backups against their manifests (added to seed 000's jobs).
+    Verify,
 }
 
 impl JobType {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [JobType; 4] = [JobType::Backup, JobType::Restore, JobType::Repair, JobType::Cleanup];
+    pub const ALL: [JobType; 5] =
+        [JobType::Backup, JobType::Restore, JobType::Repair, JobType::Cleanup, JobType::Verify];
 
     /// The path segment and JSON key: `backup`, `restore`, `repair`, `cleanup`.
     pub fn key(self) -> &'static str {
@@ -32,6 +35,7 @@ impl JobType {
             JobType::Restore => "restore",
             JobType::Repair => "repair",
             JobType::Cleanup => "cleanup",
+            JobType::Verify => "verify",
         }
     }
 
@@ -47,6 +51,7 @@ impl JobType {
             JobType::Restore => "RESTORE",
             JobType::Repair => "REPAIR",
             JobType::Cleanup => "CLEANUP",
+            JobType::Verify => "VERIFY",
         }
     }
 }
@@ -214,6 +219,25 @@ pub struct JobParams {
     /// Restore: `nodetool repair -pr --full` on every node once every node is loaded.
     #[serde(default)]
     pub repair: bool,
+    /// The schedule that started the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Backup: after success, purge the schedule's backups on every node by this policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// What a purge keeps: a backup is kept when either rule keeps it, and the newest complete
+/// backup of each node always is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    /// Keep the newest N complete backups of each node.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// Keep backups younger than D days.
+    #[serde(default)]
+    pub keep_days: Option<u32>,
 }
 
 fn one() -> usize {
@@ -371,6 +395,13 @@ pub enum AgentJobRequest {
         #[serde(default)]
         keyspaces: Vec<String>,
     },
+    /// Re-hash this node's complete backups (the one named, or all); each backup is reported
+    /// as a "keyspace" of the job.
+    Verify {
+        /// Only this backup.
+        #[serde(default)]
+        name: Option<String>,
+    },
 }
 
 /// Where an agent's job stands.
@@ -430,6 +461,9 @@ pub struct StoredBackup {
     pub address: Option<String>,
     /// The node's tokens at backup time (complete backups).
     pub tokens: Vec<String>,
+    /// The keyspaces it holds (complete backups).
+    #[serde(default)]
+    pub keyspaces: Vec<String>,
     /// Files.
     pub files: u64,
     /// Bytes.

@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::model::{ClusterJob, JobState, JobType};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         type TEXT NOT NULL,
         state TEXT NOT NULL,
@@ -19,7 +20,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
         finished INTEGER,
         doc TEXT NOT NULL
     );
-    CREATE INDEX jobs_by_type ON jobs (type, id);"];
+    CREATE INDEX jobs_by_type ON jobs (type, id);",
+    "CREATE TABLE schedules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL,
+        next_run INTEGER NOT NULL
+    );",
+];
 
 /// A store error: what failed, on which database.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +71,7 @@ impl Store {
         Ok(Store { conn: Arc::new(Mutex::new(conn)), path: display })
     }
 
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -84,8 +92,8 @@ impl Store {
         let id = self
             .with(move |c| {
                 c.execute(
-                    "INSERT INTO jobs (type, state, backup_name, started, finished, doc) VALUES (?1, ?2, ?3, ?4, ?5, '{}')",
-                    params![row.job_type, row.state, row.backup_name, row.started, row.finished],
+                    "INSERT INTO jobs (type, state, backup_name, started, finished, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![row.job_type, row.state, row.backup_name, row.started, row.finished, row.doc],
                 )?;
                 Ok(c.last_insert_rowid())
             })
@@ -111,7 +119,7 @@ impl Store {
 
     /// One job by ID.
     pub async fn get(&self, id: i64) -> Result<Option<ClusterJob>, StoreError> {
-        self.with(move |c| c.query_row("SELECT doc FROM jobs WHERE id = ?1", [id], doc_of).optional()).await
+        self.with(move |c| c.query_row("SELECT id, doc FROM jobs WHERE id = ?1", [id], doc_of).optional()).await
     }
 
     /// The newest finished job of a type (succeeded, failed, aborted or interrupted).
@@ -119,7 +127,7 @@ impl Store {
         let t = key(job_type);
         self.with(move |c| {
             c.query_row(
-                "SELECT doc FROM jobs WHERE type = ?1 AND state != 'running' ORDER BY id DESC LIMIT 1",
+                "SELECT id, doc FROM jobs WHERE type = ?1 AND state != 'running' ORDER BY id DESC LIMIT 1",
                 [t],
                 doc_of,
             )
@@ -133,7 +141,7 @@ impl Store {
         let t = job_type.map(key);
         self.with(move |c| {
             let mut stmt =
-                c.prepare("SELECT doc FROM jobs WHERE (?1 IS NULL OR type = ?1) ORDER BY id DESC LIMIT ?2")?;
+                c.prepare("SELECT id, doc FROM jobs WHERE (?1 IS NULL OR type = ?1) ORDER BY id DESC LIMIT ?2")?;
             stmt.query_map(params![t, limit], doc_of)?.collect()
         })
         .await
@@ -143,7 +151,7 @@ impl Store {
     pub async fn interrupt_running(&self, now: i64) -> Result<Vec<ClusterJob>, StoreError> {
         let running: Vec<ClusterJob> = self
             .with(|c| {
-                let mut stmt = c.prepare("SELECT doc FROM jobs WHERE state = 'running'")?;
+                let mut stmt = c.prepare("SELECT id, doc FROM jobs WHERE state = 'running'")?;
                 stmt.query_map([], doc_of)?.collect()
             })
             .await?;
@@ -172,10 +180,14 @@ fn key(t: JobType) -> String {
     t.upper().to_string()
 }
 
+/// A job from its row; the ID column is the truth (the document is first written before the
+/// ID is known).
 fn doc_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterJob> {
-    let doc: String = r.get(0)?;
-    serde_json::from_str(&doc)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    let (id, doc): (i64, String) = (r.get(0)?, r.get(1)?);
+    let mut job: ClusterJob = serde_json::from_str(&doc)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e)))?;
+    job.id = id;
+    Ok(job)
 }
 
 /// The columns of a job's row.

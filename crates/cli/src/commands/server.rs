@@ -19,19 +19,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| InvalidInput(format!("{} is not a PEM certificate: {e}", ca.display())))?;
         http = http.add_root_certificate(cert);
     }
-    for url in &args.agents {
+    for url in args.agents.iter().chain(&args.webhooks) {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(InvalidInput(format!("--agent {url}: give the agent's URL, e.g. http://10.0.0.5:7081")).into());
+            return Err(InvalidInput(format!("{url}: give a URL, e.g. http://10.0.0.5:7081")).into());
         }
     }
     let store = Store::open(&args.db)?;
+    let http = http.build().context("cannot build the HTTP client")?;
+    let webhooks = cassette_server::notify::Webhooks { urls: args.webhooks.clone(), http: http.clone(), attempts: 5 };
     let config = CoordinatorConfig {
         agents: args.agents.clone(),
         agent_token: args.agent_token.clone().or_else(|| token.clone()),
-        http: http.build().context("cannot build the HTTP client")?,
+        http,
         poll_interval: Duration::from_millis(args.poll_ms.max(50)),
+        webhooks,
     };
     let coordinator = Coordinator::new(config, store).await?;
+    tokio::spawn(cassette_server::schedule::run_scheduler(coordinator.clone()));
     tracing::info!(listen = %args.listen, agents = ?args.agents, db = %args.db.display(), "cassette server listening");
     eprintln!(
         "cassette server: listening on {} ({} agents, history in {})",

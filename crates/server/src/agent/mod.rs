@@ -148,6 +148,7 @@ fn request_name(request: &AgentJobRequest) -> Option<&str> {
         AgentJobRequest::Backup { name, .. }
         | AgentJobRequest::Snapshot { name, .. }
         | AgentJobRequest::Restore { name, .. } => Some(name),
+        AgentJobRequest::Verify { name } => name.as_deref(),
         AgentJobRequest::Repair { .. } | AgentJobRequest::Cleanup { .. } => None,
     }
 }
@@ -188,7 +189,9 @@ fn stored_backups(root: &std::path::Path, name: Option<&str>) -> Result<Vec<Stor
         .into_iter()
         .filter(|b| name.is_none_or(|n| n == b.name))
         .map(|b| {
-            let node = b.complete.then(|| cassette_repo::Manifest::read(&b.path).ok()).flatten().map(|m| m.node);
+            let manifest = b.complete.then(|| cassette_repo::Manifest::read(&b.path).ok()).flatten();
+            let keyspaces = manifest.as_ref().map(|m| m.keyspaces.iter().map(|k| k.name.clone()).collect());
+            let node = manifest.map(|m| m.node);
             StoredBackup {
                 cluster: b.cluster,
                 host_id: b.host_id,
@@ -196,6 +199,7 @@ fn stored_backups(root: &std::path::Path, name: Option<&str>) -> Result<Vec<Stor
                 complete: b.complete,
                 address: node.as_ref().map(|n| n.address.clone()),
                 tokens: node.map(|n| n.tokens).unwrap_or_default(),
+                keyspaces: keyspaces.unwrap_or_default(),
                 files: b.files,
                 bytes: b.bytes,
                 bytes_added: b.bytes_added,

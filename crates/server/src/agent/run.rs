@@ -87,11 +87,72 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
             for_each_keyspace(node, keyspaces, live, "repair", |ks| async move { node.nodetool.repair(&ks).await })
                 .await
         }
+        AgentJobRequest::Verify { name } => verify(config, node, name, live).await,
         AgentJobRequest::Cleanup { keyspaces } => {
             for_each_keyspace(node, keyspaces, live, "cleanup", |ks| async move { node.nodetool.cleanup(&ks).await })
                 .await
         }
     }
+}
+
+/// Re-hashes this node's complete backups (the one named, or all), one "keyspace" per backup.
+async fn verify(config: &AgentConfig, node: &Node, name: Option<String>, live: &Live) -> Result<(), String> {
+    let local = node.cql.local_node().await.map_err(|e| e.to_string())?;
+    let host_id = local.host_id.to_string();
+    let root = config.backup_root.clone();
+    let backups = tokio::task::spawn_blocking(move || cassette_repo::list_backups(&root, None, Some(&host_id)))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let backups: Vec<_> = backups.into_iter().filter(|b| name.as_ref().is_none_or(|n| n == &b.name)).collect();
+    if let Some(n) = &name
+        && backups.is_empty()
+    {
+        return Err(format!("no backup named '{n}' of this node in {}", config.backup_root.display()));
+    }
+    live.update(|v| {
+        v.remaining_keyspaces = backups.iter().map(|b| b.name.clone()).collect();
+        v.progress.stage = "verify".into();
+        v.progress.files_total = backups.iter().map(|b| b.files).sum();
+        v.progress.bytes_total = backups.iter().map(|b| b.bytes).sum();
+    });
+    let mut bad_files = 0u64;
+    for b in backups {
+        let started = Instant::now();
+        live.update(|v| v.progress.detail = b.name.clone());
+        let error = if !b.complete {
+            Some("incomplete: no manifest (interrupted or failed); run the same backup again to resume it".to_string())
+        } else {
+            let (path, progress) = (b.path.clone(), live.clone());
+            let report = tokio::task::spawn_blocking(move || {
+                cassette_repo::verify_backup(&path, cassette_repo::verify::Depth::Full, 2, &|bytes| {
+                    progress.update(|v| {
+                        v.progress.files_done += 1;
+                        v.progress.bytes_done += bytes;
+                    })
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            match report {
+                Ok(r) if r.bad.is_empty() => None,
+                Ok(r) => {
+                    bad_files += r.bad.len() as u64;
+                    let list: Vec<String> = r.bad.iter().map(|f| format!("{}: {}", f.path, f.problem)).collect();
+                    Some(format!("{} bad files: {}", r.bad.len(), list.join("; ")))
+                }
+                Err(e) => Some(e.to_string()),
+            }
+        };
+        live.keyspace_done(&b.name, error.is_none(), started.elapsed().as_millis() as u64, error.clone());
+        if let Some(e) = error {
+            live.update(|v| {
+                v.error.get_or_insert(format!("backup {}: {e}", b.name));
+            });
+        }
+    }
+    live.update(|v| v.report = Some(serde_json::json!({ "badFiles": bad_files })));
+    Ok(())
 }
 
 fn backup_request(config: &AgentConfig, name: &str, keyspaces: Vec<String>) -> BackupRequest {

@@ -16,12 +16,12 @@ use crate::coordinator::Coordinator;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cassette server", description = "Cluster backup and restore for Apache Cassandra. Seed 000's API under /cluster, the versioned API under /v1. Calls that change something need `Authorization: Bearer <token>`."),
-    paths(seed::start, seed::status, seed::last, seed::abort, v1::cluster, v1::backups, v1::jobs, v1::start, v1::job, v1::abort, v1::resume),
+    paths(seed::start, seed::status, seed::last, seed::abort, v1::cluster, v1::backups, v1::jobs, v1::start, v1::job, v1::abort, v1::resume, v1::schedules, v1::add_schedule, v1::remove_schedule),
     components(schemas(
         crate::model::ClusterJob, crate::model::NodeRun, crate::model::KeyspaceRun, crate::model::Failure,
         crate::model::NodeProgress, crate::model::Phase, crate::model::JobParams, crate::model::JobType,
         crate::model::JobState, crate::model::KeyspaceStatus, crate::model::NodeView, crate::model::StoredBackup,
-        v1::ClusterNode, v1::ClusterBackup, v1::NewJob
+        v1::ClusterNode, v1::ClusterBackup, v1::NewJob, crate::schedule::Schedule, crate::model::Retention
     )),
     tags((name = "seed", description = "Seed 000's cluster job API, same paths and JSON"), (name = "v1", description = "The versioned API"))
 )]
@@ -40,8 +40,24 @@ pub fn router(coordinator: Arc<Coordinator>, token: Option<String>) -> Router {
         .route("/v1/jobs/{id}", get(v1::job))
         .route("/v1/jobs/{id}/abort", post(v1::abort))
         .route("/v1/jobs/{id}/resume", post(v1::resume))
+        .route("/v1/schedules", get(v1::schedules).post(v1::add_schedule))
+        .route("/v1/schedules/{id}", axum::routing::delete(v1::remove_schedule))
+        .route("/metrics", get(metrics))
+        .route("/", get(crate::dashboard::page))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/health", get(|| async { "ok" }))
         .with_state(coordinator)
         .layer(axum::middleware::from_fn(move |req, next| crate::auth::require_token(token.clone(), false, req, next)))
+}
+
+/// `/metrics`: Prometheus text format.
+async fn metrics(axum::extract::State(c): axum::extract::State<Arc<Coordinator>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match crate::metrics::render(&c).await {
+        Ok(text) => {
+            ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                .into_response()
+        }
+        Err(e) => crate::api_error::ApiError::internal(e).into_response(),
+    }
 }

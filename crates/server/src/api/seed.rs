@@ -52,6 +52,8 @@ impl StartQuery {
             parallel: self.parallel.unwrap_or(1),
             snapshot_together,
             repair: self.repair.unwrap_or(false),
+            schedule: None,
+            retention: None,
         })
     }
 }

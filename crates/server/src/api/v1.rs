@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api_error::ApiError;
 use crate::coordinator::{Coordinator, StartError};
 use crate::model::{ClusterJob, JobParams, JobType, NodeView, StoredBackup};
+use crate::schedule::Schedule;
 
 impl From<StartError> for ApiError {
     fn from(e: StartError) -> ApiError {
@@ -186,4 +187,37 @@ pub async fn resume(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<ClusterJob>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(c.resume(id).await?)))
+}
+
+/// The backup schedules.
+#[utoipa::path(get, path = "/v1/schedules", tag = "v1", responses((status = 200, body = Vec<Schedule>)))]
+pub async fn schedules(State(c): State<Arc<Coordinator>>) -> Result<Json<Vec<Schedule>>, ApiError> {
+    Ok(Json(c.store().schedules().await.map_err(ApiError::internal)?))
+}
+
+/// Adds a backup schedule: 201 with it (its next run set).
+#[utoipa::path(post, path = "/v1/schedules", tag = "v1", request_body = Schedule,
+    responses((status = 201, body = Schedule), (status = 400), (status = 401), (status = 409)))]
+pub async fn add_schedule(
+    State(c): State<Arc<Coordinator>>,
+    Json(s): Json<Schedule>,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    let s = crate::schedule::prepare(s).map_err(ApiError::bad_request)?;
+    if c.store().schedule_named(&s.name).await.map_err(ApiError::internal)?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "a schedule named '{}' exists; remove it first or choose another name",
+            s.name
+        )));
+    }
+    Ok((StatusCode::CREATED, Json(c.store().add_schedule(s).await.map_err(ApiError::internal)?)))
+}
+
+/// Removes a schedule (its backups stay).
+#[utoipa::path(delete, path = "/v1/schedules/{id}", tag = "v1", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 404)))]
+pub async fn remove_schedule(State(c): State<Arc<Coordinator>>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    match c.store().remove_schedule(id).await.map_err(ApiError::internal)? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found(format!("no schedule {id}"))),
+    }
 }

@@ -26,6 +26,8 @@ pub struct CoordinatorConfig {
     pub http: reqwest::Client,
     /// How often a running agent job is polled.
     pub poll_interval: Duration,
+    /// Who hears of finished jobs.
+    pub webhooks: crate::notify::Webhooks,
 }
 
 /// Why a job was not started.
@@ -140,6 +142,7 @@ impl Coordinator {
             run::JobRun { coordinator: me.clone(), running: running.clone(), resumes }.run().await;
             let doc = running.doc();
             tracing::info!(job = doc.id, state = ?doc.state, "cluster job finished");
+            me.config.webhooks.job_finished(&doc);
             *me.current.lock().await = None;
         });
         Ok(job)
@@ -165,6 +168,9 @@ impl Coordinator {
 
 /// Checks a job request: names by the repository's rule, sane parallelism.
 fn validate(job_type: JobType, params: &JobParams) -> Result<(), StartError> {
+    if let (JobType::Verify, Some(name)) = (job_type, &params.name) {
+        cassette_repo::BackupName::parse(name).map_err(|e| StartError::Invalid(e.to_string()))?;
+    }
     if matches!(job_type, JobType::Backup | JobType::Restore) {
         let Some(name) = &params.name else {
             return Err(StartError::Invalid(format!(

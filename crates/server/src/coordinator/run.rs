@@ -33,7 +33,7 @@ impl JobRun {
         let stopped = match job_type {
             JobType::Backup => self.backup().await,
             JobType::Restore => self.restore().await,
-            JobType::Repair | JobType::Cleanup => self.maintenance(job_type).await,
+            JobType::Repair | JobType::Cleanup | JobType::Verify => self.maintenance(job_type).await,
         };
         let aborted = self.running.aborted();
         self.running.update(|d| {
@@ -443,10 +443,12 @@ impl JobRun {
     }
 
     async fn maintenance(&self, job_type: JobType) -> Result<(), Stop> {
-        let keyspaces = self.running.doc().params.keyspaces;
+        let params = self.running.doc().params;
+        let keyspaces = params.keyspaces;
         let targets = self.nodes().await;
         self.node_jobs(targets, |_| match job_type {
             JobType::Cleanup => AgentJobRequest::Cleanup { keyspaces: keyspaces.clone() },
+            JobType::Verify => AgentJobRequest::Verify { name: params.name.clone() },
             _ => AgentJobRequest::Repair { keyspaces: keyspaces.clone() },
         })
         .await;

@@ -1,0 +1,185 @@
+//! `cassette server` and three `cassette agent`s (one per node of the trio) as processes on
+//! free ports, driven over HTTP.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cassette_testkit::Cluster;
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-token-5f1c";
+
+/// Three agents (one per node of the trio) and a server, as processes on free ports.
+pub struct Services {
+    cluster: &'static Cluster,
+    root: PathBuf,
+    db: PathBuf,
+    agent_ports: Vec<u16>,
+    agents: Vec<Option<Child>>,
+    server_port: u16,
+    server: Option<Child>,
+    logs: tempfile::TempDir,
+    pub http: reqwest::Client,
+    /// More options for the server (e.g. webhooks).
+    pub server_args: Vec<String>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Services {
+    pub fn start(root: &Path) -> Services {
+        Services::start_with(root, Vec::new())
+    }
+
+    pub fn start_with(root: &Path, server_args: Vec<String>) -> Services {
+        let cluster = Cluster::trio();
+        let logs = tempfile::tempdir().unwrap();
+        let mut s = Services {
+            cluster,
+            root: root.to_path_buf(),
+            db: logs.path().join("jobs.db"),
+            agent_ports: cluster.nodes.iter().map(|_| free_port()).collect(),
+            agents: cluster.nodes.iter().map(|_| None).collect(),
+            server_port: free_port(),
+            server: None,
+            logs,
+            http: reqwest::Client::new(),
+            server_args,
+        };
+        for i in 0..cluster.nodes.len() {
+            s.start_agent(i);
+        }
+        s.start_server();
+        s
+    }
+
+    pub fn start_agent(&mut self, i: usize) {
+        let node = &self.cluster.nodes[i];
+        let log = std::fs::File::create(self.logs.path().join(format!("agent{i}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cassette"))
+            .args(["agent", "--listen", &format!("127.0.0.1:{}", self.agent_ports[i])])
+            .args(["--backup-dir", self.root.to_str().unwrap()])
+            .env("CASSETTE_TOKEN", TOKEN)
+            .env("CASSETTE_CQL_HOST", &node.ip)
+            .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
+            .env("CASSETTE_NODETOOL", cassette_testkit::nodetool_launcher())
+            .env("CASSETTE_LOG", "info")
+            .env_remove("CASSANDRA_HOME")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cassette agent");
+        self.agents[i] = Some(child);
+        if !wait_listening(self.agent_ports[i]) {
+            panic!("agent {i} did not start:\n{}", self.log("agent", i));
+        }
+    }
+
+    pub fn start_server(&mut self) {
+        let agents: Vec<String> = self.agent_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.logs.path().join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cassette"))
+            .args(["server", "--listen", &format!("127.0.0.1:{}", self.server_port)])
+            .args(["--agent", &agents.join(","), "--db", self.db.to_str().unwrap(), "--poll-ms", "200"])
+            .args(&self.server_args)
+            .env("CASSETTE_TOKEN", TOKEN)
+            .env("CASSETTE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cassette server");
+        self.server = Some(child);
+        if !wait_listening(self.server_port) {
+            panic!("server did not start:\n{}", self.log("server", 0));
+        }
+    }
+
+    pub fn kill_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.agents[i].take() {
+            c.kill().unwrap(); // SIGKILL
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn kill_server(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn log(&self, what: &str, i: usize) -> String {
+        let file = if what == "server" { "server.log".to_string() } else { format!("agent{i}.log") };
+        std::fs::read_to_string(self.logs.path().join(file)).unwrap_or_default()
+    }
+
+    pub fn logs(&self) -> String {
+        let mut out = self.log("server", 0);
+        for i in 0..self.agents.len() {
+            out.push_str(&format!("\n--- agent {i}\n{}", self.log("agent", i)));
+        }
+        out
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.server_port)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let resp = self.http.get(self.url(path)).send().await.unwrap();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert!(status.is_success(), "GET {path}: {status}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// POST with the token: (status, body).
+    pub async fn post(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.post(self.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `/cluster/<job>/status` until the job ends, calling `seen` with each status.
+    pub async fn wait(&self, job: &str, mut seen: impl FnMut(&Value)) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let status = self.get(&format!("/cluster/{job}/status")).await;
+            if status["running"] == false {
+                return self.get(&format!("/cluster/{job}/last")).await;
+            }
+            seen(&status[job]);
+            assert!(Instant::now() < deadline, "{job} did not finish in 10 minutes:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    pub async fn host_ids(&self) -> Vec<String> {
+        let cluster = self.get("/v1/cluster").await;
+        cluster.as_array().unwrap().iter().map(|n| n["node"]["hostId"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for c in self.agents.iter_mut().chain(std::iter::once(&mut self.server)).flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn wait_listening(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

@@ -1,0 +1,157 @@
+//! `/metrics` in the Prometheus text format, computed at scrape time from the job history and
+//! the agents' repositories (so a restarted server reports the same figures).
+
+use std::collections::BTreeMap;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::coordinator::Coordinator;
+use crate::model::{ClusterJob, JobState, JobType};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabel {
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeStateLabel {
+    r#type: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeNodeLabel {
+    r#type: String,
+    node: String,
+}
+
+type Gauges<L> = Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
+
+fn gauges<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> Gauges<L> {
+    let family = Gauges::<L>::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+/// Jobs read for the figures (newest first).
+const HISTORY: u32 = 10_000;
+
+/// The metrics text.
+pub async fn render(coordinator: &Coordinator) -> Result<String, String> {
+    let jobs = coordinator.store().history(None, HISTORY).await.map_err(|e| e.to_string())?;
+    let mut registry = Registry::with_prefix("cassette");
+    record_jobs(&mut registry, &jobs);
+
+    let repo_bytes = gauges::<NodeLabel>(
+        &mut registry,
+        "repository_bytes",
+        "Bytes stored for the node in its agent's backup directory (shared files counted once)",
+    );
+    let repo_backups = gauges::<NodeLabel>(&mut registry, "repository_backups", "Complete backups of the node");
+    let agents = coordinator.agents();
+    let lists = futures_util::future::join_all(agents.iter().map(|a| a.backups_all())).await;
+    let mut per_node: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for b in lists.into_iter().flatten().flatten() {
+        if !seen.insert((b.host_id.clone(), b.name.clone())) {
+            continue; // agents sharing a directory list the same backups
+        }
+        let e = per_node.entry(b.host_id.clone()).or_default();
+        e.0 += b.bytes_added as f64;
+        e.1 += f64::from(u8::from(b.complete));
+    }
+    for (node, (bytes, count)) in per_node {
+        repo_bytes.get_or_create(&NodeLabel { node: node.clone() }).set(bytes);
+        repo_backups.get_or_create(&NodeLabel { node }).set(count);
+    }
+
+    let mut out = String::new();
+    encode(&mut out, &registry).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn record_jobs(registry: &mut Registry, jobs: &[ClusterJob]) {
+    let last_node_backup = gauges::<NodeLabel>(
+        registry,
+        "backup_last_success_timestamp_seconds",
+        "When the node's newest successful backup finished",
+    );
+    let last_cluster_backup = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    registry.register(
+        "cluster_backup_last_success_timestamp_seconds",
+        "When the newest cluster backup in which every node succeeded finished",
+        last_cluster_backup.clone(),
+    );
+    let node_bytes = gauges::<NodeLabel>(registry, "backup_last_bytes", "Bytes in the node's newest successful backup");
+    let node_files = gauges::<NodeLabel>(registry, "backup_last_files", "Files in the node's newest successful backup");
+    let jobs_by_state = gauges::<TypeStateLabel>(registry, "jobs", "Jobs in the history, by type and final state");
+    let duration =
+        gauges::<TypeLabel>(registry, "job_last_duration_seconds", "Duration of the newest finished job of each type");
+    let failures =
+        gauges::<TypeNodeLabel>(registry, "node_failures", "Node failures in the history, by job type and node");
+    let verify_ok = gauges::<NodeLabel>(
+        registry,
+        "verify_last_success",
+        "1 when the node's newest verification found every file intact, 0 otherwise",
+    );
+    let verify_time =
+        gauges::<NodeLabel>(registry, "verify_last_timestamp_seconds", "When the node's newest verification finished");
+
+    let mut duration_done = std::collections::BTreeSet::new();
+    // Newest first: the first value set for a node is its newest.
+    for job in jobs {
+        if job.state == JobState::Running {
+            continue;
+        }
+        let t = job.job_type.upper().to_string();
+        let state =
+            serde_json::to_value(job.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        jobs_by_state.get_or_create(&TypeStateLabel { r#type: t.clone(), state }).inc_by(1.0);
+        if let Some(finished) = job.finished
+            && duration_done.insert(t.clone())
+        {
+            duration.get_or_create(&TypeLabel { r#type: t.clone() }).set((finished - job.started) as f64 / 1000.0);
+        }
+        if job.job_type == JobType::Backup && job.state == JobState::Succeeded && last_cluster_backup.get() == 0.0 {
+            last_cluster_backup.set(job.finished.unwrap_or(0) as f64 / 1000.0);
+        }
+        for n in &job.completed_nodes {
+            let node = NodeLabel { node: n.executor_id.clone() };
+            if n.failure.is_some() {
+                failures.get_or_create(&TypeNodeLabel { r#type: t.clone(), node: n.executor_id.clone() }).inc_by(1.0);
+            }
+            match job.job_type {
+                JobType::Backup if n.failure.is_none() => {
+                    let g = last_node_backup.get_or_create(&node);
+                    if g.get() == 0.0 {
+                        g.set(n.finished_timestamp.unwrap_or(0) as f64 / 1000.0);
+                        let p = n.progress.clone().unwrap_or_default();
+                        node_bytes.get_or_create(&node).set(p.bytes_done as f64);
+                        node_files.get_or_create(&node).set(p.files_done as f64);
+                    }
+                }
+                JobType::Verify => {
+                    let g = verify_time.get_or_create(&node);
+                    if g.get() == 0.0 {
+                        g.set(n.finished_timestamp.unwrap_or(0) as f64 / 1000.0);
+                        verify_ok.get_or_create(&node).set(f64::from(u8::from(n.failure.is_none())));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
