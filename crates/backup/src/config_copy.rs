@@ -36,6 +36,7 @@ pub(crate) fn copy_config_dir(
                 let context =
                     FileContext::ConfigDir { source: source.display().to_string(), stored_as: stored_as.clone() };
                 journal.lock().expect("journal lock").append_file(&context, &entry).map_err(|e| e.to_string())?;
+                cassette_repo::fault::point("config-file-stored");
                 files.push(entry);
             }
         }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use cassette_repo::{BackupState, FileContext, FileEntry, Journal, JournalRecord, Manifest, RepoLayout};
+use cassette_repo::{FileContext, FileEntry, Journal, JournalRecord, Manifest, RepoLayout};
 
 /// (keyspace, table id, path relative to the table directory)
 type Key = (String, String, String);
@@ -32,21 +32,24 @@ pub(crate) struct StoredIndex {
 
 impl StoredIndex {
     /// Indexes the newest complete backup of the node (by finish time), other than `except`.
+    /// The node index says which one it is: one manifest is read, not every one.
     pub fn from_previous_backup(node_dir: &Path, except: &str) -> StoredIndex {
         let mut index = StoredIndex::default();
-        let Ok(entries) = std::fs::read_dir(node_dir) else { return index };
+        let mut complete: Vec<_> = cassette_repo::list_node(node_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| b.complete && b.name != except)
+            .collect();
+        complete.sort_by(|a, b| (b.finished_at, &b.name).cmp(&(a.finished_at, &a.name)));
         let mut newest: Option<(Manifest, PathBuf)> = None;
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name == except || BackupState::of(&dir) != BackupState::Complete {
-                continue;
-            }
-            match Manifest::read(&dir) {
-                Ok(m) if newest.as_ref().is_none_or(|(n, _)| m.finished_at > n.finished_at) => newest = Some((m, dir)),
-                Ok(_) => {}
+        for b in complete {
+            match Manifest::read(&b.path) {
+                Ok(m) => {
+                    newest = Some((m, b.path));
+                    break;
+                }
                 Err(e) => {
-                    tracing::warn!(backup = %dir.display(), error = %e, "skipping unreadable manifest for deduplication")
+                    tracing::warn!(backup = %b.path.display(), error = %e, "skipping unreadable manifest for deduplication")
                 }
             }
         }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cassette_cassandra::{LocalNode, Nodetool, TableInfo, disk};
+use cassette_repo::fault::point as fault_point;
 use cassette_repo::{
     BackupName, BackupState, Journal, JournalRecord, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest,
     NodeInfo, NodeLock, RepoError, RepoLayout,
@@ -57,9 +58,14 @@ pub async fn run_backup(
         }
         BackupState::Absent => false,
     };
+    // A backup of this name is starting: no index entry may describe it until its manifest is
+    // written (one could be left by a delete killed before it updated the index).
+    if let Err(e) = cassette_repo::index::forget(&node_dir, &[name.as_str()]) {
+        tracing::warn!(node = %node_dir.display(), error = %e, "could not update the node index");
+    }
     // One cassette job per Cassandra node, whatever its backup directory: only then can
     // snapshots with cassette's prefix be told to be leftovers.
-    let node_lock_dir = std::env::temp_dir().join(format!("cassette-node-{host_id}"));
+    let node_lock_dir = cassette_repo::cassandra_node_lock_dir(&host_id);
     std::fs::create_dir_all(&node_lock_dir).map_err(|e| RepoError::io("create lock directory", &node_lock_dir, e))?;
     let _node_lock = NodeLock::acquire(&node_lock_dir)?;
     clear_leftover_snapshots(&node.nodetool, &data_dirs, req.snapshot_tag.as_deref()).await?;
@@ -70,6 +76,7 @@ pub async fn run_backup(
             "snapshot '{tag}' is not on this node (cleared, or taken on another node); run the backup again without it"
         )));
     }
+    fault_point("prepared");
 
     let resume = if resumed { StoredIndex::from_journal(&backup_dir) } else { StoredIndex::default() };
     let previous = StoredIndex::from_previous_backup(&node_dir, name.as_str());
@@ -79,6 +86,7 @@ pub async fn run_backup(
     let mut journal = Journal::open(&journal_path)?;
     journal.append(&JournalRecord::Started { backup_name: name.to_string(), snapshot_tag: tag.clone(), started_at })?;
     let journal = Mutex::new(journal);
+    fault_point("journal-started");
     tracing::info!(backup = %backup_dir.display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
 
     progress.stage(Stage::Schema, "");
@@ -90,6 +98,7 @@ pub async fn run_backup(
         keyspace_entries.push(KeyspaceEntry { name: ks.name.clone(), schema_cql: cql, tables: Vec::new() });
     }
     cassette_repo::write_file_atomically(&RepoLayout::schema_path(&backup_dir), schema.as_bytes())?;
+    fault_point("schema-written");
 
     let mut keyspace_outcomes = Vec::new();
     let mut table_outcomes = Vec::new();
@@ -166,8 +175,15 @@ pub async fn run_backup(
             remove_strays(&backup_dir, &manifest)?;
         }
         journal.lock().expect("journal lock").sync()?;
+        fault_point("before-manifest");
         // The manifest is written last: from here on the backup is complete.
         manifest.write_atomically(&backup_dir)?;
+        fault_point("manifest-written");
+        if let Err(e) = cassette_repo::index::record(&node_dir, &manifest) {
+            // The index is a cache: `cassette list` reads the manifest of a backup it lacks.
+            tracing::warn!(node = %node_dir.display(), error = %e, "could not update the node index");
+        }
+        fault_point("index-written");
         report.totals = manifest.totals;
         report.complete = true;
         report.manifest = Some(manifest);
@@ -219,11 +235,16 @@ impl KeyspaceContext<'_> {
             self.node.nodetool.snapshot(self.tag, std::slice::from_ref(&ks.name), &[]).await
         };
         let copied = match snapshot {
-            Ok(()) => self.copy_tables(ks, entry).await,
+            Ok(()) => {
+                fault_point("snapshot-taken");
+                self.copy_tables(ks, entry).await
+            }
             Err(e) => Err(CopyStop::Failed(format!("snapshot failed: {e}"))),
         };
+        fault_point("keyspace-copied");
         self.progress.stage(Stage::Clear, &ks.name);
         let cleared = self.node.nodetool.clear_snapshot(self.tag, std::slice::from_ref(&ks.name)).await;
+        fault_point("snapshot-cleared");
         if let Err(e) = &cleared {
             tracing::error!(keyspace = %ks.name, error = %e, "could not clear the snapshot; the next cassette run clears it");
         }

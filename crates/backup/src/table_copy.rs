@@ -91,6 +91,7 @@ impl TableCopy<'_> {
             let result = joined.unwrap_or_else(|e| Err(format!("copy task failed: {e}")));
             match result {
                 Ok((entry, copied)) => {
+                    cassette_repo::fault::point("file-stored");
                     let context = FileContext::Table {
                         keyspace: t.keyspace.clone(),
                         table: t.name.clone(),
@@ -99,6 +100,7 @@ impl TableCopy<'_> {
                     if let Err(e) = self.journal.lock().expect("journal lock").append_file(&context, &entry) {
                         error.get_or_insert(e.to_string());
                     }
+                    cassette_repo::fault::point("file-journaled");
                     self.progress.file_stored(entry.size, copied);
                     if copied {
                         bytes_copied += entry.size;

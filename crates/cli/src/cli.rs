@@ -87,7 +87,11 @@ pub enum Command {
     /// directory and keeps them until they are purged here).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
-    /// List the backups in the backup directory, complete or not.
+    /// List the backups in the backup directory, complete or not: size, bytes added, age.
+    ///
+    /// Complete backups come from each node's index (`<node>/.index.json`), so listing
+    /// thousands of backups reads a few files; backups the index lacks are read from disk and
+    /// added to it.
     List {
         #[command(flatten)]
         repo: RepoArgs,
@@ -95,8 +99,12 @@ pub enum Command {
         #[arg(long)]
         cluster: Option<String>,
         /// Only this node (host ID).
-        #[arg(long)]
+        #[arg(long, visible_alias = "host")]
         host_id: Option<String>,
+        /// Rewrite each node's index from its manifests first (it is also rebuilt
+        /// automatically when missing or damaged).
+        #[arg(long)]
+        rebuild_index: bool,
     },
     /// Check stored files against their manifests: every byte hashed again (or --quick: present
     /// with the right size). Names each missing, truncated or corrupted file; exit 1 on any.
@@ -127,6 +135,15 @@ pub enum Command {
         #[arg(long)]
         host_id: Option<String>,
     },
+    /// Delete the backups a retention policy no longer keeps, interrupted backups, and the
+    /// leftovers of killed jobs, node by node.
+    ///
+    /// A complete backup is kept if either policy keeps it (--keep-last N: the newest N of its
+    /// node; --keep-days D: finished less than D days ago); the newest complete backup of each
+    /// node is always kept. An incomplete backup is deleted once nothing was written to it for
+    /// longer than --grace. A node whose lock a running job holds is skipped (exit 3). Files
+    /// shared with the backups that stay are theirs: only unshared bytes are freed.
+    Purge(PurgeArgs),
     /// Pack one complete backup into a single .tar.zst archive.
     Archive {
         /// The backup's name.
@@ -249,6 +266,59 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true).args(["keep_last", "keep_days"])))]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Keep the newest N complete backups of each node.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the complete backups that finished less than D days ago.
+    #[arg(long, value_name = "D")]
+    pub keep_days: Option<u32>,
+    /// Incomplete backups written to within this period are kept (they may be running or
+    /// about to be resumed): 90s, 30m, 1h, 2d, 1h30m.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+    /// Print what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Only this node (host ID).
+    #[arg(long, visible_alias = "host")]
+    pub host_id: Option<String>,
+}
+
+/// `90s`, `30m`, `1h`, `2d`, `1h30m`, `0s`: numbers each followed by a unit (s, m, h, d).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {text:?}: use numbers with units s, m, h, d, such as 90s, 30m, 1h30m, 2d");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || text.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+#[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The backup's name.
     #[arg(long)]
@@ -366,4 +436,22 @@ pub struct QuarantineArgs {
     pub dirs: Vec<PathBuf>,
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        let secs = |t| parse_duration(t).map(|d| d.as_secs());
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("1h"), Ok(3600));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("2d"), Ok(172_800));
+        assert_eq!(secs("0s"), Ok(0));
+        for bad in ["", "1", "h", "1x", "-1h", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

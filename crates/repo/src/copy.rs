@@ -120,6 +120,7 @@ pub fn copy_verified(src: &Path, dst: &Path, expect_crc32: Option<u32>) -> Resul
             .set_accessed(meta.accessed().unwrap_or_else(|_| SystemTime::now()));
         output.set_times(times).ctx("set timestamps on", &partial)?;
         output.sync_all().ctx("sync", &partial)?;
+        crate::fault::point("file-partial");
         fs::rename(&partial, dst).ctx("rename into place", dst)?;
         Ok(stored)
     })();

@@ -3,7 +3,7 @@
 //! Every backup is a complete tree: files shared with other backups are hard links, so removing
 //! one backup's tree never takes bytes from another. The rename to a dot-directory makes the
 //! backup vanish from listings at once; a crash during the removal leaves only that hidden
-//! directory, which the next delete in the node directory removes.
+//! directory, which the next delete or purge in the node directory removes.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -15,7 +15,7 @@ use crate::error::{IoContext, RepoError, Result};
 use crate::lock::NodeLock;
 
 /// Prefix of a backup directory being deleted.
-const DELETING_PREFIX: &str = ".deleting-";
+pub(crate) const DELETING_PREFIX: &str = ".deleting-";
 
 /// What [`delete_backup`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -36,11 +36,29 @@ pub fn delete_backup(backup_dir: &Path) -> Result<DeleteSummary> {
     let _lock = NodeLock::acquire(node_dir)?;
     remove_interrupted_deletes(node_dir)?;
     let name = backup_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let hidden = node_dir.join(format!("{DELETING_PREFIX}{name}-{}", std::process::id()));
-    fs::rename(backup_dir, &hidden).ctx("hide backup being deleted", backup_dir)?;
+    let hidden = hide(node_dir, &name)?;
     crate::sync_dir(node_dir)?;
-    let summary = measure(&hidden)?;
-    fs::remove_dir_all(&hidden).ctx("remove", &hidden)?;
+    crate::fault::point("delete-hidden");
+    if let Err(e) = crate::index::forget(node_dir, &[&name]) {
+        // The index is a cache: the next list drops entries whose directory is gone.
+        tracing::warn!(node = %node_dir.display(), error = %e, "could not update the node index");
+    }
+    remove_hidden(&hidden)
+}
+
+/// Renames the backup `name` of a node to a hidden `.deleting-` directory (the caller holds the
+/// node lock and fsyncs the node directory); returns where it went.
+pub(crate) fn hide(node_dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let hidden = node_dir.join(format!("{DELETING_PREFIX}{name}-{}", std::process::id()));
+    let backup_dir = node_dir.join(name);
+    fs::rename(&backup_dir, &hidden).ctx("hide backup being deleted", &backup_dir)?;
+    Ok(hidden)
+}
+
+/// Removes a hidden backup tree; says what it held.
+pub(crate) fn remove_hidden(hidden: &Path) -> Result<DeleteSummary> {
+    let summary = measure(hidden)?;
+    fs::remove_dir_all(hidden).ctx("remove", hidden)?;
     Ok(summary)
 }
 

@@ -35,6 +35,12 @@ pub(crate) fn sync_parent(path: &Path) -> Result<()> {
 /// fsync of the directory. Readers see the old file or the new one, never
 /// half of it. Creates the parent directories.
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_at(path, bytes, None)
+}
+
+/// [`write_file_atomically`], with a fault-injection point (see `fault`) between the fsync of
+/// the partial file and its rename.
+pub(crate) fn write_atomically_at(path: &Path, bytes: &[u8], fault_point: Option<&str>) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).ctx("create directory", parent)?;
     }
@@ -43,6 +49,9 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = File::create(&partial).ctx("create", &partial)?;
         f.write_all(bytes).ctx("write", &partial)?;
         f.sync_all().ctx("sync", &partial)?;
+        if let Some(point) = fault_point {
+            crate::fault::point(point);
+        }
         fs::rename(&partial, path).ctx("rename into place", path)
     })();
     if result.is_err() {

@@ -9,6 +9,7 @@
 //!     cassette-meta/journal.jsonl
 //!     manifest.json            (written last: its presence means complete)
 //! <root>/<cluster_name>/<host_id>/.lock
+//! <root>/<cluster_name>/<host_id>/.index.json   (summaries of the complete backups: a cache)
 //! ```
 //!
 //! The layout mirrors Cassandra's data directory so that a restore by hand is
@@ -32,6 +33,13 @@ pub const SCHEMA_FILE: &str = "schema.cql";
 pub const LOCK_FILE: &str = ".lock";
 /// Suffix of files being written; they are renamed once complete.
 pub const PARTIAL_SUFFIX: &str = ".partial";
+/// The node index file name, inside a node directory (see `index`).
+pub const INDEX_FILE: &str = ".index.json";
+/// The lock serializing writers of the node index, inside a node directory.
+pub const INDEX_LOCK_FILE: &str = ".index.lock";
+/// Where `cassette restore` stages files by default, inside the repository root:
+/// `<root>/.restore-staging/<host_id>/<run>/`.
+pub const RESTORE_STAGING_DIR: &str = ".restore-staging";
 
 /// The repository root, and the paths derived from it.
 ///
@@ -101,6 +109,16 @@ impl RepoLayout {
     /// `<node_dir>/.lock`.
     pub fn lock_path(node_dir: &Path) -> PathBuf {
         node_dir.join(LOCK_FILE)
+    }
+
+    /// `<node_dir>/.index.json`.
+    pub fn index_path(node_dir: &Path) -> PathBuf {
+        node_dir.join(INDEX_FILE)
+    }
+
+    /// `<node_dir>/.index.lock`.
+    pub fn index_lock_path(node_dir: &Path) -> PathBuf {
+        node_dir.join(INDEX_LOCK_FILE)
     }
 }
 

@@ -22,7 +22,8 @@
 //!   components, hashed with BLAKE3 and checked against Cassandra's `Digest.crc32`.
 //! - [`Journal`]: progress of a running backup, so it can be resumed.
 //! - [`NodeLock`]: one cassette job at a time per node.
-//! - [`list_backups`], [`archive_backup`], [`available_bytes`], [`same_filesystem`].
+//! - [`list_backups`] (fast with thousands of backups: the node [`index`]), [`delete_backup`],
+//!   [`purge`] with a retention [`Policy`], [`archive_backup`], [`available_bytes`], [`same_filesystem`].
 //!
 //! All fallible functions return [`RepoError`], whose messages name the path
 //! involved and say what to do.
@@ -54,13 +55,17 @@ pub mod archive;
 pub mod copy;
 pub mod delete;
 pub mod error;
+pub mod fault;
 pub mod fsutil;
+pub mod index;
 pub mod journal;
 pub mod layout;
 pub mod list;
 pub mod lock;
 pub mod manifest;
 pub mod name;
+pub mod purge;
+pub mod retention;
 pub mod space;
 pub mod verify;
 
@@ -69,13 +74,16 @@ pub use copy::{LinkOutcome, StoredFile, copy_verified, hash_file, link_or_copy, 
 pub use delete::{DeleteSummary, delete_backup};
 pub use error::{RepoError, Result};
 pub use fsutil::{partial_path, sync_dir, write_file_atomically};
+pub use index::IndexEntry;
 pub use journal::{FileContext, Journal, JournalRecord};
 pub use layout::{BackupState, RepoLayout, relative_path};
-pub use list::{BackupSummary, list_backups};
-pub use lock::NodeLock;
+pub use list::{BackupSummary, list_backups, list_node, node_dirs, rebuild_indexes};
+pub use lock::{NodeLock, cassandra_node_lock_dir};
 pub use manifest::{
     ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, TableEntry, Totals,
 };
 pub use name::{BackupName, path_component};
+pub use purge::{NodePurge, PurgeOptions, purge, purge_node};
+pub use retention::{Policy, Reason};
 pub use space::{available_bytes, same_filesystem};
 pub use verify::{BadFile, Depth, VerifyReport, check_file, check_files, verify_backup};

@@ -1,8 +1,8 @@
 //! Listing the backups in a repository.
 //!
-//! Complete backups are described by their manifest; incomplete ones
-//! (interrupted or running) by what is on disk, so they show up too and can
-//! be resumed or deleted.
+//! Complete backups are described by the node index (`index`), or by their manifest when the
+//! index does not describe them; incomplete ones (interrupted or running) by what is on disk, so
+//! they show up too and can be resumed or deleted.
 
 use std::fs;
 use std::io;
@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, RepoError, Result};
+use crate::index::{self, IndexEntry, NodeIndex};
 use crate::journal::{Journal, JournalRecord};
 use crate::layout::RepoLayout;
 use crate::manifest::Manifest;
@@ -42,6 +43,10 @@ pub struct BackupSummary {
     pub started_at: Option<DateTime<Utc>>,
     /// When it finished (complete backups only).
     pub finished_at: Option<DateTime<Utc>>,
+    /// Incomplete backups: when a file of it was last written (the newest modification time in
+    /// its tree), which tells an interrupted backup from a running one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_written_at: Option<DateTime<Utc>>,
     /// Why it could not be described fully (e.g. an unreadable manifest).
     pub error: Option<String>,
 }
@@ -50,6 +55,15 @@ pub struct BackupSummary {
 /// optionally only one cluster and/or host, sorted by cluster, host, start
 /// time (unknown last) and name. Dot-entries (like `.lock`) are skipped.
 pub fn list_backups(root: &Path, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
+    let mut out = Vec::new();
+    for node_dir in node_dirs(root, cluster, host)? {
+        out.extend(list_node(&node_dir)?);
+    }
+    Ok(out)
+}
+
+/// The node directories under `root`, optionally of one cluster and/or host, sorted.
+pub fn node_dirs(root: &Path, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<PathBuf>> {
     if !root.is_dir() {
         return Err(RepoError::NoRepository { path: root.to_owned() });
     }
@@ -64,23 +78,70 @@ pub fn list_backups(root: &Path, cluster: Option<&str>, host: Option<&str>) -> R
             Some(h) => vec![path_component("host ID", h)?.to_owned()],
             None => subdirs(&cluster_dir)?,
         };
-        for h in hosts {
-            let node_dir = cluster_dir.join(&h);
-            for name in subdirs(&node_dir)? {
-                out.push(summarize(&c, &h, &name, node_dir.join(&name)));
-            }
+        out.extend(hosts.into_iter().map(|h| cluster_dir.join(h)).filter(|d| d.is_dir()));
+    }
+    Ok(out)
+}
+
+/// The backups of one node (`<root>/<cluster>/<host_id>`), sorted by start time (unknown
+/// last) and name. Reads the node index, and the manifests of the backups it does not
+/// describe; when it found such a gap it updates the index (best effort: a read-only
+/// repository is listed all the same).
+pub fn list_node(node_dir: &Path) -> Result<Vec<BackupSummary>> {
+    let component =
+        |p: Option<&Path>| p.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (cluster, host) = (component(node_dir.parent()), component(Some(node_dir)));
+    let names = subdirs(node_dir)?;
+    let loaded = index::load(node_dir);
+    let split = index::reconcile(loaded.entries(), &names, |n| RepoLayout::manifest_path(&node_dir.join(n)).is_file());
+    let mut out: Vec<BackupSummary> = split.indexed.iter().map(|e| from_entry(&cluster, &host, node_dir, e)).collect();
+    let mut to_index = Vec::new();
+    for name in &split.unindexed {
+        let s = summarize(&cluster, &host, name, node_dir.join(name));
+        if s.complete {
+            to_index.push(name.clone());
         }
+        out.push(s);
+    }
+    let repair = !to_index.is_empty() || !split.stale.is_empty() || matches!(loaded, NodeIndex::Damaged(_));
+    if repair
+        && !matches!(loaded, NodeIndex::Newer(_))
+        && let Err(e) = index::refresh(node_dir, &to_index)
+    {
+        // A read-only repository is listed all the same.
+        tracing::debug!(node = %node_dir.display(), error = %e, "could not update the node index");
     }
     out.sort_by(|a, b| {
-        (&a.cluster, &a.host_id, a.started_at.is_none(), a.started_at, &a.name).cmp(&(
-            &b.cluster,
-            &b.host_id,
-            b.started_at.is_none(),
-            b.started_at,
-            &b.name,
-        ))
+        (a.started_at.is_none(), a.started_at, &a.name).cmp(&(b.started_at.is_none(), b.started_at, &b.name))
     });
     Ok(out)
+}
+
+/// Rewrites the index of every node under `root` (optionally one cluster and/or host) from
+/// the manifests; returns the number of complete backups indexed.
+pub fn rebuild_indexes(root: &Path, cluster: Option<&str>, host: Option<&str>) -> Result<usize> {
+    let mut n = 0;
+    for node_dir in node_dirs(root, cluster, host)? {
+        n += index::rebuild(&node_dir)?;
+    }
+    Ok(n)
+}
+
+fn from_entry(cluster: &str, host: &str, node_dir: &Path, e: &IndexEntry) -> BackupSummary {
+    BackupSummary {
+        cluster: cluster.to_owned(),
+        host_id: host.to_owned(),
+        name: e.name.clone(),
+        path: node_dir.join(&e.name),
+        complete: true,
+        files: e.totals.files,
+        bytes: e.totals.bytes,
+        bytes_added: e.totals.bytes_added,
+        started_at: Some(e.started_at),
+        finished_at: Some(e.finished_at),
+        last_written_at: None,
+        error: None,
+    }
 }
 
 /// Names of the visible subdirectories of `dir`; none if it does not exist.
@@ -117,6 +178,7 @@ fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSumm
         bytes_added: 0,
         started_at: None,
         finished_at: None,
+        last_written_at: None,
         error: None,
     };
     match Manifest::read(&s.path) {
@@ -145,6 +207,8 @@ fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSumm
     s.files = usage.files;
     s.bytes = usage.bytes;
     s.bytes_added = usage.unshared_bytes;
+    s.last_written_at =
+        (usage.newest_mtime > 0).then(|| DateTime::from_timestamp(usage.newest_mtime, 0)).flatten().max(s.started_at);
     s
 }
 
@@ -154,10 +218,13 @@ struct DiskUsage {
     files: u64,
     bytes: u64,
     unshared_bytes: u64,
+    /// Newest modification time (seconds since the epoch) of the directory or anything in it.
+    newest_mtime: i64,
 }
 
 impl DiskUsage {
     fn add_dir(&mut self, dir: &Path) -> Result<()> {
+        self.newest_mtime = self.newest_mtime.max(fs::symlink_metadata(dir).ctx("stat", dir)?.mtime());
         for entry in fs::read_dir(dir).ctx("list", dir)? {
             let entry = entry.ctx("list", dir)?;
             let path = entry.path();
@@ -167,6 +234,7 @@ impl DiskUsage {
             } else if meta.is_file() {
                 self.files += 1;
                 self.bytes += meta.len();
+                self.newest_mtime = self.newest_mtime.max(meta.mtime());
                 if meta.nlink() == 1 {
                     self.unshared_bytes += meta.len();
                 }

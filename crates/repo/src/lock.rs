@@ -69,6 +69,12 @@ impl NodeLock {
     }
 }
 
+/// The directory of the lock that one cassette job per Cassandra node takes (keyed by host ID,
+/// whatever the repository): the backup and restore engines hold it while they run.
+pub fn cassandra_node_lock_dir(host_id: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("cassette-node-{host_id}"))
+}
+
 impl Drop for NodeLock {
     fn drop(&mut self) {
         // Clear the holder first so nobody reads stale details, then unlock

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RepoError, Result};
-use crate::fsutil::write_file_atomically;
+use crate::fsutil::write_atomically_at;
 use crate::layout::RepoLayout;
 
 /// The `format` field of every manifest cassette writes.
@@ -186,7 +186,7 @@ impl Manifest {
         let mut json = serde_json::to_vec_pretty(self)
             .map_err(|source| RepoError::ManifestParse { path: path.clone(), source })?;
         json.push(b'\n');
-        write_file_atomically(&path, &json)
+        write_atomically_at(&path, &json, Some("manifest-partial"))
     }
 
     /// Reads and checks `<backup_dir>/manifest.json`.

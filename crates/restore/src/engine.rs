@@ -136,8 +136,11 @@ pub async fn run_restore(
         journal.append(&Record::Reset { at: Utc::now() })?;
     }
     journal.append(&Record::Started { at: Utc::now(), mode: req.mode })?;
-    let host_staging =
-        req.staging_dir.clone().unwrap_or_else(|| req.backup_root.join(".restore-staging")).join(&host_id);
+    let host_staging = req
+        .staging_dir
+        .clone()
+        .unwrap_or_else(|| req.backup_root.join(cassette_repo::layout::RESTORE_STAGING_DIR))
+        .join(&host_id);
     clear_leftovers(&host_staging);
     let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
     // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
@@ -416,7 +419,7 @@ fn all_journals(root: &Path, cluster: &str, name: &str) -> Vec<(String, Vec<Reco
 
 /// The node-wide job lock, shared with the backup engine (`/tmp/cassette-node-<host ID>`).
 pub(crate) fn node_lock(host_id: &str) -> Result<NodeLock, RestoreError> {
-    let dir = std::env::temp_dir().join(format!("cassette-node-{host_id}"));
+    let dir = cassette_repo::cassandra_node_lock_dir(host_id);
     std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create lock directory", &dir, e))?;
     Ok(NodeLock::acquire(&dir)?)
 }

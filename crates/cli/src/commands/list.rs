@@ -1,13 +1,42 @@
-//! `cassette list`: backups in the backup directory, complete or not.
+//! `cassette list`: backups in the backup directory, complete or not, with their age.
 
 use std::process::ExitCode;
 
+use cassette_repo::BackupSummary;
+use chrono::Utc;
+use serde::Serialize;
+
 use crate::cli::RepoArgs;
 
-pub fn run(repo: &RepoArgs, cluster: Option<&str>, host: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+/// A listed backup: the repository's summary and its age now.
+#[derive(Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    summary: &'a BackupSummary,
+    /// Seconds since it finished (complete) or was last written (incomplete).
+    age_seconds: Option<i64>,
+}
+
+pub fn run(
+    repo: &RepoArgs,
+    cluster: Option<&str>,
+    host: Option<&str>,
+    rebuild_index: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if rebuild_index {
+        let n = cassette_repo::rebuild_indexes(&repo.backup_dir, cluster, host)?;
+        if !json {
+            eprintln!("indexed {n} complete backups");
+        }
+    }
     let backups = cassette_repo::list_backups(&repo.backup_dir, cluster, host)?;
+    let now = Utc::now();
+    let age = |b: &BackupSummary| b.finished_at.or(b.last_written_at).or(b.started_at).map(|t| now - t);
     if json {
-        super::print_json(&backups);
+        let listed: Vec<Listed> =
+            backups.iter().map(|b| Listed { summary: b, age_seconds: age(b).map(|a| a.num_seconds()) }).collect();
+        super::print_json(&listed);
         return Ok(ExitCode::SUCCESS);
     }
     if backups.is_empty() {
@@ -15,12 +44,12 @@ pub fn run(repo: &RepoArgs, cluster: Option<&str>, host: Option<&str>, json: boo
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10}  finished",
-        "cluster", "host ID", "name", "state", "files", "size", "added"
+        "{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10} {:>7}  finished",
+        "cluster", "host ID", "name", "state", "files", "size", "added", "age"
     );
     for b in &backups {
         println!(
-            "{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10}  {}",
+            "{:<24} {:<36} {:<28} {:<10} {:>7} {:>10} {:>10} {:>7}  {}",
             b.cluster,
             b.host_id,
             b.name,
@@ -28,6 +57,7 @@ pub fn run(repo: &RepoArgs, cluster: Option<&str>, host: Option<&str>, json: boo
             b.files,
             super::human_bytes(b.bytes),
             super::human_bytes(b.bytes_added),
+            age(b).map(cassette_repo::retention::age).unwrap_or_else(|| "-".into()),
             b.finished_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
         );
         if let Some(e) = &b.error {

@@ -6,6 +6,7 @@ mod backup;
 mod delete;
 mod list;
 mod node;
+mod purge;
 mod quarantine;
 mod restore;
 mod server;
@@ -25,7 +26,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::run(args, json).await,
         Command::Restore(args) => restore::run(args, json).await,
         Command::Quarantine(cmd) => quarantine::run(cmd, json).await,
-        Command::List { repo, cluster, host_id } => list::run(&repo, cluster.as_deref(), host_id.as_deref(), json),
+        Command::List { repo, cluster, host_id, rebuild_index } => {
+            list::run(&repo, cluster.as_deref(), host_id.as_deref(), rebuild_index, json)
+        }
+        Command::Purge(args) => purge::run(&args, json),
         Command::Verify { repo, name, host_id, quick, parallel } => {
             verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json)
         }

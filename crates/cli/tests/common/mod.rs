@@ -24,15 +24,36 @@ pub fn cassette(node: &Node, args: &[&str]) -> Output {
 }
 
 pub fn cassette_with_nodetool(node: &Node, nodetool: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cassette"))
-        .args(args)
+    command(node, nodetool, args).output().expect("run cassette")
+}
+
+/// `cassette ARGS` with extra environment variables (such as the `CASSETTE_FAULT_KILL_AT` hook).
+pub fn cassette_with_env(node: &Node, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = command(node, &cassette_testkit::nodetool_launcher(), args);
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run cassette")
+}
+
+fn command(node: &Node, nodetool: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cassette"));
+    cmd.args(args)
         .env("CASSETTE_CQL_HOST", &node.ip)
         .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
         .env("CASSETTE_NODETOOL", nodetool)
+        .env_remove("CASSETTE_FAULT_KILL_AT")
         .env_remove("CASSANDRA_BACKUP_DIRECTORY")
-        .env_remove("CASSANDRA_HOME")
-        .output()
-        .expect("run cassette")
+        .env_remove("CASSANDRA_HOME");
+    cmd
+}
+
+/// `cassette --json list` of `root`: every backup, as listed.
+pub fn list_json(node: &Node, root: &Path) -> Vec<serde_json::Value> {
+    let out = cassette(node, &["--json", "list", "--backup-dir", root.to_str().unwrap()]);
+    assert!(out.status.success(), "list failed:\n{}", stderr(&out));
+    match serde_json::from_str(&stdout(&out)).expect("list --json prints JSON") {
+        serde_json::Value::Array(v) => v,
+        other => panic!("list --json printed {other}"),
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
