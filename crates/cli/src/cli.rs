@@ -289,6 +289,9 @@ pub struct PurgeArgs {
     /// Only this node (host ID).
     #[arg(long, visible_alias = "host")]
     pub host_id: Option<String>,
+    /// Only backups whose names start with this (e.g. one schedule's); others are untouched.
+    #[arg(long, value_name = "PREFIX")]
+    pub name_prefix: Option<String>,
 }
 
 /// `90s`, `30m`, `1h`, `2d`, `1h30m`, `0s`: numbers each followed by a unit (s, m, h, d).

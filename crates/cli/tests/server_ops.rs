@@ -156,6 +156,10 @@ async fn a_schedule_fires_on_time_across_a_restart_and_runs_a_missed_slot_once()
     let root = other_disk_dir();
     let _turn = serial();
     let mut s = Services::start(root.path());
+    // A backup of the schedule's keyspace outside the schedule: its retention leaves it alone.
+    let (code, _) = s.post(&format!("/cluster/backup/start?name=manual-1&keyspaces={ks}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(s.wait("backup", |_| {}).await["backup"]["state"], "succeeded");
 
     // Bad schedules are refused with the reason.
     let bad = s
@@ -175,7 +179,7 @@ async fn a_schedule_fires_on_time_across_a_restart_and_runs_a_missed_slot_once()
         .http
         .post(s.url("/v1/schedules"))
         .bearer_auth(TOKEN)
-        .json(&json!({"name": "every20", "cron": "*/20 * * * * *", "keyspaces": [ks]}))
+        .json(&json!({"name": "every20", "cron": "*/20 * * * * *", "keyspaces": [ks], "retention": {"keepLast": 2}}))
         .send()
         .await
         .unwrap();
@@ -225,6 +229,24 @@ async fn a_schedule_fires_on_time_across_a_restart_and_runs_a_missed_slot_once()
     for run in scheduled(&s.get("/v1/jobs").await) {
         assert_eq!(run["state"], "succeeded", "{run:#}");
         assert!(run["backupName"].as_str().unwrap().starts_with("every20-"));
+    }
+    // Retention (keep the last 2 of the schedule's backups) ran after each successful run.
+    let runs = scheduled(&s.get("/v1/jobs").await);
+    assert!(runs.len() >= 3, "{runs:#?}");
+    assert!(runs[0]["phases"].as_array().unwrap().iter().any(|p| p["name"] == "retention" && p["status"] == "SUCCESS"));
+    let newest: Vec<String> = runs[..2].iter().map(|r| r["backupName"].as_str().unwrap().to_string()).collect();
+    for id in s.host_ids().await {
+        let node_dir = root.path().join(&cluster.name).join(&id);
+        let mut names: Vec<String> = std::fs::read_dir(&node_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        let mut want = newest.clone();
+        want.push("manual-1".into());
+        want.sort();
+        assert_eq!(names, want, "on {id}");
     }
     // Removing the schedule stops it.
     let id = schedule["id"].as_i64().unwrap();

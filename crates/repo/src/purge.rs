@@ -36,6 +36,9 @@ pub struct PurgeOptions {
     pub dry_run: bool,
     /// The time ages are measured from.
     pub now: DateTime<Utc>,
+    /// Only backups whose names start with this (a schedule's backups); the others are left
+    /// alone and do not count for the policy.
+    pub name_prefix: Option<String>,
 }
 
 /// The purge of one node.
@@ -151,7 +154,10 @@ fn plan_and_run(node_dir: &Path, opts: &PurgeOptions, out: &mut NodePurge) -> Re
     // machine runs the node's jobs, also keeps a restore reading these backups out.
     let _lock = NodeLock::acquire(node_dir)?;
     let _job_lock = NodeLock::acquire(&cassandra_node_lock_dir(&out.host_id))?;
-    let backups = list_node(node_dir)?;
+    let backups: Vec<_> = list_node(node_dir)?
+        .into_iter()
+        .filter(|b| opts.name_prefix.as_ref().is_none_or(|p| b.name.starts_with(p.as_str())))
+        .collect();
     let reasons = retention::select(&backups, &opts.policy, opts.now);
     for (b, mut reason) in backups.iter().zip(reasons) {
         if !reason.keeps() && restored_recently(&b.path, opts) {
@@ -321,6 +327,7 @@ mod tests {
             policy: Policy { keep_last: Some(keep_last), keep_days: None, grace: std::time::Duration::from_secs(3600) },
             dry_run,
             now: Utc::now(),
+            name_prefix: None,
         }
     }
 

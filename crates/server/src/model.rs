@@ -395,6 +395,13 @@ pub enum AgentJobRequest {
         #[serde(default)]
         keyspaces: Vec<String>,
     },
+    /// Purge this node's backups whose names start with `name_prefix`, by a retention policy.
+    Purge {
+        /// Only backups named with this prefix (a schedule's).
+        name_prefix: String,
+        /// What to keep.
+        retention: Retention,
+    },
     /// Re-hash this node's complete backups (the one named, or all); each backup is reported
     /// as a "keyspace" of the job.
     Verify {

@@ -29,6 +29,7 @@ pub fn run(args: &PurgeArgs, json: bool) -> anyhow::Result<ExitCode> {
         policy: Policy { keep_last: args.keep_last, keep_days: args.keep_days, grace: args.grace },
         dry_run: args.dry_run,
         now: Utc::now(),
+        name_prefix: args.name_prefix.clone(),
     };
     let nodes = cassette_repo::purge(&args.repo.backup_dir, args.cluster.as_deref(), args.host_id.as_deref(), &opts)?;
     let deleted = || nodes.iter().flat_map(|n| n.doomed()).filter_map(|b| b.deleted.as_ref());

@@ -149,7 +149,7 @@ fn request_name(request: &AgentJobRequest) -> Option<&str> {
         | AgentJobRequest::Snapshot { name, .. }
         | AgentJobRequest::Restore { name, .. } => Some(name),
         AgentJobRequest::Verify { name } => name.as_deref(),
-        AgentJobRequest::Repair { .. } | AgentJobRequest::Cleanup { .. } => None,
+        AgentJobRequest::Repair { .. } | AgentJobRequest::Cleanup { .. } | AgentJobRequest::Purge { .. } => None,
     }
 }
 

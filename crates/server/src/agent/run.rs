@@ -88,11 +88,51 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
                 .await
         }
         AgentJobRequest::Verify { name } => verify(config, node, name, live).await,
+        AgentJobRequest::Purge { name_prefix, retention } => purge(config, node, name_prefix, retention, live).await,
         AgentJobRequest::Cleanup { keyspaces } => {
             for_each_keyspace(node, keyspaces, live, "cleanup", |ks| async move { node.nodetool.cleanup(&ks).await })
                 .await
         }
     }
+}
+
+/// Purges this node's backups named with `name_prefix` by `retention` (the newest complete one
+/// is always kept; a purge never waits for or breaks a running job's lock).
+async fn purge(
+    config: &AgentConfig,
+    node: &Node,
+    name_prefix: String,
+    retention: crate::model::Retention,
+    live: &Live,
+) -> Result<(), String> {
+    if retention.keep_last.is_none() && retention.keep_days.is_none() {
+        return Err("a retention policy needs keepLast or keepDays".into());
+    }
+    let host_id = node.cql.local_node().await.map_err(|e| e.to_string())?.host_id.to_string();
+    let opts = cassette_repo::purge::PurgeOptions {
+        policy: cassette_repo::retention::Policy {
+            keep_last: retention.keep_last.map(|n| n as usize),
+            keep_days: retention.keep_days,
+            grace: std::time::Duration::from_secs(3600),
+        },
+        dry_run: false,
+        now: chrono::Utc::now(),
+        name_prefix: Some(name_prefix),
+    };
+    let root = config.backup_root.clone();
+    live.update(|v| v.progress.stage = "purge".into());
+    let nodes = tokio::task::spawn_blocking(move || cassette_repo::purge(&root, None, Some(&host_id), &opts))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let deleted: Vec<String> =
+        nodes.iter().flat_map(|n| n.doomed()).filter(|b| b.deleted.is_some()).map(|b| b.name.clone()).collect();
+    let problem = nodes.iter().find_map(|n| n.skipped.clone().or_else(|| n.error.clone()));
+    live.update(|v| {
+        v.report = Some(serde_json::json!({ "deleted": deleted }));
+        v.error = problem;
+    });
+    Ok(())
 }
 
 /// Re-hashes this node's complete backups (the one named, or all), one "keyspace" per backup.

@@ -249,13 +249,51 @@ impl JobRun {
             }
             targets.retain(|t| !failed.iter().any(|(id, _)| id == &t.run.executor_id));
         }
-        self.node_jobs(targets, |t| AgentJobRequest::Backup {
+        self.node_jobs(targets.clone(), |t| AgentJobRequest::Backup {
             name: name.clone(),
             keyspaces: params.keyspaces.clone(),
             snapshot_tag: tags.iter().find(|(id, _)| id == &t.run.executor_id).and_then(|(_, tag)| tag.clone()),
         })
         .await;
+        if let (Some(schedule), Some(retention)) = (&params.schedule, &params.retention) {
+            self.retention(&targets, schedule, retention).await?;
+        }
         Ok(())
+    }
+
+    /// A scheduled backup's retention: once every node succeeded, each node purges the
+    /// schedule's backups by its policy (never the backup just made: it is the newest).
+    async fn retention(
+        &self,
+        targets: &[Target],
+        schedule: &str,
+        retention: &crate::model::Retention,
+    ) -> Result<(), Stop> {
+        let doc = self.running.doc();
+        if self.running.aborted()
+            || !doc.remaining_nodes.is_empty()
+            || doc.completed_nodes.iter().any(|n| n.failure.is_some())
+        {
+            return Ok(()); // a failed backup purges nothing
+        }
+        self.phase("retention");
+        let request = AgentJobRequest::Purge { name_prefix: format!("{schedule}-"), retention: retention.clone() };
+        let results = self.step(targets, |_| request.clone()).await;
+        let mut deleted = 0;
+        let mut bad = Vec::new();
+        for (t, r) in targets.iter().zip(results) {
+            match r {
+                Ok(v) => deleted += v.report.as_ref().and_then(|r| r["deleted"].as_array().map(Vec::len)).unwrap_or(0),
+                Err(e) => bad.push(format!("{}: {e}", t.run.executor_id)),
+            }
+        }
+        if bad.is_empty() {
+            self.end_phase(true, format!("{deleted} backups purged across the nodes"));
+            Ok(())
+        } else {
+            self.end_phase(false, bad.join("; "));
+            Err(format!("the backup succeeded but its retention purge failed: {}", bad.join("; ")))
+        }
     }
 
     /// A resumed backup: nodes whose backup of this name completed (while the server was
