@@ -1,0 +1,54 @@
+"""The dashboard in headless Chromium, as an operator uses it: start a backup with the button,
+watch its progress appear, see the job complete. Driven by crates/cli/tests/dashboard.rs.
+
+Environment: DASHBOARD_URL, CASSETTE_TOKEN, BACKUP_NAME, KEYSPACE, SCREENSHOTS (a directory),
+CHROMIUM (the browser binary). Exits non-zero with the reason when a step fails.
+"""
+import os
+import re
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+url = os.environ["DASHBOARD_URL"]
+name = os.environ["BACKUP_NAME"]
+shots = os.environ["SCREENSHOTS"]
+os.makedirs(shots, exist_ok=True)
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=os.environ["CHROMIUM"], args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    expect(page.locator("#nodes tbody tr")).to_have_count(3, timeout=15_000)
+    page.screenshot(path=f"{shots}/1-dashboard.png", full_page=True)
+
+    page.fill("#token", os.environ["CASSETTE_TOKEN"])
+    page.dispatch_event("#token", "change")
+    page.fill("#backup-name", name)
+    page.fill("#keyspaces", os.environ["KEYSPACE"])
+    page.click("#start-backup")
+    expect(page.locator("#notice")).to_contain_text("started", timeout=10_000)
+
+    # Progress appears: the running job, then a node's progress row.
+    expect(page.locator("#running-job")).to_be_visible(timeout=20_000)
+    expect(page.locator("#running .node-progress").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#running")).to_contain_text(re.compile(r"[1-9][0-9]*/[0-9]+ files"), timeout=60_000)
+    page.screenshot(path=f"{shots}/2-progress.png", full_page=True)
+
+    # The job completes: its history row says succeeded, the backup is listed complete.
+    row = page.locator("#history tr.job", has_text=name).first
+    expect(row).to_have_attribute("data-state", "succeeded", timeout=300_000)
+    expect(page.locator("#running")).to_contain_text("No job is running", timeout=10_000)
+    expect(page.locator(f'#backups tr.backup[data-name="{name}"]')).to_contain_text("complete", timeout=15_000)
+    page.screenshot(path=f"{shots}/3-done.png", full_page=True)
+
+    # A restore asks for confirmation naming what will be truncated; dismissing it starts nothing.
+    messages = []
+    page.once("dialog", lambda d: (messages.append(d.message), d.dismiss()))
+    page.click(f'#backups tr.backup[data-name="{name}"] [data-restore]')
+    page.wait_for_timeout(500)
+    if not messages or "TRUNCATED" not in messages[0] or os.environ["KEYSPACE"] not in messages[0]:
+        print(f"restore confirmation did not name the keyspace: {messages}", file=sys.stderr)
+        sys.exit(1)
+    browser.close()
+print("dashboard: backup started from the page, progress seen, job succeeded")
