@@ -102,6 +102,8 @@ pub enum LeftoverKind {
     PartialFile,
     /// A restore staging directory older than the grace period.
     RestoreStaging,
+    /// Objects (on object storage) of a deleted or abandoned backup that no manifest references.
+    UnreferencedObjects,
 }
 
 impl NodePurge {

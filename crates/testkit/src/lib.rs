@@ -12,6 +12,9 @@
 //! | `trio`  | 3     | 127.0.0.1-3 | 7100, 7200, 7300 | 1                |
 //! | `offline` | 1   | 127.0.7.1 | 7900      | 1 (stopped and started by offline-restore tests) |
 //!
+//! [`s3::S3Server`] starts a real S3-compatible server (s3s-fs or moto) on loopback through
+//! `harness/s3/s3.sh`, one per call, with a bucket `cassette`.
+//!
 //! [`dataset`] loads keyspaces of several table shapes (clustering keys, collections, counters,
 //! TTL'd rows, deletes, a secondary index) and dumps tables for before/after comparisons.
 //!
@@ -27,6 +30,7 @@
 
 mod cluster;
 pub mod dataset;
+pub mod s3;
 
 pub use cluster::{Cluster, Node, cluster_root, harness_script, nodetool_launcher, repo_root};
 

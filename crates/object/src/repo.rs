@@ -1,0 +1,230 @@
+//! A repository on object storage: the store behind a URL, and the keys of the layout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::path::Path as Key;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
+
+use crate::error::{ObjectError, Result};
+use crate::limit::{Bandwidth, Buffers};
+
+/// Whether `location` names an object store (`s3://`, `gs://`, `az://`, `memory://`) rather than
+/// a local directory.
+pub fn is_remote_url(location: &str) -> bool {
+    ["s3://", "gs://", "az://", "azure://", "abfs://", "memory://"].iter().any(|p| location.starts_with(p))
+}
+
+/// How transfers run: the size of a multipart part, how many part buffers may be in flight
+/// (the memory bound is `part_size × buffers`), how many files at once, and an optional
+/// bandwidth limit in bytes per second.
+#[derive(Clone, Debug)]
+pub struct Transfer {
+    /// Bytes per part of a multipart upload (and per read of a file); files up to this size go
+    /// up in one PUT.
+    pub part_size: usize,
+    /// Part buffers in flight across the whole process.
+    pub buffers: usize,
+    /// Files transferred at once.
+    pub parallel_files: usize,
+    /// Bytes per second across all transfers, if limited.
+    pub bandwidth: Option<u64>,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        // 8 buffers of 8 MiB: 64 MiB in flight at most, enough to keep a 10 Gbit/s link busy
+        // at typical S3 latencies.
+        Transfer { part_size: 8 << 20, buffers: 8, parallel_files: 8, bandwidth: None }
+    }
+}
+
+/// A repository on object storage.
+#[derive(Clone)]
+pub struct RemoteRepo {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    /// The key prefix every key of the repository starts with (from the URL's path).
+    pub(crate) root: Key,
+    url: String,
+    pub(crate) transfer: Transfer,
+    pub(crate) buffers: Buffers,
+    pub(crate) bandwidth: Option<Arc<Bandwidth>>,
+}
+
+impl std::fmt::Debug for RemoteRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteRepo").field("url", &self.url).finish()
+    }
+}
+
+impl RemoteRepo {
+    /// Opens the repository at `url`: `s3://bucket/prefix` (credentials, region and endpoint
+    /// from the usual `AWS_*` environment variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ENDPOINT` for S3-compatible servers, `AWS_ALLOW_HTTP` for plain HTTP),
+    /// `gs://bucket/prefix` (`GOOGLE_*`), `az://container/prefix` (`AZURE_*`), or
+    /// `memory://` (in this process only: for tests). Nothing is contacted yet.
+    pub fn open(url: &str, transfer: Transfer) -> Result<RemoteRepo> {
+        let invalid = |reason: String| ObjectError::InvalidUrl { url: url.to_string(), reason };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("no scheme".into()))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() && scheme != "memory" {
+            return Err(invalid(format!("no bucket: write {scheme}://BUCKET/PREFIX")));
+        }
+        let retry = RetryConfig { max_retries: 10, retry_timeout: Duration::from_secs(180), ..Default::default() };
+        let client = ClientOptions::new().with_timeout(Duration::from_secs(300)).with_connect_timeout(Duration::from_secs(10));
+        let bucket_url = format!("{scheme}://{bucket}");
+        let store: Arc<dyn ObjectStore> = match scheme {
+            "s3" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry)
+                    .with_client_options(client)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry)
+                    .with_client_options(client)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            "az" | "azure" | "abfs" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry)
+                    .with_client_options(client)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            "memory" => Arc::new(object_store::memory::InMemory::new()),
+            other => {
+                return Err(invalid(format!(
+                    "unknown scheme '{other}': use a directory, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+                )));
+            }
+        };
+        Ok(RemoteRepo::with_store(store, url, prefix, transfer))
+    }
+
+    /// A repository on an existing store (tests: an `InMemory` store shared by two handles).
+    pub fn with_store(store: Arc<dyn ObjectStore>, url: &str, prefix: &str, transfer: Transfer) -> RemoteRepo {
+        let root = prefix.split('/').filter(|p| !p.is_empty()).fold(Key::default(), |k, p| k.clone().join(p));
+        RemoteRepo {
+            store,
+            root,
+            url: url.trim_end_matches('/').to_string(),
+            buffers: Buffers::new(transfer.buffers),
+            bandwidth: transfer.bandwidth.map(|b| Arc::new(Bandwidth::new(b))),
+            transfer,
+        }
+    }
+
+    /// The URL the repository was opened with (no credentials: those come from the environment).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The transfer settings.
+    pub fn transfer(&self) -> &Transfer {
+        &self.transfer
+    }
+
+    /// The store (for tests and tools that count objects).
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The URL of a key, for messages.
+    pub fn url_of(&self, key: &Key) -> String {
+        let rel = key.as_ref().strip_prefix(self.root.as_ref()).unwrap_or(key.as_ref()).trim_start_matches('/');
+        format!("{}/{}", self.url, rel)
+    }
+
+    /// `<root>/<cluster>/<host_id>`.
+    pub fn node_key(&self, cluster: &str, host_id: &str) -> Result<Key> {
+        let cluster = cassette_repo::path_component("cluster name", cluster)?;
+        let host = cassette_repo::path_component("host ID", host_id)?;
+        Ok(self.root.clone().join(cluster).join(host))
+    }
+
+    /// The keys of one backup.
+    pub fn backup(&self, cluster: &str, host_id: &str, name: &cassette_repo::BackupName) -> Result<RemoteBackup> {
+        let node = self.node_key(cluster, host_id)?;
+        Ok(RemoteBackup { prefix: node.clone().join(name.as_str()), node, name: name.to_string() })
+    }
+
+    /// The repository's root key (the URL's prefix).
+    pub fn root(&self) -> &Key {
+        &self.root
+    }
+}
+
+/// The keys of one backup on object storage.
+#[derive(Clone, Debug)]
+pub struct RemoteBackup {
+    /// `<root>/<cluster>/<host_id>`.
+    pub node: Key,
+    /// `<node>/<backup_name>`.
+    pub prefix: Key,
+    /// The backup name.
+    pub name: String,
+}
+
+impl RemoteBackup {
+    /// The key of a file at `relative` (`/`-separated, as in the manifest) in this backup.
+    pub fn key(&self, relative: &str) -> Key {
+        join(&self.prefix, relative)
+    }
+
+    /// `manifest.json`.
+    pub fn manifest(&self) -> Key {
+        self.prefix.clone().join("manifest.json")
+    }
+
+    /// The tombstone a deletion writes first.
+    pub fn tombstone(&self) -> Key {
+        self.key(TOMBSTONE)
+    }
+
+    /// Where the bytes of a manifest entry are: its `object` (relative to the node) when it
+    /// reuses an earlier backup's upload, else its own path.
+    pub fn data_key(&self, entry: &cassette_repo::FileEntry) -> Key {
+        match &entry.object {
+            Some(object) => join(&self.node, object),
+            None => self.key(&entry.path),
+        }
+    }
+
+    /// `entry.object` for a file stored by this backup at `relative`: its path from the node.
+    pub fn object_ref(&self, relative: &str) -> String {
+        format!("{}/{}", self.name, relative)
+    }
+}
+
+/// The tombstone's path in a backup.
+pub const TOMBSTONE: &str = "cassette-meta/deleted.json";
+
+/// `base` joined with a `/`-separated relative path.
+pub fn join(base: &Key, relative: &str) -> Key {
+    relative.split('/').filter(|p| !p.is_empty()).fold(base.clone(), |k, p| k.join(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_keys() {
+        assert!(is_remote_url("s3://b/p") && is_remote_url("memory://") && !is_remote_url("/var/backup"));
+        let repo = RemoteRepo::open("memory://x/some/prefix/", Transfer::default()).unwrap();
+        let name = cassette_repo::BackupName::parse("nightly").unwrap();
+        let b = repo.backup("Test Cluster", "h1", &name).unwrap();
+        assert_eq!(b.key("ks/t/nb-1-big-Data.db").as_ref(), "some/prefix/Test Cluster/h1/nightly/ks/t/nb-1-big-Data.db");
+        assert_eq!(repo.url_of(&b.manifest()), "memory://x/some/prefix/Test Cluster/h1/nightly/manifest.json");
+        assert!(RemoteRepo::open("ftp://x/y", Transfer::default()).is_err());
+        assert!(RemoteRepo::open("s3:///y", Transfer::default()).unwrap_err().to_string().contains("no bucket"));
+        assert!(repo.backup("..", "h1", &name).is_err());
+    }
+}

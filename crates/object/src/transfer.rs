@@ -1,0 +1,338 @@
+//! Moving bytes: uploading a snapshot file (hashed and checked on the way), putting small
+//! objects, downloading an object into a local file (verified before it is renamed into place),
+//! and hashing an object without storing it.
+//!
+//! Uploads read a file one part at a time into one of the repository's part buffers; files up
+//! to one part go up in one PUT, larger ones as a multipart upload whose parts are sent in
+//! parallel (each part holds its buffer until it is acknowledged). A `Data.db` whose CRC32
+//! differs from Cassandra's `Digest.crc32` is never completed: its multipart upload is aborted.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path as Key;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::task::JoinSet;
+
+use crate::error::{ObjectError, Result};
+use crate::repo::RemoteRepo;
+
+/// What an upload stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Bytes read and stored.
+    pub size: u64,
+    /// BLAKE3 of the bytes, lowercase hex.
+    pub blake3: String,
+    /// CRC32 of the bytes (what Cassandra's `Digest.crc32` holds for a `Data.db`).
+    pub crc32: u32,
+    /// The source file's modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Parts sent (1 for a single PUT).
+    pub parts: usize,
+}
+
+impl Uploaded {
+    /// The manifest entry of this upload at `path` (relative to the backup).
+    pub fn to_entry(&self, path: String, digest_crc32: Option<u32>) -> cassette_repo::FileEntry {
+        cassette_repo::FileEntry {
+            path,
+            size: self.size,
+            blake3: self.blake3.clone(),
+            digest_crc32,
+            mtime_ns: self.mtime_ns,
+            object: None,
+            reused_from: None,
+        }
+    }
+}
+
+struct Hashes {
+    blake3: blake3::Hasher,
+    crc: crc32fast::Hasher,
+    size: u64,
+}
+
+impl Hashes {
+    fn new() -> Hashes {
+        Hashes { blake3: blake3::Hasher::new(), crc: crc32fast::Hasher::new(), size: 0 }
+    }
+    fn update(&mut self, b: &[u8]) {
+        self.blake3.update(b);
+        self.crc.update(b);
+        self.size += b.len() as u64;
+    }
+}
+
+/// Reads up to `len` bytes of `file` (fewer only at its end), hashing them on the way.
+fn read_part(file: &mut std::fs::File, len: usize, hashes: &mut Hashes) -> std::io::Result<Bytes> {
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    buf.truncate(filled);
+    hashes.update(&buf);
+    Ok(Bytes::from(buf))
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+}
+
+impl RemoteRepo {
+    /// Uploads `src` to `key`. With `expected_crc32` (a `Data.db`), the upload is completed only
+    /// if the bytes' CRC32 matches; otherwise nothing is left at `key`.
+    pub async fn upload_file(&self, src: &Path, key: &Key, expected_crc32: Option<u32>) -> Result<Uploaded> {
+        let file = std::fs::File::open(src).map_err(|e| ObjectError::io("open", src, e))?;
+        let meta = file.metadata().map_err(|e| ObjectError::io("stat", src, e))?;
+        let (size, mtime) = (meta.len(), mtime_ns(&meta));
+        // S3 allows 10,000 parts: larger parts for files beyond 10,000 × part_size.
+        let part_size = self.transfer.part_size.max(size.div_ceil(9_000) as usize).max(5 << 20);
+        let mut state = Some((file, Hashes::new()));
+        let url = self.url_of(key);
+        let check_crc = |hashes: &Hashes| -> Result<()> {
+            match expected_crc32 {
+                Some(expect) if hashes.crc.clone().finalize() != expect => Err(ObjectError::Mismatch {
+                    what: src.display().to_string(),
+                    detail: format!(
+                        "CRC32 {:08x} does not match its Digest.crc32 {expect:08x}: the SSTable is corrupt on the node, not uploaded (run `nodetool scrub` or restore that table)",
+                        hashes.crc.clone().finalize()
+                    ),
+                }),
+                _ => Ok(()),
+            }
+        };
+        let read_next = async |state: &mut Option<(std::fs::File, Hashes)>, len: usize| -> Result<Bytes> {
+            let (mut file, mut hashes) = state.take().expect("file state");
+            let (result, file, hashes) = tokio::task::spawn_blocking(move || {
+                let r = read_part(&mut file, len, &mut hashes);
+                (r, file, hashes)
+            })
+            .await
+            .expect("read task");
+            *state = Some((file, hashes));
+            result.map_err(|e| ObjectError::io("read", src, e))
+        };
+
+        if size <= part_size as u64 {
+            let permit = self.buffers.take().await;
+            let bytes = read_next(&mut state, part_size).await?;
+            let (_, hashes) = state.as_ref().expect("file state");
+            check_crc(hashes)?;
+            self.pace(bytes.len()).await;
+            let opts = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
+            self.store.put_opts(key, PutPayload::from(bytes), opts).await.map_err(|e| ObjectError::store("upload", &url, e))?;
+            drop(permit);
+            let (_, hashes) = state.take().expect("file state");
+            return Ok(done(hashes, size, mtime, 1, src)?);
+        }
+
+        let mut upload = self.store.put_multipart(key).await.map_err(|e| ObjectError::store("start upload", &url, e))?;
+        let mut in_flight: JoinSet<object_store::Result<()>> = JoinSet::new();
+        let mut parts = 0;
+        let outcome: Result<()> = async {
+            loop {
+                let permit = self.buffers.take().await;
+                let bytes = read_next(&mut state, part_size).await?;
+                if bytes.is_empty() && parts > 0 {
+                    break;
+                }
+                let last = bytes.len() < part_size;
+                self.pace(bytes.len()).await;
+                let part = upload.put_part(PutPayload::from(bytes));
+                parts += 1;
+                in_flight.spawn(async move {
+                    let r = part.await;
+                    drop(permit);
+                    r
+                });
+                // Reap finished parts so an error stops the upload early.
+                while let Some(r) = in_flight.try_join_next() {
+                    r.expect("part task").map_err(|e| ObjectError::store("upload part of", &url, e))?;
+                }
+                if last {
+                    break;
+                }
+            }
+            while let Some(r) = in_flight.join_next().await {
+                r.expect("part task").map_err(|e| ObjectError::store("upload part of", &url, e))?;
+            }
+            check_crc(&state.as_ref().expect("file state").1)
+        }
+        .await;
+        if let Err(e) = outcome {
+            in_flight.abort_all();
+            if let Err(abort) = upload.abort().await {
+                tracing::warn!(object = %url, error = %abort, "could not abort a failed multipart upload; the bucket's lifecycle rule for incomplete uploads removes it");
+            }
+            return Err(e);
+        }
+        upload.complete().await.map_err(|e| ObjectError::store("complete upload", &url, e))?;
+        let (_, hashes) = state.take().expect("file state");
+        done(hashes, size, mtime, parts, src)
+    }
+
+    /// Puts a small object whole (schema, configuration files, tombstones).
+    pub async fn put_small(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+        let url = self.url_of(key);
+        let opts = PutOptions { mode, ..Default::default() };
+        match self.store.put_opts(key, PutPayload::from(bytes), opts).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(ObjectError::AlreadyComplete { url }),
+            Err(e) => Err(ObjectError::store("write", url, e)),
+        }
+    }
+
+    /// Reads a small object whole; `None` if it does not exist.
+    pub async fn get_small(&self, key: &Key) -> Result<Option<Bytes>> {
+        match self.store.get(key).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| ObjectError::store("read", self.url_of(key), e))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(ObjectError::store("read", self.url_of(key), e)),
+        }
+    }
+
+    /// Downloads `key` into `dest` through `dest.partial`, checking size and BLAKE3 against
+    /// `entry` before the rename: a file at `dest` is always whole and verified.
+    pub async fn download_verified(&self, key: &Key, entry: &cassette_repo::FileEntry, dest: &Path) -> Result<()> {
+        let partial = cassette_repo::partial_path(dest);
+        let hashes = self.stream_object(key, Some(&partial)).await?;
+        let bad = check(&hashes, entry);
+        if let Some(detail) = bad {
+            let _ = std::fs::remove_file(&partial);
+            return Err(ObjectError::Mismatch { what: self.url_of(key), detail });
+        }
+        std::fs::rename(&partial, dest).map_err(|e| ObjectError::io("rename into place", dest, e))?;
+        Ok(())
+    }
+
+    /// Reads `key` whole and says what is wrong with it against `entry` (`None`: it matches).
+    pub async fn check_object(&self, key: &Key, entry: &cassette_repo::FileEntry) -> Result<Option<String>> {
+        match self.stream_object(key, None).await {
+            Ok(h) => Ok(check(&h, entry)),
+            Err(ObjectError::Store { source: object_store::Error::NotFound { .. }, .. }) => Ok(Some("missing".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams `key`, hashing it, and writes it to `to` (fsynced) when given.
+    async fn stream_object(&self, key: &Key, to: Option<&PathBuf>) -> Result<Hashes> {
+        let url = self.url_of(key);
+        let got = self.store.get(key).await.map_err(|e| ObjectError::store("read", &url, e))?;
+        let mut out = match to {
+            Some(p) => {
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| ObjectError::io("create directory", parent, e))?;
+                }
+                Some(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(p).map_err(|e| ObjectError::io("create", p, e))?))
+            }
+            None => None,
+        };
+        let permit = self.buffers.take().await;
+        let mut hashes = Hashes::new();
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ObjectError::store("read", &url, e))?;
+            if let Some(b) = &self.bandwidth {
+                b.take(chunk.len() as u64).await;
+            }
+            hashes.update(&chunk);
+            if let (Some(w), Some(p)) = (out.as_mut(), to) {
+                w.write_all(&chunk).map_err(|e| ObjectError::io("write", p, e))?;
+            }
+        }
+        drop(permit);
+        if let (Some(w), Some(p)) = (out, to) {
+            let file = w.into_inner().map_err(|e| ObjectError::io("write", p, e.into_error()))?;
+            file.sync_all().map_err(|e| ObjectError::io("fsync", p, e))?;
+        }
+        Ok(hashes)
+    }
+
+    async fn pace(&self, bytes: usize) {
+        if let Some(b) = &self.bandwidth {
+            b.take(bytes as u64).await;
+        }
+    }
+}
+
+fn done(hashes: Hashes, size: u64, mtime_ns: i64, parts: usize, src: &Path) -> Result<Uploaded> {
+    if hashes.size != size {
+        return Err(ObjectError::Mismatch {
+            what: src.display().to_string(),
+            detail: format!("{} bytes read, the file had {size} when opened: it changed while being uploaded", hashes.size),
+        });
+    }
+    Ok(Uploaded { size, blake3: hashes.blake3.finalize().to_hex().to_string(), crc32: hashes.crc.finalize(), mtime_ns, parts })
+}
+
+/// What is wrong with bytes hashed as `h` against `entry`, if anything.
+fn check(h: &Hashes, entry: &cassette_repo::FileEntry) -> Option<String> {
+    if h.size != entry.size {
+        return Some(format!("size {} bytes, the manifest says {} (truncated or replaced)", h.size, entry.size));
+    }
+    let blake3 = h.blake3.clone().finalize().to_hex().to_string();
+    if blake3 != entry.blake3 {
+        return Some(format!("content differs from the manifest (BLAKE3 {blake3}, expected {})", entry.blake3));
+    }
+    if let Some(crc) = entry.digest_crc32
+        && h.crc.clone().finalize() != crc
+    {
+        return Some(format!("CRC32 does not match its Digest.crc32 {crc:08x}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::Transfer;
+
+    fn repo(part: usize, buffers: usize) -> RemoteRepo {
+        RemoteRepo::open("memory://t/p", Transfer { part_size: part, buffers, ..Default::default() }).unwrap()
+    }
+
+    #[tokio::test]
+    async fn multipart_upload_round_trips_and_a_bad_crc_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("nb-1-big-Data.db");
+        let data: Vec<u8> = (0..(13u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let r = repo(5 << 20, 2);
+        let key = Key::from("p/a/nb-1-big-Data.db");
+        let crc = crc32fast::hash(&data);
+        let up = r.upload_file(&src, &key, Some(crc)).await.unwrap();
+        assert_eq!((up.size, up.parts, up.crc32), (data.len() as u64, 3, crc));
+        let entry = up.to_entry("a/nb-1-big-Data.db".into(), Some(crc));
+        assert_eq!(r.check_object(&key, &entry).await.unwrap(), None);
+        let dest = d.path().join("out/nb-1-big-Data.db");
+        r.download_verified(&key, &entry, &dest).await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+
+        let bad = Key::from("p/a/bad-Data.db");
+        let err = r.upload_file(&src, &bad, Some(crc ^ 1)).await.unwrap_err();
+        assert!(err.to_string().contains("Digest.crc32"), "{err}");
+        assert!(r.get_small(&bad).await.unwrap().is_none());
+        let mut wrong = entry.clone();
+        wrong.blake3 = "00".into();
+        assert!(r.check_object(&key, &wrong).await.unwrap().unwrap().contains("content differs"));
+        assert!(r.download_verified(&key, &wrong, &d.path().join("out/x")).await.is_err());
+        assert!(!d.path().join("out/x").exists() && !d.path().join("out/x.partial").exists());
+    }
+
+    #[tokio::test]
+    async fn create_only_puts_refuse_a_second_writer() {
+        let r = repo(5 << 20, 1);
+        let key = Key::from("p/m.json");
+        r.put_small(&key, b"1".to_vec(), PutMode::Create).await.unwrap();
+        assert!(matches!(r.put_small(&key, b"2".to_vec(), PutMode::Create).await, Err(ObjectError::AlreadyComplete { .. })));
+        assert_eq!(&r.get_small(&key).await.unwrap().unwrap()[..], b"1");
+    }
+}

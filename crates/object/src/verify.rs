@@ -1,0 +1,77 @@
+//! Checking the objects of a remote backup against its manifest: presence and size from
+//! listings (quick), or every byte read again and hashed (full), several objects at once.
+
+use std::collections::HashMap;
+
+use cassette_repo::{BadFile, Depth, FileEntry, VerifyReport};
+use futures::StreamExt;
+use object_store::path::Path as Key;
+
+use crate::error::Result;
+use crate::repo::{RemoteBackup, RemoteRepo};
+
+/// Checks `files` of backup `b`; `on_file` is called with each file's size as it is done.
+/// Returns the bad ones in the order given.
+pub async fn check_files(
+    repo: &RemoteRepo,
+    b: &RemoteBackup,
+    files: &[&FileEntry],
+    depth: Depth,
+    on_file: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<BadFile>> {
+    // Sizes of every object involved, one listing per backup prefix the files live under.
+    let mut sizes: HashMap<Key, u64> = HashMap::new();
+    let mut prefixes: Vec<Key> = files.iter().map(|f| owner_prefix(b, f)).collect();
+    prefixes.sort_by(|a, c| a.as_ref().cmp(c.as_ref()));
+    prefixes.dedup();
+    for p in prefixes {
+        sizes.extend(repo.objects(&p).await?.into_iter().map(|o| (o.location, o.size)));
+    }
+    let results: Vec<Result<Option<BadFile>>> = futures::stream::iter(files.iter().map(|f| {
+        let key = b.data_key(f);
+        let size = sizes.get(&key).copied();
+        async move {
+            let problem = match size {
+                None => Some("missing".to_string()),
+                Some(s) if s != f.size => {
+                    Some(format!("size {s} bytes, the manifest says {} (truncated or replaced)", f.size))
+                }
+                Some(_) if depth == Depth::Full => repo.check_object(&key, f).await?,
+                Some(_) => None,
+            };
+            on_file(f.size);
+            Ok(problem.map(|problem| BadFile { path: f.path.clone(), problem }))
+        }
+    }))
+    .buffered(repo.transfer.parallel_files.max(1))
+    .collect()
+    .await;
+    let mut bad = Vec::new();
+    for r in results {
+        if let Some(b) = r? {
+            bad.push(b);
+        }
+    }
+    Ok(bad)
+}
+
+/// The prefix of the backup that stored a file's bytes.
+fn owner_prefix(b: &RemoteBackup, f: &FileEntry) -> Key {
+    match f.object.as_deref().and_then(|o| o.split('/').next()) {
+        Some(owner) => b.node.clone().join(owner),
+        None => b.prefix.clone(),
+    }
+}
+
+/// Reads the backup's manifest (refusing an incomplete backup) and checks every file it lists.
+pub async fn verify_backup(
+    repo: &RemoteRepo,
+    b: &RemoteBackup,
+    depth: Depth,
+    on_file: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport> {
+    let manifest = repo.read_manifest(b).await?;
+    let files: Vec<&FileEntry> = manifest.files().collect();
+    let bad = check_files(repo, b, &files, depth, on_file).await?;
+    Ok(VerifyReport { files: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), bad })
+}
