@@ -5,12 +5,20 @@ use std::path::{Path, PathBuf};
 
 use cassette_repo::{ConfigDirEntry, FileContext, Journal, RepoLayout};
 
-pub(crate) fn copy_config_dir(
+use crate::dest::Dest;
+
+pub(crate) async fn copy_config_dir(
     n: usize,
     source: &Path,
-    backup_dir: &Path,
+    dest: &Dest,
     journal: &std::sync::Mutex<Journal>,
 ) -> Result<ConfigDirEntry, String> {
+    // Paths are computed against a placeholder backup directory and made relative to it.
+    let placeholder = PathBuf::from("/backup");
+    let backup_dir = match dest {
+        Dest::Local { backup_dir, .. } => backup_dir.as_path(),
+        Dest::Remote { .. } => placeholder.as_path(),
+    };
     let source = source
         .canonicalize()
         .map_err(|e| format!("configuration directory {}: {e}; check --config-dir", source.display()))?;
@@ -29,10 +37,18 @@ pub(crate) fn copy_config_dir(
                 stack.push(path);
             } else if kind.is_file() {
                 let relative = path.strip_prefix(&source).expect("below source");
-                let dest = target.join(relative);
-                let stored = cassette_repo::copy_verified(&path, &dest, None).map_err(|e| e.to_string())?;
-                let rel = cassette_repo::relative_path(backup_dir, &dest).map_err(|e| e.to_string())?;
-                let entry = stored.to_entry(rel, None);
+                let stored_at = target.join(relative);
+                let rel = cassette_repo::relative_path(backup_dir, &stored_at).map_err(|e| e.to_string())?;
+                let entry = match dest {
+                    Dest::Local { .. } => {
+                        cassette_repo::copy_verified(&path, &stored_at, None).map_err(|e| e.to_string())?.to_entry(rel, None)
+                    }
+                    Dest::Remote { repo, backup, .. } => repo
+                        .upload_file(&path, &backup.key(&rel), None)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .to_entry(rel, None),
+                };
                 let context =
                     FileContext::ConfigDir { source: source.display().to_string(), stored_as: stored_as.clone() };
                 journal.lock().expect("journal lock").append_file(&context, &entry).map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use cassette_object::{RemoteBackup, RemoteRepo};
 use cassette_repo::{FileContext, FileEntry, Journal, JournalRecord, Manifest, RepoLayout};
 
 /// (keyspace, table id, path relative to the table directory)
@@ -28,6 +29,9 @@ pub(crate) struct StoredCopy {
 #[derive(Default)]
 pub(crate) struct StoredIndex {
     by_key: HashMap<Key, StoredCopy>,
+    /// Local repositories: a stored copy counts only while its file is there with its size.
+    /// Remote indexes are checked against a listing when built.
+    check_local: bool,
 }
 
 impl StoredIndex {
@@ -54,31 +58,78 @@ impl StoredIndex {
             }
         }
         if let Some((manifest, dir)) = newest {
-            for ks in &manifest.keyspaces {
-                for table in &ks.tables {
-                    for f in &table.files {
-                        let Some(relative) = table_relative(&f.path, &ks.name, &table.name) else { continue };
-                        // A reused entry points at the first copy; follow `object` when set.
-                        let path = match &f.object {
-                            Some(object) => node_dir.join(object),
-                            None => dir.join(&f.path),
-                        };
-                        index.by_key.insert(
-                            (ks.name.clone(), table.id.clone(), relative.to_string()),
-                            StoredCopy { path, entry: f.clone(), backup: Some(manifest.backup_name.clone()) },
-                        );
-                    }
+            // A reused entry points at the first copy; follow `object` when set.
+            index.add_manifest(&manifest, |f| match &f.object {
+                Some(object) => node_dir.join(object),
+                None => dir.join(&f.path),
+            });
+        }
+        index.check_local = true;
+        index
+    }
+
+    /// Indexes the newest complete backup of a node on object storage, other than `except`.
+    /// Its files are reused by reference: `object` says where their bytes are.
+    pub async fn from_previous_remote(repo: &RemoteRepo, cluster: &str, host_id: &str, except: &str) -> StoredIndex {
+        let mut index = StoredIndex::default();
+        let mut complete: Vec<_> = cassette_object::list_node(repo, cluster, host_id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| b.complete && b.name != except)
+            .collect();
+        complete.sort_by(|a, b| (b.finished_at, &b.name).cmp(&(a.finished_at, &a.name)));
+        for b in complete {
+            let Ok(name) = cassette_repo::BackupName::parse(&b.name) else { continue };
+            let Ok(rb) = repo.backup(cluster, host_id, &name) else { continue };
+            match repo.read_manifest(&rb).await {
+                Ok(m) => {
+                    index.add_manifest(&m, |f| {
+                        PathBuf::from(f.object.clone().unwrap_or_else(|| rb.object_ref(&f.path)))
+                    });
+                    break;
                 }
+                Err(e) => tracing::warn!(backup = %b.path.display(), error = %e, "skipping unreadable manifest for deduplication"),
             }
         }
         index
     }
 
+    fn add_manifest(&mut self, manifest: &Manifest, locate: impl Fn(&FileEntry) -> PathBuf) {
+        for ks in &manifest.keyspaces {
+            for table in &ks.tables {
+                for f in &table.files {
+                    let Some(relative) = table_relative(&f.path, &ks.name, &table.name) else { continue };
+                    self.by_key.insert(
+                        (ks.name.clone(), table.id.clone(), relative.to_string()),
+                        StoredCopy { path: locate(f), entry: f.clone(), backup: Some(manifest.backup_name.clone()) },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Indexes what an interrupted run of a remote backup journaled as uploaded, keeping only
+    /// the objects a listing of the backup shows with their size.
+    pub async fn from_remote_journal(repo: &RemoteRepo, backup: &RemoteBackup, journal: &Path) -> StoredIndex {
+        let mut index = StoredIndex::from_journal_file(journal, Path::new(""));
+        let Ok(objects) = repo.objects(&backup.prefix).await else { return StoredIndex::default() };
+        let sizes: HashMap<_, _> = objects.into_iter().map(|o| (o.location, o.size)).collect();
+        index.by_key.retain(|_, c| sizes.get(&backup.key(&c.entry.path)) == Some(&c.entry.size));
+        index.check_local = false;
+        index
+    }
+
     /// Indexes what an interrupted run of this backup journaled as stored.
     pub fn from_journal(backup_dir: &Path) -> StoredIndex {
+        let mut index = StoredIndex::from_journal_file(&RepoLayout::journal_path(backup_dir), backup_dir);
+        index.check_local = true;
+        index
+    }
+
+    fn from_journal_file(path: &Path, backup_dir: &Path) -> StoredIndex {
         let mut index = StoredIndex::default();
-        let path = RepoLayout::journal_path(backup_dir);
-        let Ok(records) = Journal::load(&path) else { return index };
+        let Ok(records) = Journal::load(path) else { return index };
         for record in records {
             if let JournalRecord::File { context: FileContext::Table { keyspace, table, table_id }, file } = record {
                 let Some(relative) = table_relative(&file.path, &keyspace, &table) else { continue };
@@ -106,7 +157,7 @@ impl StoredIndex {
     ) -> Option<&StoredCopy> {
         let copy = self.by_key.get(&(keyspace.to_string(), table_id.to_string(), relative.to_string()))?;
         let same = copy.entry.size == size && copy.entry.mtime_ns == mtime_ns;
-        let present = std::fs::metadata(&copy.path).is_ok_and(|m| m.len() == size);
+        let present = !self.check_local || std::fs::metadata(&copy.path).is_ok_and(|m| m.len() == size);
         (same && present).then_some(copy)
     }
 }

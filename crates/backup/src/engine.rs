@@ -1,6 +1,5 @@
 //! The backup job: its stages in order (see the crate documentation).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -14,6 +13,7 @@ use cassette_repo::{
 use chrono::Utc;
 
 use crate::dedup::StoredIndex;
+use crate::dest::{Dest, is_remote};
 use crate::select::{KeyspaceSelection, select};
 use crate::table_copy::{TableCopy, snapshot_contents};
 use crate::{
@@ -38,31 +38,29 @@ pub async fn run_backup(
         None => node.cql.data_file_directories().await?,
     };
     let selection = select(&node.cql, req).await?;
-    if !req.allow_same_disk {
+    let remote = is_remote(&req.backup_root);
+    if !req.allow_same_disk && !remote {
         check_other_disk(&req.backup_root, &data_dirs)?;
     }
 
-    let layout = RepoLayout::new(&req.backup_root);
     let host_id = local.host_id.to_string();
-    let node_dir = layout.node_dir(&local.cluster_name, &host_id)?;
-    std::fs::create_dir_all(&node_dir).map_err(|e| RepoError::io("create backup directory", &node_dir, e))?;
-    let _lock = NodeLock::acquire(&node_dir)?;
-    let backup_dir = layout.backup_dir(&local.cluster_name, &host_id, &name)?;
-    let resumed = match BackupState::of(&backup_dir) {
+    let dest = Dest::open(&req.backup_root, &req.transfer, &local.cluster_name, &host_id, &name).await?;
+    let resumed = match dest.state().await? {
         BackupState::Complete => {
-            return Err(BackupError::AlreadyExists { name: name.to_string(), path: backup_dir.display().to_string() });
+            return Err(BackupError::AlreadyExists { name: name.to_string(), path: dest.location().display().to_string() });
         }
         BackupState::Incomplete => {
-            tracing::info!(backup = %backup_dir.display(), "resuming an interrupted backup of the same name");
+            tracing::info!(backup = %dest.location().display(), "resuming an interrupted backup of the same name");
             true
         }
-        BackupState::Absent => false,
+        BackupState::Absent => {
+            dest.reset_journal();
+            false
+        }
     };
     // A backup of this name is starting: no index entry may describe it until its manifest is
     // written (one could be left by a delete killed before it updated the index).
-    if let Err(e) = cassette_repo::index::forget(&node_dir, &[name.as_str()]) {
-        tracing::warn!(node = %node_dir.display(), error = %e, "could not update the node index");
-    }
+    dest.forget_index_entry(name.as_str());
     // One cassette job per Cassandra node, whatever its backup directory: only then can
     // snapshots with cassette's prefix be told to be leftovers.
     let node_lock_dir = cassette_repo::cassandra_node_lock_dir(&host_id);
@@ -78,16 +76,27 @@ pub async fn run_backup(
     }
     fault_point("prepared");
 
-    let resume = if resumed { StoredIndex::from_journal(&backup_dir) } else { StoredIndex::default() };
-    let previous = StoredIndex::from_previous_backup(&node_dir, name.as_str());
-    let journal_path = RepoLayout::journal_path(&backup_dir);
+    let (resume, previous) = match &dest {
+        Dest::Local { node_dir, backup_dir, .. } => (
+            if resumed { StoredIndex::from_journal(backup_dir) } else { StoredIndex::default() },
+            StoredIndex::from_previous_backup(node_dir, name.as_str()),
+        ),
+        Dest::Remote { repo, backup, journal_path } => (
+            if resumed { StoredIndex::from_remote_journal(repo, backup, journal_path).await } else { StoredIndex::default() },
+            StoredIndex::from_previous_remote(repo, &local.cluster_name, &host_id, name.as_str()).await,
+        ),
+    };
+    let journal_path = dest.journal_path();
+    if let Some(parent) = journal_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create journal directory", parent, e))?;
+    }
     let started_at = first_start(&journal_path).unwrap_or_else(Utc::now);
     let tag = req.snapshot_tag.clone().unwrap_or_else(|| snapshot_tag_for(&name));
     let mut journal = Journal::open(&journal_path)?;
     journal.append(&JournalRecord::Started { backup_name: name.to_string(), snapshot_tag: tag.clone(), started_at })?;
     let journal = Mutex::new(journal);
     fault_point("journal-started");
-    tracing::info!(backup = %backup_dir.display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
+    tracing::info!(backup = %dest.location().display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
 
     progress.stage(Stage::Schema, "");
     let mut keyspace_entries = Vec::new();
@@ -97,7 +106,7 @@ pub async fn run_backup(
         schema.push_str(&cql);
         keyspace_entries.push(KeyspaceEntry { name: ks.name.clone(), schema_cql: cql, tables: Vec::new() });
     }
-    cassette_repo::write_file_atomically(&RepoLayout::schema_path(&backup_dir), schema.as_bytes())?;
+    dest.write_meta(&in_backup(RepoLayout::schema_path), schema.as_bytes()).await?;
     fault_point("schema-written");
 
     let mut keyspace_outcomes = Vec::new();
@@ -106,7 +115,7 @@ pub async fn run_backup(
         node,
         req,
         data_dirs: &data_dirs,
-        backup_dir: &backup_dir,
+        dest: &dest,
         tag: &tag,
         resume: &resume,
         previous: &previous,
@@ -126,7 +135,7 @@ pub async fn run_backup(
     let mut config_error = None;
     for (n, dir) in req.config_dirs.iter().enumerate() {
         // Configuration directories are small: copied inline.
-        let result = crate::config_copy::copy_config_dir(n + 1, dir, &backup_dir, &journal);
+        let result = crate::config_copy::copy_config_dir(n + 1, dir, &dest, &journal).await;
         match result {
             Ok(entry) => config_dirs.push(entry),
             Err(e) => {
@@ -138,7 +147,7 @@ pub async fn run_backup(
     let all_ok = keyspace_outcomes.iter().all(|k| k.status == Status::Success) && config_error.is_none();
     let mut report = BackupReport {
         name: name.to_string(),
-        path: backup_dir.clone(),
+        path: dest.location(),
         complete: false,
         resumed,
         keyspaces: keyspace_outcomes,
@@ -172,17 +181,13 @@ pub async fn run_backup(
         };
         manifest.totals = manifest.compute_totals();
         if resumed {
-            remove_strays(&backup_dir, &manifest)?;
+            dest.remove_strays(&manifest).await?;
         }
         journal.lock().expect("journal lock").sync()?;
+        dest.check_stored(&manifest).await?;
         fault_point("before-manifest");
         // The manifest is written last: from here on the backup is complete.
-        manifest.write_atomically(&backup_dir)?;
-        fault_point("manifest-written");
-        if let Err(e) = cassette_repo::index::record(&node_dir, &manifest) {
-            // The index is a cache: `cassette list` reads the manifest of a backup it lacks.
-            tracing::warn!(node = %node_dir.display(), error = %e, "could not update the node index");
-        }
+        dest.write_manifest(&manifest).await?;
         fault_point("index-written");
         report.totals = manifest.totals;
         report.complete = true;
@@ -209,7 +214,7 @@ struct KeyspaceContext<'a> {
     node: &'a Node,
     req: &'a BackupRequest,
     data_dirs: &'a [PathBuf],
-    backup_dir: &'a Path,
+    dest: &'a Dest,
     tag: &'a str,
     resume: &'a StoredIndex,
     previous: &'a StoredIndex,
@@ -286,26 +291,31 @@ impl KeyspaceContext<'_> {
             let copy = TableCopy {
                 table,
                 snapshot_dirs: dirs,
-                backup_dir: self.backup_dir,
+                dest: self.dest,
                 resume: self.resume,
                 previous: self.previous,
                 journal: self.journal,
                 progress: self.progress,
-                parallel: self.req.parallel_files,
+                parallel: match self.dest {
+                    Dest::Local { .. } => self.req.parallel_files,
+                    Dest::Remote { repo, .. } => repo.transfer().parallel_files,
+                },
             };
             planned.push((table, copy, files, schema));
         }
         // Free space: refuse before copying rather than fill the disk halfway.
-        let needed: u64 = planned.iter().map(|(_, c, f, _)| c.bytes_to_copy(f)).sum();
-        let available = cassette_repo::available_bytes(self.backup_dir.parent().unwrap_or(self.backup_dir))
-            .map_err(|e| CopyStop::Fatal(e.into()))?;
-        if needed > available {
-            return Err(CopyStop::Fatal(BackupError::NoSpace {
-                path: self.backup_dir.display().to_string(),
-                keyspace: ks.name.clone(),
-                needed,
-                available,
-            }));
+        if let Dest::Local { backup_dir, .. } = self.dest {
+            let needed: u64 = planned.iter().map(|(_, c, f, _)| c.bytes_to_copy(f)).sum();
+            let available = cassette_repo::available_bytes(backup_dir.parent().unwrap_or(backup_dir))
+                .map_err(|e| CopyStop::Fatal(e.into()))?;
+            if needed > available {
+                return Err(CopyStop::Fatal(BackupError::NoSpace {
+                    path: backup_dir.display().to_string(),
+                    keyspace: ks.name.clone(),
+                    needed,
+                    available,
+                }));
+            }
         }
         let files: u64 = planned.iter().map(|(_, _, f, _)| f.len() as u64).sum();
         let bytes: u64 = planned.iter().map(|(_, _, f, _)| f.iter().map(|d| d.size).sum::<u64>()).sum();
@@ -410,23 +420,8 @@ fn node_info(local: &LocalNode, cql_address: &str, alias: Option<String>) -> Nod
     }
 }
 
-/// After a resume: files an interrupted run stored that the final snapshot no longer has
-/// (compacted away meanwhile) are removed, so the tree is exactly what the manifest lists.
-fn remove_strays(backup_dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
-    let listed: HashSet<PathBuf> = manifest.files().map(|f| backup_dir.join(&f.path)).collect();
-    for ks in &manifest.keyspaces {
-        let mut stack = vec![backup_dir.join(&ks.name)];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if !listed.contains(&path) {
-                    std::fs::remove_file(&path).map_err(|e| RepoError::io("remove stale file", &path, e))?;
-                }
-            }
-        }
-    }
-    Ok(())
+/// The path of a metadata file relative to any backup directory (`layout` places it).
+pub(crate) fn in_backup(layout: impl Fn(&Path) -> PathBuf) -> String {
+    let base = Path::new("/backup");
+    cassette_repo::relative_path(base, &layout(base)).expect("layout paths are inside the backup")
 }

@@ -51,4 +51,7 @@ pub enum BackupError {
     /// The repository (backup directory) failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// The object store holding the repository failed or refused.
+    #[error(transparent)]
+    Object(#[from] cassette_object::ObjectError),
 }

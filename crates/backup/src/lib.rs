@@ -33,6 +33,7 @@
 
 mod config_copy;
 mod dedup;
+mod dest;
 mod engine;
 mod error;
 mod progress;
@@ -40,6 +41,7 @@ mod request;
 mod select;
 mod table_copy;
 
+pub use dest::{is_remote, state_dir};
 pub use engine::{run_backup, take_snapshot};
 pub use error::BackupError;
 pub use progress::{NoProgress, Progress, Stage};

@@ -41,6 +41,8 @@ pub struct BackupRequest {
     /// keyspace: a cluster backup snapshots every node first, so the nodes' backups are close
     /// to one point in time. It is cleared like cassette's own snapshots.
     pub snapshot_tag: Option<String>,
+    /// Object storage: part size, buffers, files at once, bandwidth (unused for a directory).
+    pub transfer: cassette_object::Transfer,
 }
 
 impl BackupRequest {
@@ -58,6 +60,7 @@ impl BackupRequest {
             data_dirs: None,
             parallel_files: 2,
             snapshot_tag: None,
+            transfer: cassette_object::Transfer::default(),
         }
     }
 }

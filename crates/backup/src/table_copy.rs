@@ -2,21 +2,23 @@
 //! `<backup>/<keyspace>/<table>/`, verified and journaled.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cassette_cassandra::TableInfo;
 use cassette_cassandra::disk::{self, DataFile, SstableName};
 use cassette_repo::{FileContext, FileEntry, Journal, LinkOutcome, RepoError, RepoLayout, TableEntry};
+use cassette_object::{RemoteBackup, RemoteRepo};
 use futures::StreamExt;
 
 use crate::dedup::{StoredCopy, StoredIndex};
+use crate::dest::Dest;
 use crate::{Progress, Status, TableOutcome};
 
 pub(crate) struct TableCopy<'a> {
     pub table: &'a TableInfo,
     pub snapshot_dirs: Vec<PathBuf>,
-    pub backup_dir: &'a Path,
+    pub dest: &'a Dest,
     pub resume: &'a StoredIndex,
     pub previous: &'a StoredIndex,
     pub journal: &'a Mutex<Journal>,
@@ -69,26 +71,40 @@ impl TableCopy<'_> {
     pub async fn run(&self, files: Vec<DataFile>, schema_cql: Option<String>) -> (TableEntry, TableOutcome) {
         let started = Instant::now();
         let t = self.table;
-        let table_dir = self.backup_dir.join(&t.keyspace).join(&t.name);
         let mut entries = Vec::new();
         let mut bytes_copied = 0;
         let mut error = None;
         if let Some(schema) = &schema_cql {
-            let stored = RepoLayout::table_schema_path(self.backup_dir, &t.keyspace, &t.name)
-                .and_then(|p| cassette_repo::write_file_atomically(&p, schema.as_bytes()));
+            let base = Path::new("/backup");
+            let stored = match RepoLayout::table_schema_path(base, &t.keyspace, &t.name) {
+                Ok(p) => match cassette_repo::relative_path(base, &p) {
+                    Ok(rel) => self.dest.write_meta(&rel, schema.as_bytes()).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
             if let Err(e) = stored {
-                error = Some(e.to_string());
+                error = Some(e);
             }
         }
         let jobs = files.into_iter().map(|f| {
             let plan = self.plan(&f);
-            let dest = table_dir.join(&f.relative);
             let path = format!("{}/{}/{}", t.keyspace, t.name, f.relative);
-            tokio::task::spawn_blocking(move || store_one(f, plan, dest, path))
+            let job: futures::future::BoxFuture<'static, Result<(FileEntry, bool), String>> = match self.dest {
+                Dest::Local { backup_dir, .. } => {
+                    let dest = backup_dir.join(&path);
+                    Box::pin(async move {
+                        tokio::task::spawn_blocking(move || store_one(f, plan, dest, path))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("copy task failed: {e}")))
+                    })
+                }
+                Dest::Remote { repo, backup, .. } => Box::pin(upload_one(repo.clone(), backup.clone(), f, plan, path)),
+            };
+            job
         });
         let mut results = futures::stream::iter(jobs).buffer_unordered(self.parallel.max(1));
-        while let Some(joined) = results.next().await {
-            let result = joined.unwrap_or_else(|e| Err(format!("copy task failed: {e}")));
+        while let Some(result) = results.next().await {
             match result {
                 Ok((entry, copied)) => {
                     cassette_repo::fault::point("file-stored");
@@ -156,6 +172,29 @@ fn store_one(f: DataFile, plan: Plan, dest: PathBuf, path: String) -> Result<(Fi
             let expect = expected_crc32(&f).map_err(|e| e.to_string())?;
             let stored = cassette_repo::copy_verified(&f.path, &dest, expect).map_err(|e| e.to_string())?;
             Ok((stored.to_entry(path, expect), true))
+        }
+    }
+}
+
+/// Stores one file on object storage: kept (uploaded by the interrupted run), referenced (the
+/// previous backup's upload: `path` of the copy holds its object reference), or uploaded.
+async fn upload_one(
+    repo: Arc<RemoteRepo>,
+    backup: RemoteBackup,
+    f: DataFile,
+    plan: Plan,
+    path: String,
+) -> Result<(FileEntry, bool), String> {
+    match plan {
+        Plan::Keep(copy) => Ok((FileEntry { path, ..copy.entry }, false)),
+        Plan::Link(copy) => {
+            let object = copy.path.to_string_lossy().into_owned();
+            Ok((FileEntry { path, object: Some(object), reused_from: copy.backup.clone(), ..copy.entry }, false))
+        }
+        Plan::Copy => {
+            let expect = expected_crc32(&f).map_err(|e| e.to_string())?;
+            let up = repo.upload_file(&f.path, &backup.key(&path), expect).await.map_err(|e| e.to_string())?;
+            Ok((up.to_entry(path, expect), true))
         }
     }
 }

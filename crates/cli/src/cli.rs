@@ -63,9 +63,40 @@ pub struct NodeArgs {
 /// Where backups live.
 #[derive(Debug, Args, Clone)]
 pub struct RepoArgs {
-    /// The backup directory (seed 000's CASSANDRA_BACKUP_DIRECTORY).
+    /// The backup directory (seed 000's CASSANDRA_BACKUP_DIRECTORY), or an object store:
+    /// s3://BUCKET/PREFIX (credentials, region, endpoint from AWS_* variables), gs://BUCKET/PREFIX
+    /// (GOOGLE_*), az://CONTAINER/PREFIX (AZURE_*).
     #[arg(long, env = "CASSANDRA_BACKUP_DIRECTORY", default_value = "./backup")]
     pub backup_dir: PathBuf,
+    /// Object stores: limit transfers to this many MiB per second (all files together).
+    #[arg(long, env = "CASSETTE_BANDWIDTH_LIMIT", value_name = "MIB_PER_S")]
+    pub bandwidth_limit: Option<f64>,
+    /// Object stores: files transferred at once.
+    #[arg(long, env = "CASSETTE_TRANSFERS", default_value_t = 8)]
+    pub transfers: usize,
+    /// Object stores: multipart part size in MiB; memory in flight is at most 8 parts.
+    #[arg(long, env = "CASSETTE_PART_SIZE_MIB", default_value_t = 8)]
+    pub part_size_mib: usize,
+}
+
+impl RepoArgs {
+    /// How transfers to and from an object store run.
+    pub fn transfer(&self) -> cassette_object::Transfer {
+        cassette_object::Transfer {
+            part_size: self.part_size_mib.max(5) << 20,
+            parallel_files: self.transfers.max(1),
+            bandwidth: self.bandwidth_limit.map(|m| (m * 1024.0 * 1024.0) as u64),
+            ..Default::default()
+        }
+    }
+
+    /// The object store, when `--backup-dir` names one.
+    pub fn remote(&self) -> Result<Option<cassette_object::RemoteRepo>, cassette_object::ObjectError> {
+        match self.backup_dir.to_str().filter(|s| cassette_object::is_remote_url(s)) {
+            Some(url) => cassette_object::RemoteRepo::open(url, self.transfer()).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

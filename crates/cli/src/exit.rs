@@ -2,6 +2,7 @@
 
 use cassette_backup::BackupError;
 use cassette_cassandra::CassandraError;
+use cassette_object::ObjectError;
 use cassette_repo::RepoError;
 use cassette_restore::RestoreError;
 
@@ -36,6 +37,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             BackupError::AlreadyExists { .. } => CONFLICT,
             BackupError::SameDisk { .. } | BackupError::NoSpace { .. } | BackupError::Cassandra(_) => ENVIRONMENT,
             BackupError::Repo(r) => repo_code(r),
+            BackupError::Object(o) => object_code(o),
         };
     }
     if let Some(e) = err.downcast_ref::<RestoreError>() {
@@ -49,15 +51,29 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             RestoreError::Corrupt { .. } => FAILED,
             RestoreError::Cassandra(_) => ENVIRONMENT,
             RestoreError::Repo(r) => repo_code(r),
+            RestoreError::Object(o) => object_code(o),
         };
     }
     if let Some(r) = err.downcast_ref::<RepoError>() {
         return repo_code(r);
     }
+    if let Some(o) = err.downcast_ref::<ObjectError>() {
+        return object_code(o);
+    }
     if err.downcast_ref::<CassandraError>().is_some() {
         return ENVIRONMENT;
     }
     FAILED
+}
+
+fn object_code(e: &ObjectError) -> u8 {
+    match e {
+        ObjectError::InvalidUrl { .. } | ObjectError::NotFound { .. } | ObjectError::Incomplete { .. } => INVALID_INPUT,
+        ObjectError::AlreadyComplete { .. } => CONFLICT,
+        ObjectError::Store { .. } | ObjectError::Io { .. } => ENVIRONMENT,
+        ObjectError::Repo(r) => repo_code(r),
+        ObjectError::Mismatch { .. } | ObjectError::Format { .. } => FAILED,
+    }
 }
 
 fn repo_code(e: &RepoError) -> u8 {

@@ -204,11 +204,17 @@ async fn purge_node_locked(repo: &RemoteRepo, cluster: &str, host_id: &str, opts
     if opts.dry_run {
         return Ok(());
     }
-    let hidden: Vec<usize> = futures::stream::iter(out.backups.iter().enumerate().filter(|(_, b)| !b.keep))
+    let jobs: Vec<_> = out
+        .backups
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !b.keep)
         .map(|(i, b)| {
             let rb = RemoteBackup { node: node.clone(), prefix: node.clone().join(b.name.as_str()), name: b.name.clone() };
             async move { (i, hide(repo, &rb).await) }
         })
+        .collect();
+    let hidden: Vec<usize> = futures::stream::iter(jobs)
         .buffer_unordered(16)
         .filter_map(|(i, r)| async move { r.is_ok().then_some(i) })
         .collect()

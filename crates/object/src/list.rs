@@ -50,11 +50,16 @@ pub async fn list_node(repo: &RemoteRepo, cluster: &str, host_id: &str) -> Resul
     let node = repo.node_key(cluster, host_id)?;
     let names = children(repo, &node).await?;
     let index = repo.load_index(&node).await;
-    let summaries = futures::stream::iter(names.into_iter().map(|name| {
-        let entry = index.get(&name).cloned();
-        let b = RemoteBackup { node: node.clone(), prefix: node.clone().join(name.as_str()), name: name.clone() };
-        async move { describe(repo, cluster, host_id, &b, entry).await }
-    }))
+    // Collected first: a stream over a borrowing closure trips rustc's Send inference.
+    let jobs: Vec<_> = names
+        .into_iter()
+        .map(|name| {
+            let entry = index.get(&name).cloned();
+            let b = RemoteBackup { node: node.clone(), prefix: node.clone().join(name.as_str()), name: name.clone() };
+            async move { describe(repo, cluster, host_id, &b, entry).await }
+        })
+        .collect();
+    let summaries = futures::stream::iter(jobs)
     .buffered(32)
     .collect::<Vec<_>>()
     .await;

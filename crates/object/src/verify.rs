@@ -27,7 +27,7 @@ pub async fn check_files(
     for p in prefixes {
         sizes.extend(repo.objects(&p).await?.into_iter().map(|o| (o.location, o.size)));
     }
-    let results: Vec<Result<Option<BadFile>>> = futures::stream::iter(files.iter().map(|f| {
+    let jobs: Vec<_> = files.iter().map(|f| {
         let key = b.data_key(f);
         let size = sizes.get(&key).copied();
         async move {
@@ -42,7 +42,8 @@ pub async fn check_files(
             on_file(f.size);
             Ok(problem.map(|problem| BadFile { path: f.path.clone(), problem }))
         }
-    }))
+    }).collect();
+    let results: Vec<Result<Option<BadFile>>> = futures::stream::iter(jobs)
     .buffered(repo.transfer.parallel_files.max(1))
     .collect()
     .await;

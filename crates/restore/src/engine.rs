@@ -9,11 +9,10 @@ use cassette_repo::{FileEntry, NodeLock, RepoError};
 use chrono::Utc;
 
 use crate::journal::{self, Journal, Record, RunState};
-use crate::locate::{Located, locate};
 use crate::schema::{creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select};
-use crate::stage::{clear_leftovers, importable, stage_table, table_staging_dir};
-use crate::verify::verify_stage;
+use crate::source::Source;
+use crate::stage::{clear_leftovers, importable, table_staging_dir};
 use crate::{
     KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome,
 };
@@ -38,7 +37,9 @@ pub async fn run_restore(
     let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     // One cassette job per Cassandra node (the same lock as the backup engine's).
     let _node_lock = if req.dry_run { None } else { Some(node_lock(&host_id)?) };
-    let Located { dir: backup_dir, manifest } = locate(&req.backup_root, &source_cluster, &source_host, &req.name)?;
+    let (source, manifest) =
+        Source::locate(&req.backup_root, &source_cluster, &source_host, &req.name, &req.transfer).await?;
+    let backup_dir = source.location();
     let plan = select(&manifest, req)?;
     if plan.is_empty() {
         return Err(RestoreError::InvalidInput(format!(
@@ -50,7 +51,7 @@ pub async fn run_restore(
 
     // Verify before anything else: a bad backup must not cost the live data.
     let files: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes = verify_stage(&backup_dir, &req.name, &files, req.parallel_files, progress)?;
+    let verified_bytes = source.verify(&req.name, &files, req.parallel_files, progress).await?;
 
     progress.stage(Stage::Schema, "");
     let mut live = live_tables(&node.cql, &plan).await?;
@@ -78,7 +79,7 @@ pub async fn run_restore(
         }
     }
 
-    let journal_path = journal::journal_path(&backup_dir, &host_id);
+    let journal_path = source.journal_path(&host_id);
     let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
     if let Some(offline) = &run.offline
         && !offline.quarantined.is_empty()
@@ -90,7 +91,9 @@ pub async fn run_restore(
         )));
     }
     let resumed = !run.is_empty();
-    if req.mode.truncates() && !req.new_restore {
+    // Other nodes' journals are read from a shared backup directory; on object storage each
+    // node keeps its restore journal locally, so only this node's is known.
+    if req.mode.truncates() && !req.new_restore && !source.is_remote() {
         let journals = all_journals(&req.backup_root, &source_cluster, &req.name);
         let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id);
         for p in
@@ -131,25 +134,28 @@ pub async fn run_restore(
         return Ok(report);
     }
 
+    if let Some(parent) = journal_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create journal directory", parent, e))?;
+    }
     let mut journal = Journal::open(&journal_path)?;
     if req.new_restore {
         journal.append(&Record::Reset { at: Utc::now() })?;
     }
     journal.append(&Record::Started { at: Utc::now(), mode: req.mode })?;
-    let host_staging = req
-        .staging_dir
-        .clone()
-        .unwrap_or_else(|| req.backup_root.join(cassette_repo::layout::RESTORE_STAGING_DIR))
-        .join(&host_id);
-    clear_leftovers(&host_staging);
-    let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
     // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
     // start each (7 s of a 26 s restore in the benchmark).
     let data_dirs = node.cql.data_file_directories().await?;
+    let default_staging = match (&source, data_dirs.first().and_then(|d| d.parent())) {
+        (Source::Remote { .. }, Some(data_root)) => data_root.join("cassette-restore-staging"),
+        _ => req.backup_root.join(cassette_repo::layout::RESTORE_STAGING_DIR),
+    };
+    let host_staging = req.staging_dir.clone().unwrap_or(default_staging).join(&host_id);
+    clear_leftovers(&host_staging);
+    let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
     let mut ctx = TableContext {
         node,
         req,
-        backup_dir: &backup_dir,
+        source: &source,
         run: &run,
         run_dir: &run_dir,
         journal: &mut journal,
@@ -204,7 +210,7 @@ pub async fn run_restore(
 struct TableContext<'a> {
     node: &'a Node,
     req: &'a RestoreRequest,
-    backup_dir: &'a Path,
+    source: &'a Source,
     run: &'a RunState,
     run_dir: &'a Path,
     journal: &'a mut Journal,
@@ -271,7 +277,7 @@ impl TableContext<'_> {
             let files = importable(&prefix, &p.entry.files);
             if !files.is_empty() {
                 let dir = table_staging_dir(self.run_dir, ks, table);
-                if let Err(e) = stage_table(self.backup_dir, &files, &dir) {
+                if let Err(e) = self.source.stage_table(&files, &dir).await {
                     return finish(out, Some(format!("staging the SSTables failed: {e}")));
                 }
                 let opts = ImportOptions { copy_data: true, ..Default::default() };

@@ -77,6 +77,9 @@ pub enum RestoreError {
     /// The repository (backup directory, journal, staging) failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// The object store holding the backup failed or refused.
+    #[error(transparent)]
+    Object(#[from] cassette_object::ObjectError),
 }
 
 fn describe_bad(files: &[BadFile]) -> String {

@@ -57,6 +57,7 @@ mod progress;
 mod request;
 mod schema;
 mod select;
+mod source;
 mod stage;
 mod verify;
 

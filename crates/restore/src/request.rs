@@ -58,7 +58,8 @@ pub struct RestoreRequest {
     /// Clear the `truncated-*` snapshots that TRUNCATE leaves on this node (with
     /// `auto_snapshot: true`) once the table is loaded.
     pub clear_truncate_snapshots: bool,
-    /// Where to stage SSTables before `nodetool import`; `None`: `<root>/.restore-staging`.
+    /// Where to stage SSTables before `nodetool import`; `None`: `<root>/.restore-staging`, or
+    /// for a backup on object storage `<first data directory>/../cassette-restore-staging`.
     pub staging_dir: Option<PathBuf>,
     /// Verify and plan, touch nothing.
     pub dry_run: bool,
@@ -66,6 +67,8 @@ pub struct RestoreRequest {
     pub repair: bool,
     /// Files hashed at once during verification.
     pub parallel_files: usize,
+    /// Object storage: buffers, files at once, bandwidth (unused for a directory).
+    pub transfer: cassette_object::Transfer,
 }
 
 impl RestoreRequest {
@@ -87,6 +90,7 @@ impl RestoreRequest {
             dry_run: false,
             repair: false,
             parallel_files: 2,
+            transfer: cassette_object::Transfer::default(),
         }
     }
 }

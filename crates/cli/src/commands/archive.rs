@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::RepoArgs;
 
-pub fn run(
+pub async fn run(
     name: &str,
     repo: &RepoArgs,
     host: Option<&str>,
@@ -13,7 +13,14 @@ pub fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
-    let backup = super::find_one_backup(repo, &name, host)?;
+    if repo.remote()?.is_some() {
+        return Err(crate::exit::InvalidInput(format!(
+            "{} is an object store: a backup there is already off the node; `cassette archive` packs backups of a directory",
+            repo.backup_dir.display()
+        ))
+        .into());
+    }
+    let backup = super::find_one_backup(repo, &name, host).await?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.tar.zst")));
     let summary = cassette_repo::archive_backup(&backup.path, &out)?;
     if json {

@@ -31,6 +31,7 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
         allow_same_disk: args.allow_same_disk,
         data_dirs: (!args.node.data_dirs.is_empty()).then_some(args.node.data_dirs),
         parallel_files: args.parallel,
+        transfer: args.repo.transfer(),
         ..BackupRequest::new(args.name, args.repo.backup_dir)
     };
     let progress = BarProgress::new(!json && std::io::stderr().is_terminal());

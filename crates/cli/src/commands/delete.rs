@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 use crate::cli::RepoArgs;
 
-pub fn run(name: &str, repo: &RepoArgs, host: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(name: &str, repo: &RepoArgs, host: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
-    let backup = super::find_one_backup(repo, &name, host)?;
-    let summary = cassette_repo::delete_backup(&backup.path)?;
+    let backup = super::find_one_backup(repo, &name, host).await?;
+    let summary = match repo.remote()? {
+        Some(remote) => cassette_object::gc::delete_backup(&remote, &backup.cluster, &backup.host_id, &name).await?,
+        None => cassette_repo::delete_backup(&backup.path)?,
+    };
     if json {
         super::print_json(
             &serde_json::json!({"deleted": backup.path, "files": summary.files, "bytes_freed": summary.bytes_freed}),

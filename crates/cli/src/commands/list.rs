@@ -17,20 +17,20 @@ struct Listed<'a> {
     age_seconds: Option<i64>,
 }
 
-pub fn run(
+pub async fn run(
     repo: &RepoArgs,
     cluster: Option<&str>,
     host: Option<&str>,
     rebuild_index: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if rebuild_index {
+    if rebuild_index && repo.remote()?.is_none() {
         let n = cassette_repo::rebuild_indexes(&repo.backup_dir, cluster, host)?;
         if !json {
             eprintln!("indexed {n} complete backups");
         }
     }
-    let backups = cassette_repo::list_backups(&repo.backup_dir, cluster, host)?;
+    let backups = super::list_backups(repo, cluster, host).await?;
     let now = Utc::now();
     let age = |b: &BackupSummary| b.finished_at.or(b.last_written_at).or(b.started_at).map(|t| now - t);
     if json {

@@ -27,14 +27,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore::run(args, json).await,
         Command::Quarantine(cmd) => quarantine::run(cmd, json).await,
         Command::List { repo, cluster, host_id, rebuild_index } => {
-            list::run(&repo, cluster.as_deref(), host_id.as_deref(), rebuild_index, json)
+            list::run(&repo, cluster.as_deref(), host_id.as_deref(), rebuild_index, json).await
         }
-        Command::Purge(args) => purge::run(&args, json),
+        Command::Purge(args) => purge::run(&args, json).await,
         Command::Verify { repo, name, host_id, quick, parallel } => {
-            verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json)
+            verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json).await
         }
-        Command::Delete { name, repo, host_id } => delete::run(&name, &repo, host_id.as_deref(), json),
-        Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json),
+        Command::Delete { name, repo, host_id } => delete::run(&name, &repo, host_id.as_deref(), json).await,
+        Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Server(args) => server::run(args).await,
     }
@@ -73,14 +73,27 @@ pub fn human_bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// The backups of the repository, a directory or an object store.
+pub async fn list_backups(
+    repo: &crate::cli::RepoArgs,
+    cluster: Option<&str>,
+    host: Option<&str>,
+) -> anyhow::Result<Vec<cassette_repo::BackupSummary>> {
+    Ok(match repo.remote()? {
+        Some(remote) => cassette_object::list_backups(&remote, cluster, host).await?,
+        None => cassette_repo::list_backups(&repo.backup_dir, cluster, host)?,
+    })
+}
+
 /// The one backup named `name` in the repository (of `host`, when given); an error that says
 /// what to do when there is none or several.
-pub fn find_one_backup(
+pub async fn find_one_backup(
     repo: &crate::cli::RepoArgs,
     name: &cassette_repo::BackupName,
     host: Option<&str>,
 ) -> anyhow::Result<cassette_repo::BackupSummary> {
-    let mut found: Vec<_> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
+    let mut found: Vec<_> = list_backups(repo, None, host)
+        .await?
         .into_iter()
         .filter(|b| b.name == name.as_str())
         .collect();

@@ -24,14 +24,18 @@ struct Report<'a> {
     failed: bool,
 }
 
-pub fn run(args: &PurgeArgs, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &PurgeArgs, json: bool) -> anyhow::Result<ExitCode> {
     let opts = PurgeOptions {
         policy: Policy { keep_last: args.keep_last, keep_days: args.keep_days, grace: args.grace },
         dry_run: args.dry_run,
         now: Utc::now(),
         name_prefix: args.name_prefix.clone(),
     };
-    let nodes = cassette_repo::purge(&args.repo.backup_dir, args.cluster.as_deref(), args.host_id.as_deref(), &opts)?;
+    let (cluster, host) = (args.cluster.as_deref(), args.host_id.as_deref());
+    let nodes = match args.repo.remote()? {
+        Some(remote) => cassette_object::gc::purge(&remote, cluster, host, &opts).await?,
+        None => cassette_repo::purge(&args.repo.backup_dir, cluster, host, &opts)?,
+    };
     let deleted = || nodes.iter().flat_map(|n| n.doomed()).filter_map(|b| b.deleted.as_ref());
     let report = Report {
         dry_run: args.dry_run,

@@ -39,6 +39,7 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         repair: args.repair,
         parallel_files: args.parallel,
+        transfer: args.repo.transfer(),
         ..RestoreRequest::new(args.name, args.repo.backup_dir)
     };
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
@@ -154,6 +155,7 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         dry_run: args.dry_run,
         repair: args.repair,
         parallel_files: args.parallel,
+        transfer: args.repo.transfer(),
         ..RestoreRequest::new(args.name, args.repo.backup_dir)
     };
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());

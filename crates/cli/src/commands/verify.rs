@@ -20,7 +20,7 @@ struct Verified {
     error: Option<String>,
 }
 
-pub fn run(
+pub async fn run(
     repo: &RepoArgs,
     name: Option<&str>,
     host: Option<&str>,
@@ -31,7 +31,9 @@ pub fn run(
     if let Some(n) = name {
         cassette_repo::BackupName::parse(n)?;
     }
-    let backups: Vec<BackupSummary> = cassette_repo::list_backups(&repo.backup_dir, None, host)?
+    let remote = repo.remote()?;
+    let backups: Vec<BackupSummary> = super::list_backups(repo, None, host)
+        .await?
         .into_iter()
         .filter(|b| name.is_none_or(|n| b.name == n))
         .collect();
@@ -46,9 +48,19 @@ pub fn run(
     let mut results = Vec::new();
     for b in backups {
         let (report, error) = if b.complete {
-            match cassette_repo::verify_backup(&b.path, depth, parallel, &|_| {}) {
+            let verified = match &remote {
+                Some(r) => match cassette_repo::BackupName::parse(&b.name)
+                    .map_err(cassette_object::ObjectError::from)
+                    .and_then(|n| r.backup(&b.cluster, &b.host_id, &n))
+                {
+                    Ok(rb) => cassette_object::verify::verify_backup(r, &rb, depth, &|_| {}).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                None => cassette_repo::verify_backup(&b.path, depth, parallel, &|_| {}).map_err(|e| e.to_string()),
+            };
+            match verified {
                 Ok(r) => (Some(r), None),
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(e)),
             }
         } else {
             (None, Some("incomplete: no manifest (interrupted or failed); it cannot be restored. Run the same backup again to resume it".to_string()))

@@ -74,6 +74,12 @@ pub async fn run_offline_restore(
     progress: &dyn Progress,
 ) -> Result<OfflineReport, RestoreError> {
     let started = Instant::now();
+    if cassette_backup::is_remote(&req.backup_root) {
+        return Err(RestoreError::OfflineRefused(format!(
+            "an offline restore places files straight from a backup directory, and {} is on object storage: restore online (without --offline), which streams each table from the store, or download the backup into a directory first",
+            req.backup_root.display()
+        )));
+    }
     let node = NodeControl::new(target, nodetool, opts);
     let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     progress.stage(Stage::Locate, &req.name);
