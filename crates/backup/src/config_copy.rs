@@ -40,9 +40,9 @@ pub(crate) async fn copy_config_dir(
                 let stored_at = target.join(relative);
                 let rel = cassette_repo::relative_path(backup_dir, &stored_at).map_err(|e| e.to_string())?;
                 let entry = match dest {
-                    Dest::Local { .. } => {
-                        cassette_repo::copy_verified(&path, &stored_at, None).map_err(|e| e.to_string())?.to_entry(rel, None)
-                    }
+                    Dest::Local { .. } => cassette_repo::copy_verified(&path, &stored_at, None)
+                        .map_err(|e| e.to_string())?
+                        .to_entry(rel, None),
                     Dest::Remote { repo, backup, .. } => repo
                         .upload_file(&path, &backup.key(&rel), None)
                         .await

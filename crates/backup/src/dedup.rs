@@ -89,7 +89,9 @@ impl StoredIndex {
                     });
                     break;
                 }
-                Err(e) => tracing::warn!(backup = %b.path.display(), error = %e, "skipping unreadable manifest for deduplication"),
+                Err(e) => {
+                    tracing::warn!(backup = %b.path.display(), error = %e, "skipping unreadable manifest for deduplication")
+                }
             }
         }
         index

@@ -157,10 +157,11 @@ impl Dest {
                 repo.write_manifest(backup, manifest).await?;
                 cassette_repo::fault::point("manifest-written");
                 let entry = cassette_repo::IndexEntry::of(manifest);
-                if let Err(e) = repo.update_index(&backup.node, |entries| {
-                    entries.insert(entry.name.clone(), entry);
-                })
-                .await
+                if let Err(e) = repo
+                    .update_index(&backup.node, |entries| {
+                        entries.insert(entry.name.clone(), entry);
+                    })
+                    .await
                 {
                     tracing::warn!(error = %e, "could not update the node index");
                 }

@@ -47,7 +47,10 @@ pub async fn run_backup(
     let dest = Dest::open(&req.backup_root, &req.transfer, &local.cluster_name, &host_id, &name).await?;
     let resumed = match dest.state().await? {
         BackupState::Complete => {
-            return Err(BackupError::AlreadyExists { name: name.to_string(), path: dest.location().display().to_string() });
+            return Err(BackupError::AlreadyExists {
+                name: name.to_string(),
+                path: dest.location().display().to_string(),
+            });
         }
         BackupState::Incomplete => {
             tracing::info!(backup = %dest.location().display(), "resuming an interrupted backup of the same name");
@@ -82,7 +85,11 @@ pub async fn run_backup(
             StoredIndex::from_previous_backup(node_dir, name.as_str()),
         ),
         Dest::Remote { repo, backup, journal_path } => (
-            if resumed { StoredIndex::from_remote_journal(repo, backup, journal_path).await } else { StoredIndex::default() },
+            if resumed {
+                StoredIndex::from_remote_journal(repo, backup, journal_path).await
+            } else {
+                StoredIndex::default()
+            },
             StoredIndex::from_previous_remote(repo, &local.cluster_name, &host_id, name.as_str()).await,
         ),
     };

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use cassette_cassandra::TableInfo;
 use cassette_cassandra::disk::{self, DataFile, SstableName};
-use cassette_repo::{FileContext, FileEntry, Journal, LinkOutcome, RepoError, RepoLayout, TableEntry};
 use cassette_object::{RemoteBackup, RemoteRepo};
+use cassette_repo::{FileContext, FileEntry, Journal, LinkOutcome, RepoError, RepoLayout, TableEntry};
 use futures::StreamExt;
 
 use crate::dedup::{StoredCopy, StoredIndex};

@@ -15,7 +15,8 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_started_from_the_dashboard_shows_progress_and_completes() {
-    let setup = Command::new(repo_root().join("harness/browser/setup.sh")).output().expect("run harness/browser/setup.sh");
+    let setup =
+        Command::new(repo_root().join("harness/browser/setup.sh")).output().expect("run harness/browser/setup.sh");
     assert!(
         setup.status.success(),
         "the browser test needs chromium and Playwright (harness/browser/setup.sh failed):\n{}",

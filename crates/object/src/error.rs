@@ -16,7 +16,9 @@ pub enum ObjectError {
         reason: String,
     },
     /// A request to the object store failed (after the store client's retries).
-    #[error("object storage: cannot {action} {url}: {source} (check the credentials, the endpoint and that the bucket exists; transient errors were already retried)")]
+    #[error(
+        "object storage: cannot {action} {url}: {source} (check the credentials, the endpoint and that the bucket exists; transient errors were already retried)"
+    )]
     Store {
         /// What was being done.
         action: &'static str,
@@ -46,7 +48,9 @@ pub enum ObjectError {
         detail: String,
     },
     /// The manifest of this backup exists already: another writer completed it.
-    #[error("backup {url} is already complete (its manifest exists): another cassette completed it; choose another name")]
+    #[error(
+        "backup {url} is already complete (its manifest exists): another cassette completed it; choose another name"
+    )]
     AlreadyComplete {
         /// The manifest's URL.
         url: String,
@@ -58,7 +62,9 @@ pub enum ObjectError {
         url: String,
     },
     /// The backup has no manifest.
-    #[error("incomplete backup, cannot be restored: {url} has no manifest.json (interrupted or failed; run the same backup again to finish it)")]
+    #[error(
+        "incomplete backup, cannot be restored: {url} has no manifest.json (interrupted or failed; run the same backup again to finish it)"
+    )]
     Incomplete {
         /// The backup's URL.
         url: String,

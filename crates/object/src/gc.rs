@@ -39,19 +39,20 @@ pub struct Collected {
 }
 
 /// Deletes one backup (complete or not) and the objects only it referenced.
-pub async fn delete_backup(repo: &RemoteRepo, cluster: &str, host_id: &str, name: &BackupName) -> Result<DeleteSummary> {
+pub async fn delete_backup(
+    repo: &RemoteRepo,
+    cluster: &str,
+    host_id: &str,
+    name: &BackupName,
+) -> Result<DeleteSummary> {
     let b = repo.backup(cluster, host_id, name)?;
     if repo.objects(&b.prefix).await?.is_empty() {
         return Err(ObjectError::NotFound { url: repo.url_of(&b.prefix) });
     }
     hide(repo, &b).await?;
     let collected = collect_garbage(repo, &b.node, chrono::Duration::MAX, Utc::now()).await?;
-    let (objects, bytes) = collected
-        .prefixes
-        .iter()
-        .find(|(p, _, _)| *p == b.name)
-        .map(|(_, o, by)| (*o, *by))
-        .unwrap_or((0, 0));
+    let (objects, bytes) =
+        collected.prefixes.iter().find(|(p, _, _)| *p == b.name).map(|(_, o, by)| (*o, *by)).unwrap_or((0, 0));
     Ok(DeleteSummary { files: objects, bytes_freed: bytes })
 }
 
@@ -60,10 +61,11 @@ async fn hide(repo: &RemoteRepo, b: &RemoteBackup) -> Result<()> {
     let stone = serde_json::json!({"deleted_at": Utc::now(), "by": "cassette"});
     repo.put_small(&b.tombstone(), stone.to_string().into_bytes(), PutMode::Overwrite).await?;
     cassette_repo::fault::point("remote-delete-tombstoned");
-    if let Err(e) = repo.update_index(&b.node, |entries| {
-        entries.remove(&b.name);
-    })
-    .await
+    if let Err(e) = repo
+        .update_index(&b.node, |entries| {
+            entries.remove(&b.name);
+        })
+        .await
     {
         tracing::warn!(error = %e, "could not update the node index");
     }
@@ -137,7 +139,12 @@ pub async fn delete_many(repo: &RemoteRepo, keys: Vec<Key>) -> Result<()> {
 
 /// Purges every node of the repository (optionally one cluster and/or host) by `opts`, as
 /// `cassette_repo::purge` does on a local repository: the same policy, the same report.
-pub async fn purge(repo: &RemoteRepo, cluster: Option<&str>, host: Option<&str>, opts: &PurgeOptions) -> Result<Vec<NodePurge>> {
+pub async fn purge(
+    repo: &RemoteRepo,
+    cluster: Option<&str>,
+    host: Option<&str>,
+    opts: &PurgeOptions,
+) -> Result<Vec<NodePurge>> {
     let mut out = Vec::new();
     for c in children(repo, repo.root()).await? {
         if cluster.is_some_and(|w| w != c) {
@@ -171,7 +178,8 @@ pub async fn purge_node(repo: &RemoteRepo, cluster: &str, host_id: &str, opts: &
     let _lock = match cassette_repo::NodeLock::acquire(&lock_dir) {
         Ok(l) => l,
         Err(e) => {
-            out.skipped = Some(format!("skipped, a job is running on this node ({e}): run purge again once it has finished"));
+            out.skipped =
+                Some(format!("skipped, a job is running on this node ({e}): run purge again once it has finished"));
             return out;
         }
     };
@@ -181,7 +189,13 @@ pub async fn purge_node(repo: &RemoteRepo, cluster: &str, host_id: &str, opts: &
     out
 }
 
-async fn purge_node_locked(repo: &RemoteRepo, cluster: &str, host_id: &str, opts: &PurgeOptions, out: &mut NodePurge) -> Result<()> {
+async fn purge_node_locked(
+    repo: &RemoteRepo,
+    cluster: &str,
+    host_id: &str,
+    opts: &PurgeOptions,
+    out: &mut NodePurge,
+) -> Result<()> {
     let node = repo.node_key(cluster, host_id)?;
     let backups: Vec<_> = list_node(repo, cluster, host_id)
         .await?
@@ -210,7 +224,8 @@ async fn purge_node_locked(repo: &RemoteRepo, cluster: &str, host_id: &str, opts
         .enumerate()
         .filter(|(_, b)| !b.keep)
         .map(|(i, b)| {
-            let rb = RemoteBackup { node: node.clone(), prefix: node.clone().join(b.name.as_str()), name: b.name.clone() };
+            let rb =
+                RemoteBackup { node: node.clone(), prefix: node.clone().join(b.name.as_str()), name: b.name.clone() };
             async move { (i, hide(repo, &rb).await) }
         })
         .collect();

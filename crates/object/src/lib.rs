@@ -41,6 +41,6 @@ pub mod verify;
 
 pub use error::{ObjectError, Result};
 pub use list::{list_backups, list_node};
-pub use repo::{RemoteBackup, RemoteRepo, Transfer, is_remote_url};
 pub use object_store::PutMode;
+pub use repo::{RemoteBackup, RemoteRepo, Transfer, is_remote_url};
 pub use transfer::Uploaded;

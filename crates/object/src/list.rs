@@ -59,10 +59,7 @@ pub async fn list_node(repo: &RemoteRepo, cluster: &str, host_id: &str) -> Resul
             async move { describe(repo, cluster, host_id, &b, entry).await }
         })
         .collect();
-    let summaries = futures::stream::iter(jobs)
-    .buffered(32)
-    .collect::<Vec<_>>()
-    .await;
+    let summaries = futures::stream::iter(jobs).buffered(32).collect::<Vec<_>>().await;
     let mut out = Vec::new();
     let mut unindexed = Vec::new();
     for s in summaries {
@@ -93,7 +90,9 @@ pub async fn list_node(repo: &RemoteRepo, cluster: &str, host_id: &str) -> Resul
             tracing::warn!(error = %e, "could not update the node index");
         }
     }
-    out.sort_by(|a, b| (a.started_at.is_none(), a.started_at, &a.name).cmp(&(b.started_at.is_none(), b.started_at, &b.name)));
+    out.sort_by(|a, b| {
+        (a.started_at.is_none(), a.started_at, &a.name).cmp(&(b.started_at.is_none(), b.started_at, &b.name))
+    });
     Ok(out)
 }
 

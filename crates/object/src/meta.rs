@@ -24,7 +24,11 @@ struct IndexFile {
 impl RemoteRepo {
     /// Every object under `prefix` (recursively).
     pub async fn objects(&self, prefix: &Key) -> Result<Vec<ObjectMeta>> {
-        self.store.list(Some(prefix)).try_collect().await.map_err(|e| ObjectError::store("list", self.url_of(prefix), e))
+        self.store
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| ObjectError::store("list", self.url_of(prefix), e))
     }
 
     /// Whether `key` exists.

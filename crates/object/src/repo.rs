@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::path::Path as Key;
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ObjectStore, RetryConfig};
 
 use crate::error::{ObjectError, Result};
 use crate::limit::{Bandwidth, Buffers};
@@ -71,14 +71,12 @@ impl RemoteRepo {
             return Err(invalid(format!("no bucket: write {scheme}://BUCKET/PREFIX")));
         }
         let retry = RetryConfig { max_retries: 10, retry_timeout: Duration::from_secs(180), ..Default::default() };
-        let client = ClientOptions::new().with_timeout(Duration::from_secs(300)).with_connect_timeout(Duration::from_secs(10));
         let bucket_url = format!("{scheme}://{bucket}");
         let store: Arc<dyn ObjectStore> = match scheme {
             "s3" => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
                     .with_url(&bucket_url)
                     .with_retry(retry)
-                    .with_client_options(client)
                     .build()
                     .map_err(|e| invalid(e.to_string()))?,
             ),
@@ -86,7 +84,6 @@ impl RemoteRepo {
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(&bucket_url)
                     .with_retry(retry)
-                    .with_client_options(client)
                     .build()
                     .map_err(|e| invalid(e.to_string()))?,
             ),
@@ -94,7 +91,6 @@ impl RemoteRepo {
                 object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(&bucket_url)
                     .with_retry(retry)
-                    .with_client_options(client)
                     .build()
                     .map_err(|e| invalid(e.to_string()))?,
             ),
@@ -221,7 +217,10 @@ mod tests {
         let repo = RemoteRepo::open("memory://x/some/prefix/", Transfer::default()).unwrap();
         let name = cassette_repo::BackupName::parse("nightly").unwrap();
         let b = repo.backup("Test Cluster", "h1", &name).unwrap();
-        assert_eq!(b.key("ks/t/nb-1-big-Data.db").as_ref(), "some/prefix/Test Cluster/h1/nightly/ks/t/nb-1-big-Data.db");
+        assert_eq!(
+            b.key("ks/t/nb-1-big-Data.db").as_ref(),
+            "some/prefix/Test Cluster/h1/nightly/ks/t/nb-1-big-Data.db"
+        );
         assert_eq!(repo.url_of(&b.manifest()), "memory://x/some/prefix/Test Cluster/h1/nightly/manifest.json");
         assert!(RemoteRepo::open("ftp://x/y", Transfer::default()).is_err());
         assert!(RemoteRepo::open("s3:///y", Transfer::default()).unwrap_err().to_string().contains("no bucket"));

@@ -128,13 +128,17 @@ impl RemoteRepo {
             check_crc(hashes)?;
             self.pace(bytes.len()).await;
             let opts = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
-            self.store.put_opts(key, PutPayload::from(bytes), opts).await.map_err(|e| ObjectError::store("upload", &url, e))?;
+            self.store
+                .put_opts(key, PutPayload::from(bytes), opts)
+                .await
+                .map_err(|e| ObjectError::store("upload", &url, e))?;
             drop(permit);
             let (_, hashes) = state.take().expect("file state");
             return Ok(done(hashes, size, mtime, 1, src)?);
         }
 
-        let mut upload = self.store.put_multipart(key).await.map_err(|e| ObjectError::store("start upload", &url, e))?;
+        let mut upload =
+            self.store.put_multipart(key).await.map_err(|e| ObjectError::store("start upload", &url, e))?;
         let mut in_flight: JoinSet<object_store::Result<()>> = JoinSet::new();
         let mut parts = 0;
         let outcome: Result<()> = async {
@@ -231,7 +235,10 @@ impl RemoteRepo {
                 if let Some(parent) = p.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| ObjectError::io("create directory", parent, e))?;
                 }
-                Some(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(p).map_err(|e| ObjectError::io("create", p, e))?))
+                Some(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::fs::File::create(p).map_err(|e| ObjectError::io("create", p, e))?,
+                ))
             }
             None => None,
         };
@@ -267,10 +274,19 @@ fn done(hashes: Hashes, size: u64, mtime_ns: i64, parts: usize, src: &Path) -> R
     if hashes.size != size {
         return Err(ObjectError::Mismatch {
             what: src.display().to_string(),
-            detail: format!("{} bytes read, the file had {size} when opened: it changed while being uploaded", hashes.size),
+            detail: format!(
+                "{} bytes read, the file had {size} when opened: it changed while being uploaded",
+                hashes.size
+            ),
         });
     }
-    Ok(Uploaded { size, blake3: hashes.blake3.finalize().to_hex().to_string(), crc32: hashes.crc.finalize(), mtime_ns, parts })
+    Ok(Uploaded {
+        size,
+        blake3: hashes.blake3.finalize().to_hex().to_string(),
+        crc32: hashes.crc.finalize(),
+        mtime_ns,
+        parts,
+    })
 }
 
 /// What is wrong with bytes hashed as `h` against `entry`, if anything.
@@ -332,7 +348,10 @@ mod tests {
         let r = repo(5 << 20, 1);
         let key = Key::from("p/m.json");
         r.put_small(&key, b"1".to_vec(), PutMode::Create).await.unwrap();
-        assert!(matches!(r.put_small(&key, b"2".to_vec(), PutMode::Create).await, Err(ObjectError::AlreadyComplete { .. })));
+        assert!(matches!(
+            r.put_small(&key, b"2".to_vec(), PutMode::Create).await,
+            Err(ObjectError::AlreadyComplete { .. })
+        ));
         assert_eq!(&r.get_small(&key).await.unwrap().unwrap()[..], b"1");
     }
 }

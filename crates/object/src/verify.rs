@@ -27,26 +27,27 @@ pub async fn check_files(
     for p in prefixes {
         sizes.extend(repo.objects(&p).await?.into_iter().map(|o| (o.location, o.size)));
     }
-    let jobs: Vec<_> = files.iter().map(|f| {
-        let key = b.data_key(f);
-        let size = sizes.get(&key).copied();
-        async move {
-            let problem = match size {
-                None => Some("missing".to_string()),
-                Some(s) if s != f.size => {
-                    Some(format!("size {s} bytes, the manifest says {} (truncated or replaced)", f.size))
-                }
-                Some(_) if depth == Depth::Full => repo.check_object(&key, f).await?,
-                Some(_) => None,
-            };
-            on_file(f.size);
-            Ok(problem.map(|problem| BadFile { path: f.path.clone(), problem }))
-        }
-    }).collect();
-    let results: Vec<Result<Option<BadFile>>> = futures::stream::iter(jobs)
-    .buffered(repo.transfer.parallel_files.max(1))
-    .collect()
-    .await;
+    let jobs: Vec<_> = files
+        .iter()
+        .map(|f| {
+            let key = b.data_key(f);
+            let size = sizes.get(&key).copied();
+            async move {
+                let problem = match size {
+                    None => Some("missing".to_string()),
+                    Some(s) if s != f.size => {
+                        Some(format!("size {s} bytes, the manifest says {} (truncated or replaced)", f.size))
+                    }
+                    Some(_) if depth == Depth::Full => repo.check_object(&key, f).await?,
+                    Some(_) => None,
+                };
+                on_file(f.size);
+                Ok(problem.map(|problem| BadFile { path: f.path.clone(), problem }))
+            }
+        })
+        .collect();
+    let results: Vec<Result<Option<BadFile>>> =
+        futures::stream::iter(jobs).buffered(repo.transfer.parallel_files.max(1)).collect().await;
     let mut bad = Vec::new();
     for r in results {
         if let Some(b) = r? {

@@ -103,8 +103,9 @@ impl Source {
         progress.stage(Stage::Verify, name);
         let bytes: u64 = files.iter().map(|f| f.size).sum();
         progress.add_total(files.len() as u64, bytes);
-        let bad = cassette_object::verify::check_files(repo, backup, files, Depth::Full, &|s| progress.file_verified(s))
-            .await?;
+        let bad =
+            cassette_object::verify::check_files(repo, backup, files, Depth::Full, &|s| progress.file_verified(s))
+                .await?;
         if !bad.is_empty() {
             return Err(RestoreError::Corrupt { path: dir.display().to_string(), files: bad });
         }

@@ -34,7 +34,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json).await
         }
         Command::Delete { name, repo, host_id } => delete::run(&name, &repo, host_id.as_deref(), json).await,
-        Command::Archive { name, repo, host_id, out } => archive::run(&name, &repo, host_id.as_deref(), out, json).await,
+        Command::Archive { name, repo, host_id, out } => {
+            archive::run(&name, &repo, host_id.as_deref(), out, json).await
+        }
         Command::Agent(args) => agent::run(args).await,
         Command::Server(args) => server::run(args).await,
     }
@@ -92,11 +94,8 @@ pub async fn find_one_backup(
     name: &cassette_repo::BackupName,
     host: Option<&str>,
 ) -> anyhow::Result<cassette_repo::BackupSummary> {
-    let mut found: Vec<_> = list_backups(repo, None, host)
-        .await?
-        .into_iter()
-        .filter(|b| b.name == name.as_str())
-        .collect();
+    let mut found: Vec<_> =
+        list_backups(repo, None, host).await?.into_iter().filter(|b| b.name == name.as_str()).collect();
     let message = match found.len() {
         1 => return Ok(found.remove(0)),
         0 => format!(

@@ -32,11 +32,8 @@ pub async fn run(
         cassette_repo::BackupName::parse(n)?;
     }
     let remote = repo.remote()?;
-    let backups: Vec<BackupSummary> = super::list_backups(repo, None, host)
-        .await?
-        .into_iter()
-        .filter(|b| name.is_none_or(|n| b.name == n))
-        .collect();
+    let backups: Vec<BackupSummary> =
+        super::list_backups(repo, None, host).await?.into_iter().filter(|b| name.is_none_or(|n| b.name == n)).collect();
     if backups.is_empty() {
         anyhow::bail!(
             "no backup{} in {}: `cassette list` shows what is there",
@@ -53,7 +50,9 @@ pub async fn run(
                     .map_err(cassette_object::ObjectError::from)
                     .and_then(|n| r.backup(&b.cluster, &b.host_id, &n))
                 {
-                    Ok(rb) => cassette_object::verify::verify_backup(r, &rb, depth, &|_| {}).await.map_err(|e| e.to_string()),
+                    Ok(rb) => {
+                        cassette_object::verify::verify_backup(r, &rb, depth, &|_| {}).await.map_err(|e| e.to_string())
+                    }
                     Err(e) => Err(e.to_string()),
                 },
                 None => cassette_repo::verify_backup(&b.path, depth, parallel, &|_| {}).map_err(|e| e.to_string()),
