@@ -90,12 +90,9 @@ impl RepoArgs {
         }
     }
 
-    /// The object store, when `--backup-dir` names one.
-    pub fn remote(&self) -> Result<Option<cassette_object::RemoteRepo>, cassette_object::ObjectError> {
-        match self.backup_dir.to_str().filter(|s| cassette_object::is_remote_url(s)) {
-            Some(url) => cassette_object::RemoteRepo::open(url, self.transfer()).map(Some),
-            None => Ok(None),
-        }
+    /// The repository `--backup-dir` names: a directory or an object store.
+    pub fn open(&self) -> Result<cassette_object::Repository, cassette_object::ObjectError> {
+        cassette_object::Repository::open(&self.backup_dir, self.transfer())
     }
 }
 

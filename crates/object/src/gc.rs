@@ -16,15 +16,15 @@
 
 use std::collections::HashSet;
 
-use cassette_repo::purge::{Leftover, LeftoverKind, NodePurge, PlannedBackup, PurgeOptions};
-use cassette_repo::{BackupName, DeleteSummary, retention};
+use cassette_repo::purge::{Leftover, LeftoverKind, NodePurge, PurgeOptions};
+use cassette_repo::{BackupName, DeleteSummary};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectMeta, ObjectStoreExt, PutMode};
 
 use crate::error::{ObjectError, Result};
-use crate::list::{children, list_node};
+use crate::list::{children, list_node, nodes};
 use crate::repo::{RemoteBackup, RemoteRepo};
 
 /// What one garbage collection removed.
@@ -146,16 +146,8 @@ pub async fn purge(
     opts: &PurgeOptions,
 ) -> Result<Vec<NodePurge>> {
     let mut out = Vec::new();
-    for c in children(repo, repo.root()).await? {
-        if cluster.is_some_and(|w| w != c) {
-            continue;
-        }
-        for h in children(repo, &repo.root().clone().join(c.as_str())).await? {
-            if host.is_some_and(|w| w != h) {
-                continue;
-            }
-            out.push(purge_node(repo, &c, &h, opts).await);
-        }
+    for (c, h) in nodes(repo, cluster, host).await? {
+        out.push(purge_node(repo, &c, &h, opts).await);
     }
     Ok(out)
 }
@@ -197,24 +189,9 @@ async fn purge_node_locked(
     out: &mut NodePurge,
 ) -> Result<()> {
     let node = repo.node_key(cluster, host_id)?;
-    let backups: Vec<_> = list_node(repo, cluster, host_id)
-        .await?
-        .into_iter()
-        .filter(|b| opts.name_prefix.as_ref().is_none_or(|p| b.name.starts_with(p.as_str())))
-        .collect();
-    let reasons = retention::select(&backups, &opts.policy, opts.now);
-    for (b, reason) in backups.iter().zip(reasons) {
-        out.backups.push(PlannedBackup {
-            name: b.name.clone(),
-            complete: b.complete,
-            finished_at: b.finished_at,
-            keep: reason.keeps(),
-            why: reason.describe(b, &opts.policy, opts.now),
-            reason,
-            deleted: None,
-            error: None,
-        });
-    }
+    let backups = opts.selected(list_node(repo, cluster, host_id).await?);
+    // A restore's use of a backup is known from its local journal only: not checked here.
+    out.backups = cassette_repo::purge::plan(&backups, opts, |_| false);
     if opts.dry_run {
         return Ok(());
     }

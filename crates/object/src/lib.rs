@@ -30,6 +30,7 @@
 
 #![deny(missing_docs)]
 
+pub mod any;
 pub mod error;
 pub mod gc;
 pub mod limit;
@@ -39,6 +40,7 @@ pub mod repo;
 pub mod transfer;
 pub mod verify;
 
+pub use any::Repository;
 pub use error::{ObjectError, Result};
 pub use list::{list_backups, list_node};
 pub use object_store::PutMode;

@@ -30,15 +30,24 @@ pub(crate) async fn children(repo: &RemoteRepo, prefix: &Key) -> Result<Vec<Stri
 /// The backups of every node (optionally one cluster and/or host), sorted like a local listing.
 pub async fn list_backups(repo: &RemoteRepo, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
     let mut out = Vec::new();
-    for c in children(repo, repo.root()).await? {
-        if cluster.is_some_and(|w| w != c) {
-            continue;
-        }
+    for (c, h) in nodes(repo, cluster, host).await? {
+        out.extend(list_node(repo, &c, &h).await?);
+    }
+    Ok(out)
+}
+
+/// The (cluster, host ID) pairs of the repository, optionally only those given.
+pub(crate) async fn nodes(
+    repo: &RemoteRepo,
+    cluster: Option<&str>,
+    host: Option<&str>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for c in children(repo, repo.root()).await?.into_iter().filter(|c| cluster.is_none_or(|w| w == c)) {
         for h in children(repo, &repo.root().clone().join(c.as_str())).await? {
-            if host.is_some_and(|w| w != h) {
-                continue;
+            if host.is_none_or(|w| w == h) {
+                out.push((c.clone(), h));
             }
-            out.extend(list_node(repo, &c, &h).await?);
         }
     }
     Ok(out)

@@ -134,7 +134,7 @@ impl RemoteRepo {
                 .map_err(|e| ObjectError::store("upload", &url, e))?;
             drop(permit);
             let (_, hashes) = state.take().expect("file state");
-            return Ok(done(hashes, size, mtime, 1, src)?);
+            return done(hashes, size, mtime, 1, src);
         }
 
         let mut upload =

@@ -120,6 +120,45 @@ impl NodePurge {
     }
 }
 
+impl PurgeOptions {
+    /// The backups this purge is about: all, or those with its name prefix.
+    pub fn selected(&self, backups: Vec<BackupSummary>) -> Vec<BackupSummary> {
+        backups
+            .into_iter()
+            .filter(|b| self.name_prefix.as_ref().is_none_or(|p| b.name.starts_with(p.as_str())))
+            .collect()
+    }
+}
+
+/// What the policy does with each of a node's `backups`; `restoring` says whether a restore
+/// is using one (it is then kept whatever its age).
+pub fn plan(
+    backups: &[BackupSummary],
+    opts: &PurgeOptions,
+    restoring: impl Fn(&BackupSummary) -> bool,
+) -> Vec<PlannedBackup> {
+    let reasons = retention::select(backups, &opts.policy, opts.now);
+    backups
+        .iter()
+        .zip(reasons)
+        .map(|(b, mut reason)| {
+            if !reason.keeps() && restoring(b) {
+                reason = Reason::RestoreActive;
+            }
+            PlannedBackup {
+                name: b.name.clone(),
+                complete: b.complete,
+                finished_at: b.finished_at,
+                keep: reason.keeps(),
+                why: reason.describe(b, &opts.policy, opts.now),
+                reason,
+                deleted: None,
+                error: None,
+            }
+        })
+        .collect()
+}
+
 /// Purges every node under `root` (optionally one cluster and/or host).
 pub fn purge(root: &Path, cluster: Option<&str>, host: Option<&str>, opts: &PurgeOptions) -> Result<Vec<NodePurge>> {
     Ok(node_dirs(root, cluster, host)?.iter().map(|d| purge_node(d, opts)).collect())
@@ -156,26 +195,8 @@ fn plan_and_run(node_dir: &Path, opts: &PurgeOptions, out: &mut NodePurge) -> Re
     // machine runs the node's jobs, also keeps a restore reading these backups out.
     let _lock = NodeLock::acquire(node_dir)?;
     let _job_lock = NodeLock::acquire(&cassandra_node_lock_dir(&out.host_id))?;
-    let backups: Vec<_> = list_node(node_dir)?
-        .into_iter()
-        .filter(|b| opts.name_prefix.as_ref().is_none_or(|p| b.name.starts_with(p.as_str())))
-        .collect();
-    let reasons = retention::select(&backups, &opts.policy, opts.now);
-    for (b, mut reason) in backups.iter().zip(reasons) {
-        if !reason.keeps() && restored_recently(&b.path, opts) {
-            reason = Reason::RestoreActive;
-        }
-        out.backups.push(PlannedBackup {
-            name: b.name.clone(),
-            complete: b.complete,
-            finished_at: b.finished_at,
-            keep: reason.keeps(),
-            why: reason.describe(b, &opts.policy, opts.now),
-            reason,
-            deleted: None,
-            error: None,
-        });
-    }
+    let backups = opts.selected(list_node(node_dir)?);
+    out.backups = plan(&backups, opts, |b| restored_recently(&b.path, opts));
     out.garbage = leftovers(node_dir, &out.host_id, &backups, out, opts);
     if opts.dry_run {
         return Ok(());

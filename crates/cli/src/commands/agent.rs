@@ -17,6 +17,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let config = AgentConfig {
         cql,
         nodetool,
+        transfer: args.repo.transfer(),
         backup_root: args.repo.backup_dir,
         data_dirs: (!args.node.data_dirs.is_empty()).then_some(args.node.data_dirs),
         config_dirs,

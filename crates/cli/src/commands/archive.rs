@@ -13,7 +13,7 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
-    if repo.remote()?.is_some() {
+    if repo.open()?.is_remote() {
         return Err(crate::exit::InvalidInput(format!(
             "{} is an object store: a backup there is already off the node; `cassette archive` packs backups of a directory",
             repo.backup_dir.display()

@@ -7,10 +7,7 @@ use crate::cli::RepoArgs;
 pub async fn run(name: &str, repo: &RepoArgs, host: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
     let backup = super::find_one_backup(repo, &name, host).await?;
-    let summary = match repo.remote()? {
-        Some(remote) => cassette_object::gc::delete_backup(&remote, &backup.cluster, &backup.host_id, &name).await?,
-        None => cassette_repo::delete_backup(&backup.path)?,
-    };
+    let summary = repo.open()?.delete(&backup).await?;
     if json {
         super::print_json(
             &serde_json::json!({"deleted": backup.path, "files": summary.files, "bytes_freed": summary.bytes_freed}),

@@ -24,7 +24,7 @@ pub async fn run(
     rebuild_index: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if rebuild_index && repo.remote()?.is_none() {
+    if rebuild_index && !repo.open()?.is_remote() {
         let n = cassette_repo::rebuild_indexes(&repo.backup_dir, cluster, host)?;
         if !json {
             eprintln!("indexed {n} complete backups");

@@ -81,10 +81,7 @@ pub async fn list_backups(
     cluster: Option<&str>,
     host: Option<&str>,
 ) -> anyhow::Result<Vec<cassette_repo::BackupSummary>> {
-    Ok(match repo.remote()? {
-        Some(remote) => cassette_object::list_backups(&remote, cluster, host).await?,
-        None => cassette_repo::list_backups(&repo.backup_dir, cluster, host)?,
-    })
+    Ok(repo.open()?.list(cluster, host).await?)
 }
 
 /// The one backup named `name` in the repository (of `host`, when given); an error that says

@@ -32,10 +32,7 @@ pub async fn run(args: &PurgeArgs, json: bool) -> anyhow::Result<ExitCode> {
         name_prefix: args.name_prefix.clone(),
     };
     let (cluster, host) = (args.cluster.as_deref(), args.host_id.as_deref());
-    let nodes = match args.repo.remote()? {
-        Some(remote) => cassette_object::gc::purge(&remote, cluster, host, &opts).await?,
-        None => cassette_repo::purge(&args.repo.backup_dir, cluster, host, &opts)?,
-    };
+    let nodes = args.repo.open()?.purge(cluster, host, &opts).await?;
     let deleted = || nodes.iter().flat_map(|n| n.doomed()).filter_map(|b| b.deleted.as_ref());
     let report = Report {
         dry_run: args.dry_run,

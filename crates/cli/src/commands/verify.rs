@@ -31,7 +31,7 @@ pub async fn run(
     if let Some(n) = name {
         cassette_repo::BackupName::parse(n)?;
     }
-    let remote = repo.remote()?;
+    let repository = repo.open()?;
     let backups: Vec<BackupSummary> =
         super::list_backups(repo, None, host).await?.into_iter().filter(|b| name.is_none_or(|n| b.name == n)).collect();
     if backups.is_empty() {
@@ -45,19 +45,7 @@ pub async fn run(
     let mut results = Vec::new();
     for b in backups {
         let (report, error) = if b.complete {
-            let verified = match &remote {
-                Some(r) => match cassette_repo::BackupName::parse(&b.name)
-                    .map_err(cassette_object::ObjectError::from)
-                    .and_then(|n| r.backup(&b.cluster, &b.host_id, &n))
-                {
-                    Ok(rb) => {
-                        cassette_object::verify::verify_backup(r, &rb, depth, &|_| {}).await.map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                },
-                None => cassette_repo::verify_backup(&b.path, depth, parallel, &|_| {}).map_err(|e| e.to_string()),
-            };
-            match verified {
+            match repository.verify(&b, depth, parallel, &|_| {}).await.map_err(|e| e.to_string()) {
                 Ok(r) => (Some(r), None),
                 Err(e) => (None, Some(e)),
             }

@@ -30,8 +30,10 @@ pub struct AgentConfig {
     pub cql: CqlTarget,
     /// The node's nodetool.
     pub nodetool: Nodetool,
-    /// The backup directory.
+    /// The backup directory, or an object store URL (`s3://bucket/prefix`).
     pub backup_root: PathBuf,
+    /// Transfers to and from an object store.
+    pub transfer: cassette_object::Transfer,
     /// Data directories (`None`: ask the node).
     pub data_dirs: Option<Vec<PathBuf>>,
     /// Configuration directories stored with each backup.
@@ -40,6 +42,13 @@ pub struct AgentConfig {
     pub allow_same_disk: bool,
     /// A human name for the node.
     pub alias: Option<String>,
+}
+
+impl AgentConfig {
+    /// The repository `backup_root` names.
+    pub fn repository(&self) -> Result<cassette_object::Repository, String> {
+        cassette_object::Repository::open(&self.backup_root, self.transfer.clone()).map_err(|e| e.to_string())
+    }
 }
 
 /// Jobs kept for polling after they finished.
@@ -173,23 +182,19 @@ async fn backups(
     State(state): State<Arc<AgentState>>,
     Query(q): Query<BackupQuery>,
 ) -> Result<Json<Vec<StoredBackup>>, ApiError> {
-    let root = state.config.backup_root.clone();
-    let list = tokio::task::spawn_blocking(move || stored_backups(&root, q.name.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
-    Ok(Json(list))
+    let repository = state.config.repository().map_err(ApiError::internal)?;
+    let list = repository.list(None, None).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut out = Vec::new();
+    for b in list.into_iter().filter(|b| q.name.as_deref().is_none_or(|n| n == b.name)) {
+        let manifest = if b.complete { repository.manifest(&b).await.ok() } else { None };
+        out.push(stored_backup(b, manifest));
+    }
+    Ok(Json(out))
 }
 
-fn stored_backups(root: &std::path::Path, name: Option<&str>) -> Result<Vec<StoredBackup>, ApiError> {
-    if !root.exists() {
-        return Ok(Vec::new());
-    }
-    let list = cassette_repo::list_backups(root, None, None).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(list
-        .into_iter()
-        .filter(|b| name.is_none_or(|n| n == b.name))
-        .map(|b| {
-            let manifest = b.complete.then(|| cassette_repo::Manifest::read(&b.path).ok()).flatten();
+fn stored_backup(b: cassette_repo::BackupSummary, manifest: Option<cassette_repo::Manifest>) -> StoredBackup {
+    {
+        {
             let keyspaces = manifest.as_ref().map(|m| m.keyspaces.iter().map(|k| k.name.clone()).collect());
             let node = manifest.map(|m| m.node);
             StoredBackup {
@@ -206,8 +211,8 @@ fn stored_backups(root: &std::path::Path, name: Option<&str>) -> Result<Vec<Stor
                 started_at: b.started_at.map(|t| t.to_rfc3339()),
                 finished_at: b.finished_at.map(|t| t.to_rfc3339()),
             }
-        })
-        .collect())
+        }
+    }
 }
 
 /// The machine's host name (`/proc/sys/kernel/hostname`), as seed 000 reported it.

@@ -61,6 +61,7 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
         }
         AgentJobRequest::Restore { name, keyspaces, mode, dry_run, from_node, new_restore } => {
             let mut req = RestoreRequest::new(name, &config.backup_root);
+            req.transfer = config.transfer.clone();
             req.keyspaces = keyspaces;
             req.mode = mode;
             req.dry_run = dry_run;
@@ -119,12 +120,8 @@ async fn purge(
         now: chrono::Utc::now(),
         name_prefix: Some(name_prefix),
     };
-    let root = config.backup_root.clone();
     live.update(|v| v.progress.stage = "purge".into());
-    let nodes = tokio::task::spawn_blocking(move || cassette_repo::purge(&root, None, Some(&host_id), &opts))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let nodes = config.repository()?.purge(None, Some(&host_id), &opts).await.map_err(|e| e.to_string())?;
     let deleted: Vec<String> =
         nodes.iter().flat_map(|n| n.doomed()).filter(|b| b.deleted.is_some()).map(|b| b.name.clone()).collect();
     let problem = nodes.iter().find_map(|n| n.skipped.clone().or_else(|| n.error.clone()));
@@ -139,11 +136,8 @@ async fn purge(
 async fn verify(config: &AgentConfig, node: &Node, name: Option<String>, live: &Live) -> Result<(), String> {
     let local = node.cql.local_node().await.map_err(|e| e.to_string())?;
     let host_id = local.host_id.to_string();
-    let root = config.backup_root.clone();
-    let backups = tokio::task::spawn_blocking(move || cassette_repo::list_backups(&root, None, Some(&host_id)))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let repository = config.repository()?;
+    let backups = repository.list(None, Some(&host_id)).await.map_err(|e| e.to_string())?;
     let backups: Vec<_> = backups.into_iter().filter(|b| name.as_ref().is_none_or(|n| n == &b.name)).collect();
     if let Some(n) = &name
         && backups.is_empty()
@@ -163,17 +157,15 @@ async fn verify(config: &AgentConfig, node: &Node, name: Option<String>, live: &
         let error = if !b.complete {
             Some("incomplete: no manifest (interrupted or failed); run the same backup again to resume it".to_string())
         } else {
-            let (path, progress) = (b.path.clone(), live.clone());
-            let report = tokio::task::spawn_blocking(move || {
-                cassette_repo::verify_backup(&path, cassette_repo::verify::Depth::Full, 2, &|bytes| {
+            let progress = live.clone();
+            let report = repository
+                .verify(&b, cassette_repo::verify::Depth::Full, 2, &|bytes| {
                     progress.update(|v| {
                         v.progress.files_done += 1;
                         v.progress.bytes_done += bytes;
                     })
                 })
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+                .await;
             match report {
                 Ok(r) if r.bad.is_empty() => None,
                 Ok(r) => {
@@ -197,6 +189,7 @@ async fn verify(config: &AgentConfig, node: &Node, name: Option<String>, live: &
 
 fn backup_request(config: &AgentConfig, name: &str, keyspaces: Vec<String>) -> BackupRequest {
     let mut req = BackupRequest::new(name, &config.backup_root);
+    req.transfer = config.transfer.clone();
     req.keyspaces = keyspaces;
     req.data_dirs = config.data_dirs.clone();
     req.config_dirs = config.config_dirs.clone();
