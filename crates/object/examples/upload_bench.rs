@@ -118,10 +118,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut paths = Vec::new();
         walk(dir, &mut paths)?;
         paths.sort();
-        let rels: Vec<String> = paths
-            .iter()
-            .map(|p| p.strip_prefix(dir).expect("under dir").to_string_lossy().into_owned())
-            .collect();
+        let rels: Vec<String> =
+            paths.iter().map(|p| p.strip_prefix(dir).expect("under dir").to_string_lossy().into_owned()).collect();
         let t0 = Instant::now();
         let repo = &repo;
         let jobs = paths.iter().zip(&rels).map(|(p, rel)| async move {
