@@ -69,7 +69,16 @@ impl Dest {
     pub async fn state(&self) -> Result<BackupState, BackupError> {
         match self {
             Dest::Local { backup_dir, .. } => Ok(BackupState::of(backup_dir)),
-            Dest::Remote { repo, backup, .. } => Ok(repo.state(backup).await?),
+            Dest::Remote { repo, backup, .. } => {
+                if repo.exists(&backup.tombstone()).await? {
+                    return Err(BackupError::InvalidInput(format!(
+                        "the name '{}' belonged to a deleted backup whose files later backups still use ({}): choose another name",
+                        backup.name,
+                        repo.url_of(&backup.prefix)
+                    )));
+                }
+                Ok(repo.state(backup).await?)
+            }
         }
     }
 

@@ -124,6 +124,14 @@ async fn round_trip(kind: S3Kind) {
         "delete b1",
     );
     assert!(deleted["files"].as_u64().unwrap() < files, "objects b2 references are kept: {deleted}");
+    let again = run(node, &s3, state.path(), &[], &["backup", "--name", "b1", "--backup-dir", &url, "-k", &ks]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "the deleted name is not reused while its files serve b2: {}",
+        stderr(&again)
+    );
+    assert!(stderr(&again).contains("choose another name"), "{}", stderr(&again));
     let verified = json_ok(run(node, &s3, state.path(), &[], &["--json", "verify", "--backup-dir", &url]), "verify");
     assert_eq!(verified.as_array().unwrap().len(), 1, "{verified}");
     assert_eq!(verified[0]["name"], "b2");

@@ -162,7 +162,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "objects_per_s": ((collected.objects + 1) as f64 / gc_s).round(), "left_under_prefix": left})
     );
     if left != 0 || collected.objects != args.objects as u64 {
-        return Err(format!("collect_garbage deleted {} of {} objects, {left} left", collected.objects, args.objects).into());
+        return Err(
+            format!("collect_garbage deleted {} of {} objects, {left} left", collected.objects, args.objects).into()
+        );
     }
 
     // --- 2. listing: M complete backups of one node -------------------------------------------
@@ -204,7 +206,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "seconds": round3(s)})
         );
         if listed.len() != args.backups || complete != args.backups {
-            return Err(format!("list_node found {} backups ({complete} complete), expected {}", listed.len(), args.backups).into());
+            return Err(format!(
+                "list_node found {} backups ({complete} complete), expected {}",
+                listed.len(),
+                args.backups
+            )
+            .into());
         }
         times.push(s);
     }
