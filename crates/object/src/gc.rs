@@ -15,9 +15,10 @@
 //! A crash anywhere leaves a tombstoned backup that the next delete or purge finishes.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use cassette_repo::purge::{Leftover, LeftoverKind, NodePurge, PurgeOptions};
-use cassette_repo::{BackupName, DeleteSummary};
+use cassette_repo::{BackupName, DeleteSummary, Manifest};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use object_store::path::Path as Key;
@@ -83,22 +84,30 @@ pub async fn collect_garbage(
     grace: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Result<Collected> {
+    // Every backup's manifest, or for those without one its objects, 32 reads at a time.
     let names = children(repo, node).await?;
+    let mut found = futures::stream::iter(names.into_iter().map(|name| async move {
+        let b = RemoteBackup { node: node.clone(), prefix: node.clone().join(name.as_str()), name };
+        let listed = match repo.get_small(&b.manifest()).await? {
+            Some(bytes) => Listed::Complete(Box::new(Manifest::parse(Path::new(&repo.url_of(&b.manifest())), &bytes)?)),
+            None => Listed::Objects(repo.objects(&b.prefix).await?),
+        };
+        Ok::<_, ObjectError>((b, listed))
+    }))
+    .buffer_unordered(32);
     let mut referenced: HashSet<Key> = HashSet::new();
     let mut doomed: Vec<(RemoteBackup, Vec<ObjectMeta>, bool)> = Vec::new();
-    for name in names {
-        let b = RemoteBackup { node: node.clone(), prefix: node.clone().join(name.as_str()), name };
-        if repo.exists(&b.manifest()).await? {
-            let m = repo.read_manifest(&b).await?;
-            referenced.extend(m.files().map(|f| b.data_key(f)));
-            continue;
-        }
-        let objects = repo.objects(&b.prefix).await?;
-        let tombstoned = objects.iter().any(|o| o.location == b.tombstone());
-        let newest = objects.iter().map(|o| o.last_modified).max();
-        let abandoned = newest.is_some_and(|t| now.signed_duration_since(t) > grace);
-        if tombstoned || abandoned {
-            doomed.push((b, objects, tombstoned));
+    while let Some(r) = found.next().await {
+        match r? {
+            (b, Listed::Complete(m)) => referenced.extend(m.files().map(|f| b.data_key(f))),
+            (b, Listed::Objects(objects)) => {
+                let tombstoned = objects.iter().any(|o| o.location == b.tombstone());
+                let newest = objects.iter().map(|o| o.last_modified).max();
+                let abandoned = newest.is_some_and(|t| now.signed_duration_since(t) > grace);
+                if tombstoned || abandoned {
+                    doomed.push((b, objects, tombstoned));
+                }
+            }
         }
     }
     let mut out = Collected::default();
@@ -118,6 +127,12 @@ pub async fn collect_garbage(
         out.prefixes.push((b.name.clone(), garbage.len() as u64, bytes));
     }
     Ok(out)
+}
+
+/// What garbage collection finds in a backup's prefix.
+enum Listed {
+    Complete(Box<Manifest>),
+    Objects(Vec<ObjectMeta>),
 }
 
 /// Deletes `keys` through the store's batch delete (S3: DeleteObjects, up to 1,000 keys a

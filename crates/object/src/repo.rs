@@ -15,6 +15,9 @@ pub fn is_remote_url(location: &str) -> bool {
     ["s3://", "gs://", "az://", "azure://", "abfs://", "memory://"].iter().any(|p| location.starts_with(p))
 }
 
+/// S3's smallest multipart part (but the last one).
+pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
+
 /// How transfers run: the size of a multipart part, how many part buffers may be in flight
 /// (the memory bound is `part_size × buffers`), how many files at once, and an optional
 /// bandwidth limit in bytes per second.
@@ -111,7 +114,7 @@ impl RemoteRepo {
             store,
             root,
             url: url.trim_end_matches('/').to_string(),
-            buffers: Buffers::new(transfer.buffers),
+            buffers: Buffers::new(transfer.buffers, transfer.part_size.max(MIN_PART_SIZE)),
             bandwidth: transfer.bandwidth.map(|b| Arc::new(Bandwidth::new(b))),
             transfer,
         }

@@ -7,7 +7,7 @@
 //! parallel (each part holds its buffer until it is acknowledged). A `Data.db` whose CRC32
 //! differs from Cassandra's `Digest.crc32` is never completed: its multipart upload is aborted.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -17,7 +17,9 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::task::JoinSet;
 
 use crate::error::{ObjectError, Result};
-use crate::repo::RemoteRepo;
+use crate::limit::Buffer;
+use crate::repo::{MIN_PART_SIZE, RemoteRepo};
+use tokio::sync::OwnedSemaphorePermit as Permit;
 
 /// What an upload stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,19 +68,10 @@ impl Hashes {
     }
 }
 
-/// Reads up to `len` bytes of `file` (fewer only at its end), hashing them on the way.
-fn read_part(file: &mut std::fs::File, len: usize, hashes: &mut Hashes) -> std::io::Result<Bytes> {
-    let mut buf = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    buf.truncate(filled);
-    hashes.update(&buf);
-    Ok(Bytes::from(buf))
+/// Reads up to `len` bytes of `file` into `buf` (fewer only at its end), hashing them on the way.
+fn read_part(file: &mut std::fs::File, buf: &mut Buffer, len: usize, hashes: &mut Hashes) -> std::io::Result<()> {
+    hashes.update(buf.fill(file, len)?);
+    Ok(())
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
@@ -94,7 +87,7 @@ impl RemoteRepo {
         let meta = file.metadata().map_err(|e| ObjectError::io("stat", src, e))?;
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
         // S3 allows 10,000 parts: larger parts for files beyond 10,000 × part_size.
-        let part_size = self.transfer.part_size.max(size.div_ceil(9_000) as usize).max(5 << 20);
+        let part_size = self.transfer.part_size.max(size.div_ceil(9_000) as usize).max(MIN_PART_SIZE);
         let mut state = Some((file, Hashes::new()));
         let url = self.url_of(key);
         let check_crc = |hashes: &Hashes| -> Result<()> {
@@ -109,21 +102,23 @@ impl RemoteRepo {
                 _ => Ok(()),
             }
         };
-        let read_next = async |state: &mut Option<(std::fs::File, Hashes)>, len: usize| -> Result<Bytes> {
+        // Reads the next part into a pool buffer (waiting for one), on a blocking thread.
+        let read_next = async |state: &mut Option<(std::fs::File, Hashes)>, len: usize| -> Result<(Bytes, Permit)> {
+            let mut buf = self.buffers.take().await;
             let (mut file, mut hashes) = state.take().expect("file state");
-            let (result, file, hashes) = tokio::task::spawn_blocking(move || {
-                let r = read_part(&mut file, len, &mut hashes);
-                (r, file, hashes)
+            let (result, file, hashes, buf) = tokio::task::spawn_blocking(move || {
+                let r = read_part(&mut file, &mut buf, len, &mut hashes);
+                (r, file, hashes, buf)
             })
             .await
             .expect("read task");
             *state = Some((file, hashes));
-            result.map_err(|e| ObjectError::io("read", src, e))
+            result.map_err(|e| ObjectError::io("read", src, e))?;
+            Ok(buf.into_bytes())
         };
 
         if size <= part_size as u64 {
-            let permit = self.buffers.take().await;
-            let bytes = read_next(&mut state, part_size).await?;
+            let (bytes, permit) = read_next(&mut state, part_size).await?;
             let (_, hashes) = state.as_ref().expect("file state");
             check_crc(hashes)?;
             self.pace(bytes.len()).await;
@@ -143,15 +138,17 @@ impl RemoteRepo {
         let mut parts = 0;
         let outcome: Result<()> = async {
             loop {
-                let permit = self.buffers.take().await;
-                let bytes = read_next(&mut state, part_size).await?;
+                let (bytes, permit) = read_next(&mut state, part_size).await?;
                 if bytes.is_empty() && parts > 0 {
                     break;
                 }
-                let last = bytes.len() < part_size;
+                // The part's place is given back once it is acknowledged; its allocation returns
+                // to the pool when the store drops the bytes.
+                let sent = state.as_ref().expect("file state").1.size;
+                let last = bytes.len() < part_size || sent >= size;
                 self.pace(bytes.len()).await;
-                let part = upload.put_part(PutPayload::from(bytes));
                 parts += 1;
+                let part = upload.put_part(PutPayload::from(bytes));
                 in_flight.spawn(async move {
                     let r = part.await;
                     drop(permit);
@@ -226,23 +223,22 @@ impl RemoteRepo {
         }
     }
 
-    /// Streams `key`, hashing it, and writes it to `to` (fsynced) when given.
+    /// Streams `key`, hashing it, and writes it to `to` (fsynced) when given. The bytes are
+    /// gathered in a pool buffer and written in batches on a blocking thread.
     async fn stream_object(&self, key: &Key, to: Option<&PathBuf>) -> Result<Hashes> {
+        const WRITE_BATCH: usize = 1 << 20;
         let url = self.url_of(key);
+        let mut buf = self.buffers.take().await;
         let got = self.store.get(key).await.map_err(|e| ObjectError::store("read", &url, e))?;
         let mut out = match to {
             Some(p) => {
                 if let Some(parent) = p.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| ObjectError::io("create directory", parent, e))?;
                 }
-                Some(std::io::BufWriter::with_capacity(
-                    1 << 20,
-                    std::fs::File::create(p).map_err(|e| ObjectError::io("create", p, e))?,
-                ))
+                Some((std::fs::File::create(p).map_err(|e| ObjectError::io("create", p, e))?, p.clone()))
             }
             None => None,
         };
-        let permit = self.buffers.take().await;
         let mut hashes = Hashes::new();
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
@@ -251,14 +247,19 @@ impl RemoteRepo {
                 b.take(chunk.len() as u64).await;
             }
             hashes.update(&chunk);
-            if let (Some(w), Some(p)) = (out.as_mut(), to) {
-                w.write_all(&chunk).map_err(|e| ObjectError::io("write", p, e))?;
+            if let Some(file) = out.take() {
+                buf.extend(&chunk);
+                out = Some(if buf.len() >= WRITE_BATCH {
+                    let (file, back) = write_batch(file, buf, false).await?;
+                    buf = back;
+                    file
+                } else {
+                    file
+                });
             }
         }
-        drop(permit);
-        if let (Some(w), Some(p)) = (out, to) {
-            let file = w.into_inner().map_err(|e| ObjectError::io("write", p, e.into_error()))?;
-            file.sync_all().map_err(|e| ObjectError::io("fsync", p, e))?;
+        if let Some(file) = out {
+            write_batch(file, buf, true).await?;
         }
         Ok(hashes)
     }
@@ -268,6 +269,25 @@ impl RemoteRepo {
             b.take(bytes as u64).await;
         }
     }
+}
+
+/// Writes what `buf` holds to the file on a blocking thread (and fsyncs it when `last`), and
+/// gives both back with the buffer emptied.
+async fn write_batch(
+    (mut file, path): (std::fs::File, PathBuf),
+    mut buf: Buffer,
+    last: bool,
+) -> Result<((std::fs::File, PathBuf), Buffer)> {
+    tokio::task::spawn_blocking(move || {
+        file.write_all(buf.as_ref()).map_err(|e| ObjectError::io("write", &path, e))?;
+        buf.clear();
+        if last {
+            file.sync_all().map_err(|e| ObjectError::io("fsync", &path, e))?;
+        }
+        Ok(((file, path), buf))
+    })
+    .await
+    .expect("write task")
 }
 
 fn done(hashes: Hashes, size: u64, mtime_ns: i64, parts: usize, src: &Path) -> Result<Uploaded> {
@@ -330,7 +350,9 @@ mod tests {
         assert_eq!(r.check_object(&key, &entry).await.unwrap(), None);
         let dest = d.path().join("out/nb-1-big-Data.db");
         r.download_verified(&key, &entry, &dest).await.unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        let got = std::fs::read(&dest).unwrap();
+        assert_eq!(got.len(), data.len(), "length");
+        assert!(got == data, "content differs at {:?}", got.iter().zip(&data).position(|(a, b)| a != b));
 
         let bad = Key::from("p/a/bad-Data.db");
         let err = r.upload_file(&src, &bad, Some(crc ^ 1)).await.unwrap_err();
