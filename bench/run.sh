@@ -25,6 +25,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# run_timed, now, seed 001's scripts
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 NAME=bench IP=127.0.4.1 JMX=7700 KS=bench
 HARNESS="$ROOT/harness/cassandra/cassandra.sh"
@@ -41,7 +44,6 @@ LOADER="$ROOT/target/release/cassette-bulk-load"
 CQLBIN="$ROOT/target/release/cassette-cql"
 
 say() { echo "== $*" >&2; }
-now() { date +%s.%N; }
 # bytes of the keyspace's live SSTable files (snapshots excluded)
 data_bytes() { find "$DATA_DIR/$KS" -path '*/snapshots' -prune -o -type f -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
 data_files() { find "$DATA_DIR/$KS" -path '*/snapshots' -prune -o -type f -print 2>/dev/null | wc -l; }
@@ -107,76 +109,7 @@ drop_cache() {
 drop_cache
 [ "${BENCH_NO_DROP:-0}" = 1 ] && CACHE_MODE="warm only"
 
-# --- measurement helpers -------------------------------------------------------------------------
-# run_timed TAG CMD...: wall seconds -> $WALL, /usr/bin/time's max RSS (KiB, the largest process of
-# the tree, nodetool's JVM included) -> $TREE_RSS, the top command's own VmHWM (KiB) -> $OWN_RSS.
-run_timed() {
-  local tag=$1; shift
-  local tfile="$WORK/$tag.time" t0 t1 tpid cpid="" hwm=0 k v _
-  t0=$(now); RUN_T0=$t0
-  /usr/bin/time -v -o "$tfile" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
-  tpid=$!
-  while kill -0 "$tpid" 2>/dev/null; do
-    [ -z "$cpid" ] && cpid=$(pgrep -P "$tpid" | head -1 || true)
-    if [ -n "$cpid" ] && [ -r "/proc/$cpid/status" ]; then
-      while read -r k v _; do [ "$k" = VmHWM: ] && [ "$v" -gt "$hwm" ] && hwm=$v; done <"/proc/$cpid/status" 2>/dev/null || true
-    fi
-    sleep 0.05
-  done
-  local rc=0; wait "$tpid" || rc=$?
-  t1=$(now)
-  WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
-  TREE_RSS=$(awk -F': ' '/Maximum resident set size/{print $2}' "$tfile")
-  OWN_RSS=$hwm
-  if [ "$rc" != 0 ]; then echo "!! $tag failed (rc $rc):" >&2; tail -20 "$WORK/$tag.err" >&2; tail -5 "$tfile" >&2; return "$rc"; fi
-}
-
-# The seed 001 script, verbatim apart from its four settings (and two timestamps around the copy loop).
-write_seed_script() {
-  cat >"$WORK/seed001-copy.sh" <<'EOF'
-#!/bin/bash
-################################################################################
-# Sample Cassandra snapshot backup script                                      #
-# NOTE: This MUST be adapted for and validated in your environment before use! #
-################################################################################
-set -e
-trap '[ "$?" -eq 0 ] || echo \*\*\* FATAL ERROR \*\*\*' EXIT $?
-CASSANDRA_DATA_DIR="$1"
-KEYSPACE_NAME="$2"
-SNAPSHOT_NAME="$3"
-BACKUP_ROOT_DIR="$4"
-##### Do NOT change anything below this line #####
-backupdir="${BACKUP_ROOT_DIR}/${SNAPSHOT_NAME}"
-if [ -d "${backupdir}" ]; then echo -e "\nERROR: Snapshot '${SNAPSHOT_NAME}' already exists in the backup dir";exit 1; fi
-mkdir -p ${backupdir}
-keyspace_path="${CASSANDRA_DATA_DIR}/${KEYSPACE_NAME}"
-if ! [ -d "${keyspace_path}" ]; then echo -e "\nERROR: Keyspace path '${keyspace_path}' is not valid";exit 1; fi
-snapshot_dirs=()
-find "${keyspace_path}/" -maxdepth 1 -mindepth 1 -type d ! -name "$(printf "*\n*")" > backup.tmp
-echo "COPY_START $(date +%s.%N)" >&2
-while IFS= read -r table_dir
-do
-  str=${table_dir##*/}
-  table_uuid=${str##*-}
-  len=$((${#str} - ${#table_uuid} - 1))
-  table_name=${str:0:${len}}
-  echo "Copy table, $table_name"
-  current_backup_dir="${backupdir}/${table_name}"
-  mkdir -p "${current_backup_dir}"
-  current_snapshot="${table_dir}/snapshots/${SNAPSHOT_NAME}"
-  snapshot_dirs+=("${current_snapshot}")
-  cp -r -a "${current_snapshot}"/* "${current_backup_dir}/"
-done < backup.tmp
-echo "COPY_END $(date +%s.%N)" >&2
-rm backup.tmp
-echo -e "\nRemoving snapshot files from Cassandra data directory"
-for dir in "${snapshot_dirs[@]}"
-do
-  rm -rf "${dir}"
-done
-EOF
-  chmod +x "$WORK/seed001-copy.sh"
-}
+# --- seed 001's scripts (bench/lib.sh) -----------------------------------------------------------
 write_seed_script
 
 # seed 001's whole method: nodetool snapshot, the script (copy loop + rm of the snapshot dirs),
@@ -207,70 +140,7 @@ exit \$rc
 EOF
 chmod +x "$WORK/cql.sh" "$WORK/nodetool.sh" "$WORK/nodetool-logged.sh"
 
-# Seed 001's restore script, online variant: its table matching verbatim; instead of "drain, stop
-# the node, rm -r the table dir, cp, start" it does per table TRUNCATE, the same `cp -r -a` into the
-# live table directory, then `nodetool refresh` (deprecated in 5.0 but present). No y/n prompt.
-# Prints "STAGE <name> <time>" on stderr for the split.
-cat >"$WORK/seed001-restore.sh" <<'EOF'
-#!/bin/bash
-################################################################################
-# Sample Cassandra restore snapshot script (seed 001), online variant          #
-################################################################################
-CASSANDRA_DATA_DIR="$1"
-KEYSPACE_NAME="$2"
-SNAPSHOT_NAME="$3"
-BACKUP_ROOT_DIR="$4"
-CQL="$5"
-NODETOOL="$6"
-##### Do NOT change anything below this line #####
-backupdir="${BACKUP_ROOT_DIR}/${SNAPSHOT_NAME}"
-keyspace_path="${CASSANDRA_DATA_DIR}/${KEYSPACE_NAME}"
-set -e
-trap '[ "$?" -eq 0 ] || echo \*\*\* FATAL ERROR \*\*\*' EXIT $?
-if ! [ -d "${backupdir}" ]; then echo -e "\nERROR: Backup not found at '${backupdir}'";exit 1; fi
-if ! [ -d "${keyspace_path}" ]; then echo -e "\nERROR: Keyspace path '${keyspace_path}' is not valid";exit 1; fi
-keyspace_tables=$(mktemp)
-find "${keyspace_path}/" -maxdepth 1 -mindepth 1 -type d -fprintf ${keyspace_tables} "%f\n"
-sort -o ${keyspace_tables} ${keyspace_tables}
-backup_tablenames=$(mktemp)
-find "${backupdir}/" -maxdepth 1 -mindepth 1 -type d -fprintf ${backup_tablenames} "%f\n"
-sort -o ${backup_tablenames} ${backup_tablenames}
-keyspace_tablenames=$(mktemp)
-table_names=()
-table_uuids=()
-while IFS= read -r table
-do
-  str=${table##*/}
-  uuid=${str##*-}
-  len=$((${#str} - ${#uuid} - 1))
-  name=${str:0:${len}}
-  echo "${name}" >> ${keyspace_tablenames}
-  table_names+=(${name})
-  table_uuids+=(${uuid})
-done < ${keyspace_tables}
-set +e
-diff -a -q ${keyspace_tablenames} ${backup_tablenames}
-if [ $? -ne 0 ]; then
-  echo -e "\nERROR: The tables on the keyspace at, '${keyspace_path}', are not the same as the ones from the backup at,
-'${backupdir}'"
-  exit 1
-fi
-set -e
-for ((i=0; i<${#table_names[*]}; i++));
-do
-  echo "Restoring table, '${table_names[i]}'"
-  table_dir="${keyspace_path}/${table_names[i]}-${table_uuids[i]}"
-  echo "STAGE truncate $(date +%s.%N)" >&2
-  "$CQL" exec "TRUNCATE ${KEYSPACE_NAME}.${table_names[i]}"
-  src="${backupdir}/${table_names[i]}"
-  echo "STAGE cp $(date +%s.%N)" >&2
-  cp -r -a "${src}"/* "${table_dir}/"
-  echo "STAGE refresh $(date +%s.%N)" >&2
-  "$NODETOOL" refresh "${KEYSPACE_NAME}" "${table_names[i]}"
-done
-echo "STAGE end $(date +%s.%N)" >&2
-EOF
-chmod +x "$WORK/seed001-restore.sh"
+write_seed_restore_script
 
 # Rows per table of the keyspace ("table<TAB>rows" lines), by token-range count(*)s.
 count_rows() { "$CQLBIN" --host "$IP" count "$KS" 2>>"$WORK/count.log"; }

@@ -11,6 +11,9 @@
 //! The keyspace has `durable_writes = false` (no commit log; flush afterwards!) and the tables
 //! have compaction disabled, so the set of SSTables stays the same between benchmark runs.
 //! Row ids start at `--start`, so a second run with another `--start` adds rows.
+//!
+//! `--small-tables N` is the many-small-files layout instead (bench/suite.sh's 50,000-file
+//! variant): N tables of a few rows each, one small SSTable per table and flush.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +44,14 @@ struct Args {
     /// First row number (use another one to add rows in a later run).
     #[arg(long, default_value_t = 0)]
     start: u64,
+    /// Instead of the four tables: this many small tables `small_000`, `small_001`, ... (k bigint
+    /// PRIMARY KEY, v blob), each given `--rows-per-table` rows; `--mib` is ignored. Run it again
+    /// with another `--start` after a flush, and every table gets one more small SSTable.
+    #[arg(long)]
+    small_tables: Option<usize>,
+    /// Rows per small table and run (1-4 KiB each).
+    #[arg(long, default_value_t = 4)]
+    rows_per_table: u64,
 }
 
 /// xorshift64*: fast, deterministic, incompressible enough for LZ4.
@@ -85,6 +96,47 @@ impl Rng {
     }
 }
 
+/// The many-small-files layout: `tables` tables, `rows_per_table` rows each.
+async fn load_small_tables(session: &Session, ks: &str, tables: usize, args: &Args) {
+    exec(session, &format!(
+        "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}} AND durable_writes = false"
+    ))
+    .await;
+    let t0 = Instant::now();
+    for t in 0..tables {
+        exec(session, &format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.small_{t:03} (k bigint PRIMARY KEY, v blob) WITH compaction = {{'class': 'SizeTieredCompactionStrategy', 'enabled': 'false'}}"
+        ))
+        .await;
+    }
+    session.await_schema_agreement().await.expect("schema agreement");
+    let mut inserts = Vec::with_capacity(tables);
+    for t in 0..tables {
+        let cql = format!("INSERT INTO {ks}.small_{t:03} (k, v) VALUES (?, ?)");
+        inserts.push(session.prepare(cql.as_str()).await.unwrap_or_else(|e| panic!("prepare {cql}: {e}")));
+    }
+    let inserts = &inserts;
+    let rows = args.rows_per_table;
+    let start = args.start;
+    stream::iter(0..tables as u64 * rows)
+        .for_each_concurrent(args.concurrency, |n| async move {
+            let (t, i) = ((n / rows) as usize, start + n % rows);
+            let mut rng = Rng::new(i * 1_000_003 + t as u64 + 1);
+            let size = rng.size();
+            session
+                .execute_unpaged(&inserts[t], (i as i64, rng.bytes(size)))
+                .await
+                .unwrap_or_else(|e| panic!("insert row {i} into small_{t:03}: {e}"));
+        })
+        .await;
+    println!(
+        "loaded {} rows into {tables} tables {ks}.small_* in {:.1} s; next --start {}",
+        tables as u64 * rows,
+        t0.elapsed().as_secs_f64(),
+        start + rows
+    );
+}
+
 async fn exec(session: &Session, cql: &str) {
     session.query_unpaged(cql, ()).await.unwrap_or_else(|e| panic!("CQL `{cql}` failed: {e}"));
 }
@@ -98,6 +150,9 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {}:{}: {e}", args.host, args.port));
     let ks = &args.keyspace;
+    if let Some(tables) = args.small_tables {
+        return load_small_tables(&session, ks, tables, &args).await;
+    }
     let no_compaction = "compaction = {'class': 'SizeTieredCompactionStrategy', 'enabled': 'false'}";
     for ddl in [
         format!(
