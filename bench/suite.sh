@@ -12,7 +12,10 @@
 #              bench/lib.sh) and its restore, online variant (TRUNCATE, `cp -r -a` back,
 #              `nodetool refresh`, per table)
 #   medusa     cassandra-medusa from PyPI (bench/medusa.sh), storage `local` and `s3_compatible`
-#              (the same s3s-fs), `backup --mode full|differential`, `restore-node`
+#              (the same s3s-fs), `backup --mode differential` (its default: the first one on an
+#              empty store uploads everything, later ones only new files; its `full` mode copies
+#              everything every time), `restore-node --in-place`
+#              (one table: `--keyspace K --table K.T`), 8 concurrent transfers, no bandwidth cap
 #   physical   this machine's limit for the same bytes: `cat` of every file (read), `dd` of as
 #              many bytes with fdatasync (write)
 # Jobs: full backup (cold and warm page cache), backup after 5 % new data, backup with no change,
@@ -23,7 +26,8 @@
 # Environment: SUITE_DIR (default /tmp/cassette-suite), SUITE_GB (default 5.3: GB of SSTables),
 # SUITE_ROUNDS (load rounds, one flush each: the file count; default 24), SUITE_SMALL_FILES
 # (default 50000; 0 skips the variant), SUITE_TOOLS (default "seed cassette medusa"),
-# SUITE_MEDUSA_TIMEOUT (seconds a medusa run may take, default 1800), KEEP_RUNNING=1.
+# SUITE_MEDUSA_TIMEOUT (seconds a medusa run may take, default 1800), KEEP_RUNNING=1,
+# SUITE_LOAD_ONLY=1 (load both data sets and stop: the nodes keep them for the next run).
 # Cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before the run. Warm: the data were just read.
 # It is a benchmark, not a test: it reports missed targets, it never fails on one.
 set -euo pipefail
@@ -189,6 +193,24 @@ check_rows() { # LABEL KEYSPACES...
   fi
 }
 
+# the small-files variant's data: 100 tables, one small SSTable each per round and flush
+SKS=suite_small TABLES=100
+load_small() {
+  local have start out t0
+  have=$(live_files $SKS | wc -l)
+  if [ "$have" -lt "$SMALL_FILES" ]; then
+    say "loading the small-files variant: $TABLES tables, one SSTable each per round, until $SMALL_FILES files"
+    t0=$(now)
+    while [ "$(live_files $SKS | wc -l)" -lt "$SMALL_FILES" ]; do
+      start=$(cat "$CLUSTERS/$NODE/next-start-small" 2>/dev/null || echo 0)
+      out=$("$LOADER" --host "$IP" --keyspace $SKS --small-tables $TABLES --rows-per-table 4 --start "$start")
+      sed -E 's/.*next --start ([0-9]+).*/\1/' <<<"$out" >"$CLUSTERS/$NODE/next-start-small"
+      nt flush -- $SKS
+    done
+    echo "- load of the small-files variant: $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b-a}') s" >>"$NOTES"
+  fi
+}
+
 # --- 5. main variant: >= 5 GB in >= 2,000 files ---------------------------------------------------
 start_node suite 127.0.6.1 7900
 printf '#!/bin/bash\nexec "%s" --host %s "$@"\n' "$CQLBIN" "$IP" >"$WORK/cql.sh"
@@ -203,15 +225,23 @@ if [ "$have" -lt "$want" ]; then
   echo "- load: $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b-a}') s" >>"$NOTES"
 fi
 nt clearsnapshot --all >/dev/null 2>&1 || true
+if [ "${SUITE_LOAD_ONLY:-0}" = 1 ]; then
+  if [ "$SMALL_FILES" -gt 0 ]; then start_node suite-small 127.0.6.2 8000; load_small; fi
+  say "SUITE_LOAD_ONLY=1: the data sets are loaded; nodes stopped"
+  exit 0
+fi
 SOURCE_BYTES=$(live_bytes "${KEYSPACES[@]}")
 SOURCE_FILES=$(live_files "${KEYSPACES[@]}" | wc -l)
 MAIN_DESC="${#KEYSPACES[@]} keyspaces (${KEYSPACES[*]}), 12 tables, $SOURCE_FILES files, $SOURCE_BYTES bytes"
 say "data: $MAIN_DESC"
+# medusa as tuned for a fair race: 8 transfers at once like cassette (its default is 1) and no
+# 50 MB/s cap on S3 (its default); its nice 19 / idle-I/O priority for backups is its design, kept.
+MEDUSA_TUNING=(--concurrent-transfers 8 --max-bandwidth 10000MB/s)
 if has medusa; then
   bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite" --ip "$IP" --jmx "$JMX" --storage local \
-    --base-path "$WORK/medusa-local" --out "$WORK/medusa-local.ini" >&2
+    --base-path "$WORK/medusa-local" "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-local.ini" >&2
   bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite" --ip "$IP" --jmx "$JMX" --storage s3 \
-    --s3-port "$S3_PORT" --bucket medusa --out "$WORK/medusa-s3.ini" >&2
+    --s3-port "$S3_PORT" --bucket medusa "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-s3.ini" >&2
 fi
 BK=$WORK/backups
 
@@ -233,8 +263,8 @@ for cache in warm cold; do
     measure main "full backup" cassette s3 $cache "$WORK/s3/cassette" cassette_backup "full-$s" "s3://cassette/$s" "${KEYSPACES[@]}"
   fi
   if has medusa; then
-    measure main "full backup" medusa local $cache "$WORK/medusa-local" medusa_run backup --config "$WORK/medusa-local.ini" --name "full-$s" --mode full
-    measure main "full backup" medusa s3 $cache "$WORK/s3/medusa" medusa_run backup --config "$WORK/medusa-s3.ini" --name "full-$s" --mode full
+    measure main "full backup" medusa local $cache "$WORK/medusa-local" medusa_run backup --config "$WORK/medusa-local.ini" --name "full-$s" --mode differential
+    measure main "full backup" medusa s3 $cache "$WORK/s3/medusa" medusa_run backup --config "$WORK/medusa-s3.ini" --name "full-$s" --mode differential
   fi
   if [ "$cache" = warm ]; then
     # throw the warm copies away: the cold runs start from empty targets, like the warm ones did
@@ -277,9 +307,9 @@ if has cassette; then
   tidy_live
 fi
 if has medusa; then
-  measure main "restore one table" medusa local cold "$DATA_DIR" medusa_run restore --config "$WORK/medusa-local.ini" --name nochange --keyspace $T_KS --table $T_TABLE
+  measure main "restore one table" medusa local cold "$DATA_DIR" medusa_run restore --config "$WORK/medusa-local.ini" --name nochange --keyspace $T_KS --table $T_KS.$T_TABLE
   tidy_live
-  measure main "restore one table" medusa s3 cold "$DATA_DIR" medusa_run restore --config "$WORK/medusa-s3.ini" --name nochange --keyspace $T_KS --table $T_TABLE
+  measure main "restore one table" medusa s3 cold "$DATA_DIR" medusa_run restore --config "$WORK/medusa-s3.ini" --name nochange --keyspace $T_KS --table $T_KS.$T_TABLE
   tidy_live
 fi
 check_rows "after the one-table restores" "${KEYSPACES[@]}"
@@ -309,25 +339,13 @@ if [ "$SMALL_FILES" -gt 0 ]; then
   start_node suite-small 127.0.6.2 8000
   printf '#!/bin/bash\nexec "%s" --host %s "$@"\n' "$CQLBIN" "$IP" >"$WORK/cql.sh"
   printf '#!/bin/bash\nexec "%s" -h 127.0.0.1 -p %s "$@"\n' "$NODETOOL" "$JMX" >"$WORK/nodetool.sh"
-  SKS=suite_small TABLES=100
-  have=$(live_files $SKS | wc -l)
-  if [ "$have" -lt "$SMALL_FILES" ]; then
-    say "loading the small-files variant: $TABLES tables, one SSTable each per round, until $SMALL_FILES files"
-    t0=$(now)
-    while [ "$(live_files $SKS | wc -l)" -lt "$SMALL_FILES" ]; do
-      start=$(cat "$CLUSTERS/$NODE/next-start-small" 2>/dev/null || echo 0)
-      out=$("$LOADER" --host "$IP" --keyspace $SKS --small-tables $TABLES --rows-per-table 4 --start "$start")
-      sed -E 's/.*next --start ([0-9]+).*/\1/' <<<"$out" >"$CLUSTERS/$NODE/next-start-small"
-      nt flush -- $SKS
-    done
-    echo "- load of the small-files variant: $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b-a}') s" >>"$NOTES"
-  fi
+  load_small
   SOURCE_BYTES=$(live_bytes $SKS)
   SMALL_DESC="keyspace $SKS, $TABLES tables, $(live_files $SKS | wc -l) files, $SOURCE_BYTES bytes"
   say "small-files data: $SMALL_DESC"
   if has medusa; then
     bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite-small" --ip "$IP" --jmx "$JMX" --storage local \
-      --base-path "$WORK/medusa-small" --out "$WORK/medusa-small.ini" >&2
+      --base-path "$WORK/medusa-small" "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-small.ini" >&2
   fi
   for job in "full backup" "backup, no change"; do
     n=$([ "$job" = "full backup" ] && echo full || echo nochange)
@@ -337,8 +355,7 @@ if [ "$SMALL_FILES" -gt 0 ]; then
       measure small "$job" cassette s3 cold "$WORK/s3/cassette" cassette_backup "$n" "s3://cassette/small" $SKS
     fi
     if has medusa; then
-      mode=$([ "$n" = full ] && echo full || echo differential)
-      measure small "$job" medusa local cold "$WORK/medusa-small" medusa_run backup --config "$WORK/medusa-small.ini" --name "$n" --mode "$mode"
+      measure small "$job" medusa local cold "$WORK/medusa-small" medusa_run backup --config "$WORK/medusa-small.ini" --name "$n" --mode differential
     fi
   done
 fi
