@@ -24,12 +24,18 @@
 # backups on a second node.
 #
 # Environment: SUITE_DIR (default /tmp/cassette-suite), SUITE_GB (default 5.3: GB of SSTables),
-# SUITE_ROUNDS (load rounds, one flush each: the file count; default 24), SUITE_SMALL_FILES
+# SUITE_ROUNDS (load rounds, each ending with a flush; default 6; the memtables also flush on
+# their own as they fill, one SSTable per shard, so the node ends with about 1.5 files per MB), SUITE_SMALL_FILES
 # (default 50000; 0 skips the variant), SUITE_TOOLS (default "seed cassette medusa"),
-# SUITE_MEDUSA_TIMEOUT (seconds a medusa run may take, default 1800), KEEP_RUNNING=1,
+# SUITE_WARM_TOOLS (the tools whose full backup also runs warm; default "seed cassette": medusa's
+# runs take long enough that the suite keeps them to the cold ones),
+# SUITE_MEDUSA_TIMEOUT (seconds a medusa run may take, default 900), KEEP_RUNNING=1,
 # SUITE_LOAD_ONLY=1 (load both data sets and stop: the nodes keep them for the next run).
 # Cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before the run. Warm: the data were just read.
 # It is a benchmark, not a test: it reports missed targets, it never fails on one.
+# The whole script is one { ... } block: bash reads it before running any of it, so editing this
+# file while a run is going does not change that run.
+{
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -38,10 +44,11 @@ WORK=${SUITE_DIR:-/tmp/cassette-suite}
 source "$ROOT/bench/lib.sh"
 
 GB=${SUITE_GB:-5.3}
-ROUNDS=${SUITE_ROUNDS:-24}
+ROUNDS=${SUITE_ROUNDS:-6}
 SMALL_FILES=${SUITE_SMALL_FILES:-50000}
 TOOLS=${SUITE_TOOLS:-"seed cassette medusa"}
-MEDUSA_TIMEOUT=${SUITE_MEDUSA_TIMEOUT:-1800}
+WARM_TOOLS=${SUITE_WARM_TOOLS:-"seed cassette"}
+MEDUSA_TIMEOUT=${SUITE_MEDUSA_TIMEOUT:-900}
 KEYSPACES=(suite_a suite_b suite_c)
 HARNESS="$ROOT/harness/cassandra/cassandra.sh"
 NODETOOL="$ROOT/harness/cassandra/nodetool"
@@ -63,8 +70,10 @@ need_deb() { command -v "$1" >/dev/null || { apt-get install -y "$2" >/dev/null 
 need_deb jq jq
 need_deb bc bc
 mkdir -p "$WORK"
+# a server of an earlier run would serve a directory removed under it
+bash harness/s3/s3.sh stop --kind s3s-fs --dir "$WORK/s3" >/dev/null 2>&1 || true
 rm -rf "$WORK"/{backups,s3,medusa-*,state,*.time,*.out,*.err}
-: >"$RESULTS"; : >"$COMMANDS"; : >"$NOTES"
+: >"$RESULTS"; : >"$COMMANDS"; : >"$NOTES"; : >"$WORK/load.txt"
 say "build (release)"
 cargo build --release --locked -p cassette -p cassette-testkit --bins 2>&1 | tail -1 >&2
 bash harness/s3/s3.sh install >&2
@@ -82,7 +91,7 @@ export AWS_ACCESS_KEY_ID=cassette-test AWS_SECRET_ACCESS_KEY=cassette-test-secre
   AWS_ENDPOINT=http://127.0.0.1:$S3_PORT AWS_ALLOW_HTTP=true AWS_VIRTUAL_HOSTED_STYLE_REQUEST=false
 export CASSETTE_STATE_DIR=$WORK/state
 stop_all() {
-  bash harness/s3/s3.sh stop --kind s3s-fs >/dev/null 2>&1 || true
+  bash harness/s3/s3.sh stop --kind s3s-fs --dir "$WORK/s3" >/dev/null 2>&1 || true
   if [ "${KEEP_RUNNING:-0}" != 1 ]; then
     bash "$HARNESS" stop --name suite >/dev/null 2>&1 || true
     bash "$HARNESS" stop --name suite-small >/dev/null 2>&1 || true
@@ -101,7 +110,9 @@ measure() {
   [ "$cache" = cold ] && drop_cache
   before=$(du -sb "$stored" 2>/dev/null | cut -f1 || echo 0)
   say "$variant / $job / $tool -> $target ($cache)"
+  local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
   run_timed "$tag" "$@" || rc=$?
+  echo "$variant / $job / $tool -> $target ($cache): load average $load0 before, $(cut -d' ' -f1 /proc/loadavg) after" >>"$WORK/load.txt"
   after=$(du -sb "$stored" 2>/dev/null | cut -f1 || echo 0)
   written=$(awk -F': ' '/File system outputs/{print $2 * 512}' "$WORK/$tag.time")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$variant" "$job" "$tool" "$target" "$cache" "$WALL" \
@@ -124,8 +135,8 @@ start_node() {
 }
 nt() { "$NODETOOL" -h 127.0.0.1 -p "$JMX" "$@"; }
 # bytes and files of the given keyspaces' live SSTables (snapshots and backups excluded)
-live_files() { local k; for k in "$@"; do find "$DATA_DIR/$k" \( -name snapshots -o -name backups \) -prune -o -type f -print 2>/dev/null; done; }
-live_bytes() { live_files "$@" | xargs -r -d '\n' stat -c %s | awk '{s+=$1} END {print s+0}'; }
+live_files() { local k; for k in "$@"; do find "$DATA_DIR/$k" \( -name snapshots -o -name backups \) -prune -o -type f -print 2>/dev/null || true; done; }
+live_bytes() { live_files "$@" | xargs -r -d '\n' stat -c %s | awk '{s+=$1} END {printf "%.0f\n", s}'; }
 # load MB: that many MB more across the keyspaces, in rounds of one flush each
 load_rounds() {
   local mb=$1 rounds=$2 r k per start
@@ -136,7 +147,7 @@ load_rounds() {
       out=$("$LOADER" --host "$IP" --keyspace "$k" --mib "$per" --start "$start" --concurrency 256)
       sed -E 's/.*next --start ([0-9]+).*/\1/' <<<"$out" >"$CLUSTERS/$NODE/next-start-$k"
     done
-    nt flush -- "${KEYSPACES[@]}"
+    nt flush   # every keyspace: one nodetool call (flush takes one keyspace at a time)
     say "  round $r/$rounds: $(live_files "${KEYSPACES[@]}" | wc -l) files, $(($(live_bytes "${KEYSPACES[@]}") / 1000000)) MB"
   done
 }
@@ -211,12 +222,45 @@ load_small() {
   fi
 }
 
-# --- 5. main variant: >= 5 GB in >= 2,000 files ---------------------------------------------------
+# medusa as tuned for a fair race: 8 transfers at once like cassette (its default is 1) and no
+# 50 MB/s cap on S3 (its default); its nice 19 / idle-I/O priority for backups is its design, kept.
+MEDUSA_TUNING=(--concurrent-transfers 8 --max-bandwidth 10000MB/s)
+BK=$WORK/backups
+# --- 5. variant: many small files (first: it is independent of the main data set) ---------------
+SMALL_DESC=""
+if [ "$SMALL_FILES" -gt 0 ]; then
+  start_node suite-small 127.0.6.2 8000
+  printf '#!/bin/bash\nexec "%s" --host %s "$@"\n' "$CQLBIN" "$IP" >"$WORK/cql.sh"
+  printf '#!/bin/bash\nexec "%s" -h 127.0.0.1 -p %s "$@"\n' "$NODETOOL" "$JMX" >"$WORK/nodetool.sh"
+  load_small
+  SOURCE_BYTES=$(live_bytes $SKS)
+  SMALL_DESC="keyspace $SKS, $TABLES tables, $(live_files $SKS | wc -l) files, $SOURCE_BYTES bytes"
+  say "small-files data: $SMALL_DESC"
+  if has medusa; then
+    bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite-small" --ip "$IP" --jmx "$JMX" --storage local \
+      --base-path "$WORK/medusa-small" "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-small.ini" >&2
+  fi
+  for job in "full backup" "backup, no change"; do
+    [ "${SUITE_LOAD_ONLY:-0}" = 1 ] && break
+    n=$([ "$job" = "full backup" ] && echo full || echo nochange)
+    has seed && measure small "$job" "seed 001" local cold "$BK/small-seed" seed_backup "$n" "$BK/small-seed" $SKS
+    if has cassette; then
+      measure small "$job" cassette local cold "$BK/small-cassette" cassette_backup "$n" "$BK/small-cassette" $SKS
+      measure small "$job" cassette s3 cold "$WORK/s3/cassette" cassette_backup "$n" "s3://cassette/small" $SKS
+    fi
+    if has medusa; then
+      measure small "$job" medusa local cold "$WORK/medusa-small" medusa_run backup --config "$WORK/medusa-small.ini" --name "$n" --mode differential
+    fi
+  done
+fi
+bash "$HARNESS" stop --name suite-small >/dev/null 2>&1 || true
+
+# --- 6. main variant: >= 5 GB in >= 2,000 files ---------------------------------------------------
 start_node suite 127.0.6.1 7900
 printf '#!/bin/bash\nexec "%s" --host %s "$@"\n' "$CQLBIN" "$IP" >"$WORK/cql.sh"
 printf '#!/bin/bash\nexec "%s" -h 127.0.0.1 -p %s "$@"\n' "$NODETOOL" "$JMX" >"$WORK/nodetool.sh"
 chmod +x "$WORK/cql.sh" "$WORK/nodetool.sh"
-want=$(awk -v g="$GB" 'BEGIN{printf "%d", g*1e9}')
+want=$(awk -v g="$GB" 'BEGIN{printf "%.0f", g*1e9}')
 have=$(live_bytes "${KEYSPACES[@]}")
 if [ "$have" -lt "$want" ]; then
   say "loading $(((want - have) / 1000000)) MB in $ROUNDS rounds"
@@ -226,7 +270,6 @@ if [ "$have" -lt "$want" ]; then
 fi
 nt clearsnapshot --all >/dev/null 2>&1 || true
 if [ "${SUITE_LOAD_ONLY:-0}" = 1 ]; then
-  if [ "$SMALL_FILES" -gt 0 ]; then start_node suite-small 127.0.6.2 8000; load_small; fi
   say "SUITE_LOAD_ONLY=1: the data sets are loaded; nodes stopped"
   exit 0
 fi
@@ -234,18 +277,14 @@ SOURCE_BYTES=$(live_bytes "${KEYSPACES[@]}")
 SOURCE_FILES=$(live_files "${KEYSPACES[@]}" | wc -l)
 MAIN_DESC="${#KEYSPACES[@]} keyspaces (${KEYSPACES[*]}), 12 tables, $SOURCE_FILES files, $SOURCE_BYTES bytes"
 say "data: $MAIN_DESC"
-# medusa as tuned for a fair race: 8 transfers at once like cassette (its default is 1) and no
-# 50 MB/s cap on S3 (its default); its nice 19 / idle-I/O priority for backups is its design, kept.
-MEDUSA_TUNING=(--concurrent-transfers 8 --max-bandwidth 10000MB/s)
 if has medusa; then
   bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite" --ip "$IP" --jmx "$JMX" --storage local \
     --base-path "$WORK/medusa-local" "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-local.ini" >&2
   bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite" --ip "$IP" --jmx "$JMX" --storage s3 \
     --s3-port "$S3_PORT" --bucket medusa "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-s3.ini" >&2
 fi
-BK=$WORK/backups
 
-# 5a. physical limit: read every file (cold), write as many bytes (fdatasync)
+# 6a. physical limit: read every file (cold), write as many bytes (fdatasync)
 drop_cache
 t0=$(now); live_files "${KEYSPACES[@]}" | xargs -r -d '\n' cat >/dev/null; t1=$(now)
 printf 'main\tphysical read\tphysical\tlocal\tcold\t%s\t%s\t0\t0\t0\t0\t0\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')" "$SOURCE_BYTES" >>"$RESULTS"
@@ -253,16 +292,17 @@ t0=$(now); dd if=/dev/zero of="$WORK/dd.out" bs=8M count=$((SOURCE_BYTES / 83886
 printf 'main\tphysical write\tphysical\tlocal\t-\t%s\t%s\t0\t0\t0\t0\t0\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')" "$SOURCE_BYTES" >>"$RESULTS"
 echo "- physical: \`find <keyspace dirs> -type f | xargs cat >/dev/null\` after dropping the page cache; \`dd if=/dev/zero bs=8M count=$((SOURCE_BYTES / 8388608)) conv=fdatasync\`" >>"$COMMANDS"
 
-# 5b. full backups, warm (the data were just read; their copies are thrown away) then cold
+# 6b. full backups, warm (the data were just read; their copies are thrown away) then cold
 for cache in warm cold; do
   if [ "$cache" = warm ]; then live_files "${KEYSPACES[@]}" | xargs -r -d '\n' cat >/dev/null; fi
   s=$cache
-  has seed && measure main "full backup" "seed 001" local $cache "$BK/seed" seed_backup "full-$s" "$BK/seed" "${KEYSPACES[@]}"
-  if has cassette; then
-    measure main "full backup" cassette local $cache "$BK/cassette" cassette_backup "full-$s" "$BK/cassette-$s" "${KEYSPACES[@]}"
+  run_here() { has "$1" && { [ "$cache" = cold ] || [[ " $WARM_TOOLS " == *" $1 "* ]]; }; }
+  run_here seed && measure main "full backup" "seed 001" local $cache "$BK/seed" seed_backup "full-$s" "$BK/seed" "${KEYSPACES[@]}"
+  if run_here cassette; then
+    measure main "full backup" cassette local $cache "$BK/cassette-$s" cassette_backup "full-$s" "$BK/cassette-$s" "${KEYSPACES[@]}"
     measure main "full backup" cassette s3 $cache "$WORK/s3/cassette" cassette_backup "full-$s" "s3://cassette/$s" "${KEYSPACES[@]}"
   fi
-  if has medusa; then
+  if run_here medusa; then
     measure main "full backup" medusa local $cache "$WORK/medusa-local" medusa_run backup --config "$WORK/medusa-local.ini" --name "full-$s" --mode differential
     measure main "full backup" medusa s3 $cache "$WORK/s3/medusa" medusa_run backup --config "$WORK/medusa-s3.ini" --name "full-$s" --mode differential
   fi
@@ -275,7 +315,7 @@ for cache in warm cold; do
 done
 # stored bytes of the warm copies went away; the du above counts each run's own growth
 
-# 5c. 5 % new data, then backups (seed 001: another full copy; medusa: differential)
+# 6c. 5 % new data, then backups (seed 001: another full copy; medusa: differential)
 say "adding 5 % new data"
 load_rounds "$((SOURCE_BYTES / 20 / 1000000))" 1
 nt clearsnapshot --all >/dev/null 2>&1 || true
@@ -293,11 +333,10 @@ for job in "5% new data" "no change"; do
   fi
 done
 
-# 5d. restores, from the no-change backups (the data as it is now): one table, then the node
+# 6d. restores, from the no-change backups (the data as it is now): one table, then the node
 count_rows "${KEYSPACES[@]}" >"$WORK/rows-before.tsv"
 T_KS=suite_a T_TABLE=blobs
-SOURCE_BYTES=$(live_bytes "$T_KS" | head -1)
-SOURCE_BYTES=$(find "$DATA_DIR/$T_KS"/"$T_TABLE"-* \( -name snapshots -o -name backups \) -prune -o -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+SOURCE_BYTES=$(find "$DATA_DIR/$T_KS"/"$T_TABLE"-* \( -name snapshots -o -name backups \) -prune -o -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 tidy_live
 has seed && { measure main "restore one table" "seed 001" local cold "$DATA_DIR" seed_restore_table nochange "$BK/seed" $T_KS $T_TABLE; tidy_live; }
 if has cassette; then
@@ -333,33 +372,6 @@ if has medusa; then
 fi
 bash "$HARNESS" stop --name suite >/dev/null 2>&1 || true
 
-# --- 6. variant: many small files ----------------------------------------------------------------
-SMALL_DESC=""
-if [ "$SMALL_FILES" -gt 0 ]; then
-  start_node suite-small 127.0.6.2 8000
-  printf '#!/bin/bash\nexec "%s" --host %s "$@"\n' "$CQLBIN" "$IP" >"$WORK/cql.sh"
-  printf '#!/bin/bash\nexec "%s" -h 127.0.0.1 -p %s "$@"\n' "$NODETOOL" "$JMX" >"$WORK/nodetool.sh"
-  load_small
-  SOURCE_BYTES=$(live_bytes $SKS)
-  SMALL_DESC="keyspace $SKS, $TABLES tables, $(live_files $SKS | wc -l) files, $SOURCE_BYTES bytes"
-  say "small-files data: $SMALL_DESC"
-  if has medusa; then
-    bash "$MEDUSA" config --cluster-dir "$CLUSTERS/suite-small" --ip "$IP" --jmx "$JMX" --storage local \
-      --base-path "$WORK/medusa-small" "${MEDUSA_TUNING[@]}" --out "$WORK/medusa-small.ini" >&2
-  fi
-  for job in "full backup" "backup, no change"; do
-    n=$([ "$job" = "full backup" ] && echo full || echo nochange)
-    has seed && measure small "$job" "seed 001" local cold "$BK/small-seed" seed_backup "$n" "$BK/small-seed" $SKS
-    if has cassette; then
-      measure small "$job" cassette local cold "$BK/small-cassette" cassette_backup "$n" "$BK/small-cassette" $SKS
-      measure small "$job" cassette s3 cold "$WORK/s3/cassette" cassette_backup "$n" "s3://cassette/small" $SKS
-    fi
-    if has medusa; then
-      measure small "$job" medusa local cold "$WORK/medusa-small" medusa_run backup --config "$WORK/medusa-small.ini" --name "$n" --mode differential
-    fi
-  done
-fi
-
 # --- 7. report -----------------------------------------------------------------------------------
 say "writing BENCHMARKS.md and bench/throughput.png"
 "$PLOT_VENV/bin/python" "$ROOT/bench/report.py" --results "$RESULTS" --commands "$COMMANDS" --notes "$NOTES" \
@@ -370,3 +382,5 @@ say "writing BENCHMARKS.md and bench/throughput.png"
   --out "$ROOT/BENCHMARKS.md" --plot "$ROOT/bench/throughput.png"
 cp "$RESULTS" "$ROOT/bench/suite-results.tsv"
 say "done: BENCHMARKS.md"
+exit 0
+}
