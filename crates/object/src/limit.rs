@@ -12,9 +12,10 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// A fixed number of part buffers shared by every transfer of a repository, reused from one
-/// part to the next: a buffer is taken before a part is read and comes back to the pool when
-/// the last reference to its bytes is dropped (the store has sent them), so at most
-/// `count × part_size` bytes are allocated for parts whatever the number and size of files.
+/// part to the next: a buffer is taken before a part is read; its place is given back once the
+/// part is acknowledged, and its allocation returns to the pool when the last reference to its
+/// bytes is dropped, so parts hold `count × part_size` bytes whatever the number and size of
+/// files.
 /// Reusing them matters as much as counting them: a fresh multi-MiB allocation per file is
 /// freed into the allocator's per-thread arenas, which keep it, and the process grows far past
 /// the bound (366 MiB for 10,000 small files before this pool).

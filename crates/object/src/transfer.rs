@@ -14,12 +14,12 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::sync::OwnedSemaphorePermit as Permit;
 use tokio::task::JoinSet;
 
 use crate::error::{ObjectError, Result};
 use crate::limit::Buffer;
 use crate::repo::{MIN_PART_SIZE, RemoteRepo};
-use tokio::sync::OwnedSemaphorePermit as Permit;
 
 /// What an upload stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,12 +68,6 @@ impl Hashes {
     }
 }
 
-/// Reads up to `len` bytes of `file` into `buf` (fewer only at its end), hashing them on the way.
-fn read_part(file: &mut std::fs::File, buf: &mut Buffer, len: usize, hashes: &mut Hashes) -> std::io::Result<()> {
-    hashes.update(buf.fill(file, len)?);
-    Ok(())
-}
-
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
@@ -107,7 +101,7 @@ impl RemoteRepo {
             let mut buf = self.buffers.take().await;
             let (mut file, mut hashes) = state.take().expect("file state");
             let (result, file, hashes, buf) = tokio::task::spawn_blocking(move || {
-                let r = read_part(&mut file, &mut buf, len, &mut hashes);
+                let r = buf.fill(&mut file, len).map(|bytes| hashes.update(bytes));
                 (r, file, hashes, buf)
             })
             .await
@@ -243,19 +237,14 @@ impl RemoteRepo {
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ObjectError::store("read", &url, e))?;
-            if let Some(b) = &self.bandwidth {
-                b.take(chunk.len() as u64).await;
-            }
+            self.pace(chunk.len()).await;
             hashes.update(&chunk);
-            if let Some(file) = out.take() {
+            if out.is_some() {
                 buf.extend(&chunk);
-                out = Some(if buf.len() >= WRITE_BATCH {
-                    let (file, back) = write_batch(file, buf, false).await?;
-                    buf = back;
-                    file
-                } else {
-                    file
-                });
+                if buf.len() >= WRITE_BATCH {
+                    let (file, back) = write_batch(out.take().expect("file to write"), buf, false).await?;
+                    (out, buf) = (Some(file), back);
+                }
             }
         }
         if let Some(file) = out {
