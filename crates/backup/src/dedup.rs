@@ -59,7 +59,7 @@ impl StoredIndex {
         }
         if let Some((manifest, dir)) = newest {
             // A reused entry points at the first copy; follow `object` when set.
-            index.add_manifest(&manifest, |f| match &f.object {
+            index.add_manifest(manifest, |f| match &f.object {
                 Some(object) => node_dir.join(object),
                 None => dir.join(&f.path),
             });
@@ -84,9 +84,8 @@ impl StoredIndex {
             let Ok(rb) = repo.backup(cluster, host_id, &name) else { continue };
             match repo.read_manifest(&rb).await {
                 Ok(m) => {
-                    index.add_manifest(&m, |f| {
-                        PathBuf::from(f.object.clone().unwrap_or_else(|| rb.object_ref(&f.path)))
-                    });
+                    index
+                        .add_manifest(m, |f| PathBuf::from(f.object.clone().unwrap_or_else(|| rb.object_ref(&f.path))));
                     break;
                 }
                 Err(e) => {
@@ -97,15 +96,16 @@ impl StoredIndex {
         index
     }
 
-    fn add_manifest(&mut self, manifest: &Manifest, locate: impl Fn(&FileEntry) -> PathBuf) {
-        for ks in &manifest.keyspaces {
-            for table in &ks.tables {
-                for f in &table.files {
+    /// Takes the manifest's entries (moved, not cloned: with 50,000 files, a copy of them
+    /// was a third of the job's peak memory).
+    fn add_manifest(&mut self, manifest: Manifest, locate: impl Fn(&FileEntry) -> PathBuf) {
+        let backup = manifest.backup_name;
+        for ks in manifest.keyspaces {
+            for table in ks.tables {
+                for f in table.files {
                     let Some(relative) = table_relative(&f.path, &ks.name, &table.name) else { continue };
-                    self.by_key.insert(
-                        (ks.name.clone(), table.id.clone(), relative.to_string()),
-                        StoredCopy { path: locate(f), entry: f.clone(), backup: Some(manifest.backup_name.clone()) },
-                    );
+                    let key = (ks.name.clone(), table.id.clone(), relative.to_string());
+                    self.by_key.insert(key, StoredCopy { path: locate(&f), entry: f, backup: Some(backup.clone()) });
                 }
             }
         }
@@ -131,7 +131,7 @@ impl StoredIndex {
 
     fn from_journal_file(path: &Path, backup_dir: &Path) -> StoredIndex {
         let mut index = StoredIndex::default();
-        let Ok(records) = Journal::load(path) else { return index };
+        let Ok(records) = Journal::load_durable(path) else { return index };
         for record in records {
             if let JournalRecord::File { context: FileContext::Table { keyspace, table, table_id }, file } = record {
                 let Some(relative) = table_relative(&file.path, &keyspace, &table) else { continue };

@@ -119,7 +119,6 @@ pub async fn run_backup(
     let mut keyspace_outcomes = Vec::new();
     let mut table_outcomes = Vec::new();
     let ctx = KeyspaceContext {
-        node,
         req,
         data_dirs: &data_dirs,
         dest: &dest,
@@ -129,12 +128,57 @@ pub async fn run_backup(
         journal: &journal,
         progress,
     };
-    progress.keyspaces_selected(&selection.iter().map(|k| k.name.clone()).collect::<Vec<_>>());
-    for (ks, entry) in selection.iter().zip(keyspace_entries.iter_mut()) {
-        let (outcome, tables) = ctx.back_up_keyspace(ks, entry).await?;
-        progress.keyspace_finished(&outcome);
-        keyspace_outcomes.push(outcome);
-        table_outcomes.extend(tables);
+    let keyspace_names: Vec<String> = selection.iter().map(|k| k.name.clone()).collect();
+    progress.keyspaces_selected(&keyspace_names);
+    // One snapshot of every selected keyspace: one point in time for the whole node, and one
+    // nodetool run (a JVM start each) instead of one per keyspace.
+    progress.stage(Stage::Snapshot, "");
+    let snapshot = match &req.snapshot_tag {
+        Some(_) => Ok(()), // taken before the job, for every selected keyspace
+        None => snapshot_selection(&node.nodetool, &tag, &selection).await,
+    };
+    let mut fatal = None;
+    match snapshot {
+        Ok(()) => {
+            fault_point("snapshot-taken");
+            for (ks, entry) in selection.iter().zip(keyspace_entries.iter_mut()) {
+                match ctx.back_up_keyspace(ks, entry).await {
+                    Ok((outcome, tables)) => {
+                        progress.keyspace_finished(&outcome);
+                        keyspace_outcomes.push(outcome);
+                        table_outcomes.extend(tables);
+                    }
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            for ks in &selection {
+                let outcome = KeyspaceOutcome {
+                    name: ks.name.clone(),
+                    status: Status::Failure,
+                    duration_ms: 0,
+                    error: Some(format!("snapshot failed: {e}")),
+                };
+                progress.keyspace_finished(&outcome);
+                keyspace_outcomes.push(outcome);
+            }
+        }
+    }
+    // What earlier copies were indexed is no longer needed: free it before the manifest.
+    drop((resume, previous));
+    // The snapshot is cleared whatever happened; a failure here only leaves it for the next
+    // run's `prepare` stage to clear.
+    progress.stage(Stage::Clear, "");
+    if let Err(e) = node.nodetool.clear_snapshot(&tag, &keyspace_names).await {
+        tracing::error!(%tag, error = %e, "could not clear the snapshot; the next cassette run clears it");
+    }
+    fault_point("snapshot-cleared");
+    if let Some(e) = fatal {
+        return Err(e);
     }
 
     progress.stage(Stage::Config, "");
@@ -218,7 +262,6 @@ pub async fn run_backup(
 }
 
 struct KeyspaceContext<'a> {
-    node: &'a Node,
     req: &'a BackupRequest,
     data_dirs: &'a [PathBuf],
     dest: &'a Dest,
@@ -230,36 +273,16 @@ struct KeyspaceContext<'a> {
 }
 
 impl KeyspaceContext<'_> {
-    /// snapshot → copy → clear for one keyspace. The snapshot is cleared whatever happens.
+    /// Copies one keyspace's tables from the snapshot; a failure fails the keyspace only,
+    /// except a fatal one (no space), which stops the job.
     async fn back_up_keyspace(
         &self,
         ks: &KeyspaceSelection,
         entry: &mut KeyspaceEntry,
     ) -> Result<(KeyspaceOutcome, Vec<TableOutcome>), BackupError> {
         let started = Instant::now();
-        self.progress.stage(Stage::Snapshot, &ks.name);
-        let snapshot = if self.req.snapshot_tag.is_some() {
-            Ok(()) // taken before the job, for every selected keyspace
-        } else if ks.partial {
-            let kt: Vec<String> = ks.tables.iter().map(|t| format!("{}.{}", t.keyspace, t.name)).collect();
-            self.node.nodetool.snapshot(self.tag, &[], &kt).await
-        } else {
-            self.node.nodetool.snapshot(self.tag, std::slice::from_ref(&ks.name), &[]).await
-        };
-        let copied = match snapshot {
-            Ok(()) => {
-                fault_point("snapshot-taken");
-                self.copy_tables(ks, entry).await
-            }
-            Err(e) => Err(CopyStop::Failed(format!("snapshot failed: {e}"))),
-        };
+        let copied = self.copy_tables(ks, entry).await;
         fault_point("keyspace-copied");
-        self.progress.stage(Stage::Clear, &ks.name);
-        let cleared = self.node.nodetool.clear_snapshot(self.tag, std::slice::from_ref(&ks.name)).await;
-        fault_point("snapshot-cleared");
-        if let Err(e) = &cleared {
-            tracing::error!(keyspace = %ks.name, error = %e, "could not clear the snapshot; the next cassette run clears it");
-        }
         let duration_ms = started.elapsed().as_millis() as u64;
         match copied {
             Ok(tables) => {
@@ -359,11 +382,25 @@ pub async fn take_snapshot(node: &Node, req: &BackupRequest) -> Result<String, B
     let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
     let selection = select(&node.cql, req).await?;
     let tag = snapshot_tag_for(&name);
-    let tables: Vec<String> =
-        selection.iter().flat_map(|ks| ks.tables.iter().map(|t| format!("{}.{}", t.keyspace, t.name))).collect();
-    // `-kt` with every selected table covers whole and partial keyspaces alike.
-    node.nodetool.snapshot(&tag, &[], &tables).await?;
+    snapshot_selection(&node.nodetool, &tag, &selection).await?;
     Ok(tag)
+}
+
+/// One `nodetool snapshot` of everything selected: whole keyspaces by name, and `-kt` with
+/// every selected table when some keyspace is selected only in part.
+async fn snapshot_selection(
+    nodetool: &Nodetool,
+    tag: &str,
+    selection: &[KeyspaceSelection],
+) -> Result<(), cassette_cassandra::CassandraError> {
+    if selection.iter().any(|ks| ks.partial) {
+        let tables: Vec<String> =
+            selection.iter().flat_map(|ks| ks.tables.iter().map(|t| format!("{}.{}", t.keyspace, t.name))).collect();
+        nodetool.snapshot(tag, &[], &tables).await
+    } else {
+        let keyspaces: Vec<String> = selection.iter().map(|ks| ks.name.clone()).collect();
+        nodetool.snapshot(tag, &keyspaces, &[]).await
+    }
 }
 
 /// Clears snapshots with cassette's tag prefix: leftovers of a run that was killed before its

@@ -1,4 +1,4 @@
-//! The node backup engine of cassette: snapshot → copy → clear per keyspace, manifest last.
+//! The node backup engine of cassette: snapshot → copy per keyspace → clear, manifest last.
 //!
 //! [`run_backup`] backs up the node that a [`Node`] (CQL session + nodetool) reaches into a
 //! repository directory laid out by `cassette-repo`. A job is a sequence of named [`Stage`]s:
@@ -6,10 +6,11 @@
 //! 1. `prepare`: check the name, the node, the selection, the target; take the node lock;
 //!    clear snapshots that an interrupted cassette run left on the node;
 //! 2. `schema`: store the CQL schema of every selected keyspace;
-//! 3. per keyspace: `snapshot` (`nodetool snapshot -t cassette-...`), `copy` (every SSTable
-//!    file, verified against `Digest.crc32`, hashed with BLAKE3, hard-linked instead of copied
-//!    when an earlier backup of this node holds the same file), `clear` (always, also when the
-//!    copy failed);
+//! 3. `snapshot`: one `nodetool snapshot -t cassette-...` of every selected keyspace (one point
+//!    in time for the node); then per keyspace `copy`: every SSTable file, verified against
+//!    `Digest.crc32`, hashed with BLAKE3, hard-linked instead of copied when an earlier backup
+//!    of this node holds the same file, made durable by one filesystem flush per table; then
+//!    `clear` (always, also when a copy failed);
 //! 4. `config`: copy configuration directories;
 //! 5. `manifest`: written last and atomically, and only when every table succeeded.
 //!

@@ -10,11 +10,11 @@ pub enum Stage {
     Prepare,
     /// Storing the CQL schema.
     Schema,
-    /// `nodetool snapshot` of a keyspace.
+    /// `nodetool snapshot` of every selected keyspace.
     Snapshot,
     /// Copying a keyspace's snapshot files.
     Copy,
-    /// `nodetool clearsnapshot` of a keyspace.
+    /// `nodetool clearsnapshot` of the backup's snapshot.
     Clear,
     /// Copying configuration directories.
     Config,

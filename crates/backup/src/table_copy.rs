@@ -8,7 +8,9 @@ use std::time::Instant;
 use cassette_cassandra::TableInfo;
 use cassette_cassandra::disk::{self, DataFile, SstableName};
 use cassette_object::{RemoteBackup, RemoteRepo};
-use cassette_repo::{FileContext, FileEntry, Journal, LinkOutcome, RepoError, RepoLayout, TableEntry};
+use cassette_repo::{
+    Durability, FileContext, FileEntry, Journal, JournalRecord, LinkOutcome, RepoError, RepoLayout, TableEntry,
+};
 use futures::StreamExt;
 
 use crate::dedup::{StoredCopy, StoredIndex};
@@ -128,6 +130,19 @@ impl TableCopy<'_> {
                 }
             }
         }
+        // One flush for the table's files, then the journal may vouch for them (a resumed
+        // backup trusts only what a `synced` line covers).
+        if error.is_none() && !entries.is_empty() {
+            let synced = match self.dest.make_durable().await {
+                Ok(()) => {
+                    self.journal.lock().expect("journal lock").append(&JournalRecord::Synced).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = synced {
+                error = Some(e);
+            }
+        }
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         let totals = cassette_repo::Totals::of(&entries);
         let outcome = TableOutcome {
@@ -154,7 +169,8 @@ fn store_one(f: DataFile, plan: Plan, dest: PathBuf, path: String) -> Result<(Fi
             if dest.exists() {
                 std::fs::remove_file(&dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))?;
             }
-            let outcome = cassette_repo::link_or_copy(&copy.path, &dest).map_err(|e| e.to_string())?;
+            let outcome =
+                cassette_repo::link_or_copy_with(&copy.path, &dest, Durability::Deferred).map_err(|e| e.to_string())?;
             let mut entry = FileEntry { path, reused_from: copy.backup.clone(), ..copy.entry.clone() };
             if let LinkOutcome::Copied(stored) = outcome {
                 if stored.blake3 != copy.entry.blake3 {
@@ -170,7 +186,8 @@ fn store_one(f: DataFile, plan: Plan, dest: PathBuf, path: String) -> Result<(Fi
         }
         Plan::Copy => {
             let expect = expected_crc32(&f).map_err(|e| e.to_string())?;
-            let stored = cassette_repo::copy_verified(&f.path, &dest, expect).map_err(|e| e.to_string())?;
+            let stored = cassette_repo::copy_verified_with(&f.path, &dest, expect, Durability::Deferred)
+                .map_err(|e| e.to_string())?;
             Ok((stored.to_entry(path, expect), true))
         }
     }

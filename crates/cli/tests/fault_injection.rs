@@ -21,13 +21,13 @@ const KILL_POINTS: &[(&str, bool)] = &[
     ("prepared:1", false),           // locks taken, leftover snapshots cleared; nothing written
     ("journal-started:1", false),    // the backup directory and its journal exist
     ("schema-written:1", false),     // schema.cql stored
-    ("snapshot-taken:1", false),     // first keyspace snapshotted, nothing copied
-    ("file-partial:3", false),       // a copy fsynced as *.partial, not renamed
+    ("snapshot-taken:1", false),     // every keyspace snapshotted, nothing copied
+    ("file-partial:3", false),       // a copy written as *.partial, not renamed
     ("file-stored:10", false),       // a file in place but not journaled
     ("file-journaled:25", false),    // a file journaled
-    ("keyspace-copied:1", false),    // first keyspace copied, its snapshot not cleared
-    ("snapshot-cleared:1", false),   // first keyspace done
-    ("snapshot-taken:2", false),     // second keyspace snapshotted
+    ("keyspace-copied:1", false),    // first keyspace copied
+    ("keyspace-copied:2", false),    // both keyspaces copied, the snapshot not cleared
+    ("snapshot-cleared:1", false),   // snapshot cleared, no manifest yet
     ("config-file-stored:2", false), // in the configuration directory copy
     ("before-manifest:1", false),    // every file stored and journaled
     ("manifest-partial:1", false),   // manifest.json.partial fsynced, not renamed

@@ -69,9 +69,7 @@ impl RemoteRepo {
 
     /// Writes the manifest, create-only: this completes the backup, once.
     pub async fn write_manifest(&self, b: &RemoteBackup, m: &Manifest) -> Result<()> {
-        let mut json = serde_json::to_vec_pretty(m).expect("a manifest serializes");
-        json.push(b'\n');
-        self.put_small(&b.manifest(), json, PutMode::Create).await
+        self.put_small(&b.manifest(), m.to_json(), PutMode::Create).await
     }
 
     fn index_key(node: &Key) -> Key {

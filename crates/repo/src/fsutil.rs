@@ -23,6 +23,20 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).ctx("sync directory", dir)
 }
 
+/// Flushes everything written to the filesystem that holds `path` (`syncfs(2)`): one flush
+/// makes a batch of files and renames durable ([`Durability::Deferred`](crate::Durability)).
+/// Errors from earlier writeback of any file there are reported here (Linux 5.8 and later).
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = File::open(path).ctx("open", path)?;
+    // SAFETY: syncfs on a descriptor we own for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(crate::RepoError::io("sync the filesystem of", path, std::io::Error::last_os_error()))
+    }
+}
+
 /// Fsyncs the directory containing `path`.
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     match path.parent() {

@@ -4,6 +4,12 @@
 //! interrupted backup can be resumed without copying again what is already
 //! safe. A crash can tear the last line; [`Journal::load`] ignores it and
 //! [`Journal::open`] cuts it off before appending.
+//!
+//! Files stored with deferred durability are journaled before they are on
+//! disk for sure; a [`JournalRecord::Synced`] line follows once a filesystem
+//! flush covered them. [`Journal::load_durable`] keeps only the files that a
+//! later `synced` line vouches for, so after a power loss a resumed backup
+//! copies again what the flush did not cover.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -58,6 +64,8 @@ pub enum JournalRecord {
         /// Its manifest entry.
         file: FileEntry,
     },
+    /// Every file journaled above this line is durable (a filesystem flush covered it).
+    Synced,
 }
 
 /// An open journal, appending records.
@@ -94,6 +102,19 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(RepoError::io("read", path, e)),
         }
+    }
+
+    /// The records of [`Journal::load`] without the `file` records that no later
+    /// [`JournalRecord::Synced`] covers: only files known to be durable.
+    pub fn load_durable(path: &Path) -> Result<Vec<JournalRecord>> {
+        let mut records = Journal::load(path)?;
+        let covered = records.iter().rposition(|r| matches!(r, JournalRecord::Synced)).map_or(0, |i| i + 1);
+        let mut index = 0;
+        records.retain(|r| {
+            index += 1;
+            index <= covered || !matches!(r, JournalRecord::File { .. })
+        });
+        Ok(records)
     }
 
     /// Appends one record and hands it to the OS (one `write` call), so it
@@ -164,6 +185,35 @@ mod tests {
 
     fn ctx() -> FileContext {
         FileContext::Table { keyspace: "ks".into(), table: "t".into(), table_id: "0".repeat(32) }
+    }
+
+    #[test]
+    fn only_files_a_later_sync_covers_count_as_durable() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let started = JournalRecord::Started {
+            backup_name: "b".into(),
+            snapshot_tag: "s".into(),
+            started_at: "2024-06-01T00:00:00Z".parse().unwrap(),
+        };
+        let mut j = Journal::open(&p).unwrap();
+        j.append(&started).unwrap();
+        j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
+        j.append(&JournalRecord::Synced).unwrap();
+        j.append_file(&ctx(), &file("ks/t/b", 2)).unwrap();
+        drop(j);
+        assert!(std::fs::read_to_string(&p).unwrap().contains(r#"{"record":"synced"}"#));
+        let durable = Journal::load_durable(&p).unwrap();
+        let files: Vec<_> = durable
+            .iter()
+            .filter_map(|r| match r {
+                JournalRecord::File { file, .. } => Some(file.path.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(files, ["ks/t/a"], "b was journaled after the last flush");
+        assert_eq!(durable[0], started);
+        assert_eq!(Journal::load(&p).unwrap().len(), 4);
     }
 
     #[test]

@@ -70,10 +70,13 @@ pub mod space;
 pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
-pub use copy::{LinkOutcome, StoredFile, copy_verified, hash_file, link_or_copy, read_digest_crc32};
+pub use copy::{
+    Durability, LinkOutcome, StoredFile, copy_verified, copy_verified_with, hash_file, link_or_copy, link_or_copy_with,
+    read_digest_crc32,
+};
 pub use delete::{DeleteSummary, delete_backup};
 pub use error::{RepoError, Result};
-pub use fsutil::{partial_path, sync_dir, write_file_atomically};
+pub use fsutil::{partial_path, sync_dir, sync_filesystem, write_file_atomically};
 pub use index::IndexEntry;
 pub use journal::{FileContext, Journal, JournalRecord};
 pub use layout::{BackupState, RepoLayout, relative_path};

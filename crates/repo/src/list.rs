@@ -197,7 +197,7 @@ fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSumm
     s.started_at = Journal::load(&RepoLayout::journal_path(&s.path)).ok().and_then(|records| {
         records.into_iter().find_map(|r| match r {
             JournalRecord::Started { started_at, .. } => Some(started_at),
-            JournalRecord::File { .. } => None,
+            JournalRecord::File { .. } | JournalRecord::Synced => None,
         })
     });
     let mut usage = DiskUsage::default();

@@ -183,10 +183,29 @@ impl Manifest {
     /// rename, fsync of the directory). Call it last: it marks the backup complete.
     pub fn write_atomically(&self, backup_dir: &Path) -> Result<()> {
         let path = RepoLayout::manifest_path(backup_dir);
-        let mut json = serde_json::to_vec_pretty(self)
-            .map_err(|source| RepoError::ManifestParse { path: path.clone(), source })?;
+        write_atomically_at(&path, &self.to_json(), Some("manifest-partial"))
+    }
+
+    /// The manifest as written: pretty JSON and a newline. The buffer is sized
+    /// exactly first (a counting pass): growing it by doubling held up to three
+    /// times the manifest's size at once, the job's peak with 50,000 files.
+    pub fn to_json(&self) -> Vec<u8> {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        serde_json::to_writer_pretty(&mut count, self).expect("a manifest serializes");
+        let mut json = Vec::with_capacity(count.0 + 1);
+        serde_json::to_writer_pretty(&mut json, self).expect("a manifest serializes");
         json.push(b'\n');
-        write_atomically_at(&path, &json, Some("manifest-partial"))
+        json
     }
 
     /// Reads and checks `<backup_dir>/manifest.json`.
@@ -214,10 +233,17 @@ impl Manifest {
     /// Parses manifest bytes; `path` is only used in error messages.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
         let parse_err = |source| RepoError::ManifestParse { path: path.to_owned(), source };
-        // Check format and version on the raw JSON first: a newer version may
-        // not even parse as version 1, and "upgrade" beats "missing field".
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse_err)?;
-        let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        // Check format and version first: a newer version may not even parse as
+        // version 1, and "upgrade" beats "missing field". Only these two fields
+        // are read (a `serde_json::Value` of the whole manifest took five times
+        // its size in memory).
+        #[derive(serde::Deserialize)]
+        struct Header {
+            format: Option<serde_json::Value>,
+            format_version: Option<serde_json::Value>,
+        }
+        let value: Header = serde_json::from_slice(bytes).map_err(parse_err)?;
+        let format = value.format.as_ref().and_then(|v| v.as_str()).unwrap_or("");
         if format != MANIFEST_FORMAT {
             return Err(RepoError::ManifestFormat {
                 path: path.to_owned(),
@@ -225,7 +251,7 @@ impl Manifest {
                 expected: MANIFEST_FORMAT,
             });
         }
-        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let version = value.format_version.as_ref().and_then(|v| v.as_u64()).unwrap_or(0);
         if version != u64::from(MANIFEST_VERSION) {
             return Err(RepoError::ManifestVersion {
                 path: path.to_owned(),
@@ -233,7 +259,7 @@ impl Manifest {
                 supported: MANIFEST_VERSION,
             });
         }
-        serde_json::from_value(value).map_err(parse_err)
+        serde_json::from_slice(bytes).map_err(parse_err)
     }
 }
 
