@@ -114,7 +114,8 @@ impl StoredIndex {
     /// Indexes what an interrupted run of a remote backup journaled as uploaded, keeping only
     /// the objects a listing of the backup shows with their size.
     pub async fn from_remote_journal(repo: &RemoteRepo, backup: &RemoteBackup, journal: &Path) -> StoredIndex {
-        let mut index = StoredIndex::from_journal_file(journal, Path::new(""));
+        // Acknowledged objects are durable: every journaled upload counts (no `synced` needed).
+        let mut index = StoredIndex::from_journal_records(Path::new(""), Journal::load(journal));
         let Ok(objects) = repo.objects(&backup.prefix).await else { return StoredIndex::default() };
         let sizes: HashMap<_, _> = objects.into_iter().map(|o| (o.location, o.size)).collect();
         index.by_key.retain(|_, c| sizes.get(&backup.key(&c.entry.path)) == Some(&c.entry.size));
@@ -124,14 +125,16 @@ impl StoredIndex {
 
     /// Indexes what an interrupted run of this backup journaled as stored.
     pub fn from_journal(backup_dir: &Path) -> StoredIndex {
-        let mut index = StoredIndex::from_journal_file(&RepoLayout::journal_path(backup_dir), backup_dir);
+        // Local copies count only once a filesystem flush covered them (a `synced` line).
+        let path = RepoLayout::journal_path(backup_dir);
+        let mut index = StoredIndex::from_journal_records(backup_dir, Journal::load_durable(&path));
         index.check_local = true;
         index
     }
 
-    fn from_journal_file(path: &Path, backup_dir: &Path) -> StoredIndex {
+    fn from_journal_records(backup_dir: &Path, records: cassette_repo::Result<Vec<JournalRecord>>) -> StoredIndex {
         let mut index = StoredIndex::default();
-        let Ok(records) = Journal::load_durable(path) else { return index };
+        let Ok(records) = records else { return index };
         for record in records {
             if let JournalRecord::File { context: FileContext::Table { keyspace, table, table_id }, file } = record {
                 let Some(relative) = table_relative(&file.path, &keyspace, &table) else { continue };
