@@ -183,6 +183,14 @@ mod tests {
     use super::*;
     use crate::manifest::tests::file;
 
+    fn started() -> JournalRecord {
+        JournalRecord::Started {
+            backup_name: "b".into(),
+            snapshot_tag: "s".into(),
+            started_at: "2024-06-01T00:00:00Z".parse().unwrap(),
+        }
+    }
+
     fn ctx() -> FileContext {
         FileContext::Table { keyspace: "ks".into(), table: "t".into(), table_id: "0".repeat(32) }
     }
@@ -191,11 +199,7 @@ mod tests {
     fn only_files_a_later_sync_covers_count_as_durable() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journal.jsonl");
-        let started = JournalRecord::Started {
-            backup_name: "b".into(),
-            snapshot_tag: "s".into(),
-            started_at: "2024-06-01T00:00:00Z".parse().unwrap(),
-        };
+        let started = started();
         let mut j = Journal::open(&p).unwrap();
         j.append(&started).unwrap();
         j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
@@ -221,11 +225,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("cassette-meta/journal.jsonl");
         assert!(Journal::load(&p).unwrap().is_empty());
-        let started = JournalRecord::Started {
-            backup_name: "b".into(),
-            snapshot_tag: "s".into(),
-            started_at: "2024-06-01T00:00:00Z".parse().unwrap(),
-        };
+        let started = started();
         let mut j = Journal::open(&p).unwrap();
         j.append(&started).unwrap();
         j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
