@@ -60,7 +60,25 @@ pub async fn create_schema(session: &Session, keyspace: &str, rf: u32) {
         format!("CREATE TABLE IF NOT EXISTS {keyspace}.sessions (id int PRIMARY KEY, user_name text)"),
     ];
     for stmt in ddl {
-        exec(session, &stmt).await;
+        exec_schema(session, &stmt).await;
+    }
+}
+
+/// Runs one schema statement and waits for schema agreement. The test session spreads
+/// statements over the nodes, and the driver can report agreement while a node has not yet
+/// heard of a table created a moment ago through another node (both still show the old
+/// version in gossip): a statement naming that table is retried for a few seconds then.
+pub async fn exec_schema(session: &Session, statement: &str) {
+    let mut attempts = 0;
+    loop {
+        match session.query_unpaged(statement, ()).await {
+            Ok(_) => break,
+            Err(e) if attempts < 40 && e.to_string().contains("doesn't exist") => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("CQL `{statement}` failed: {e}"),
+        }
     }
     session.await_schema_agreement().await.expect("schema agreement");
 }
