@@ -106,12 +106,17 @@ def targets(rows):
         if c and none:
             x = none["seconds"] / c["seconds"]
             lines.append(f"- No-change backup to {target}: {100 * x:.1f} % of a full one ({none['seconds']:.1f} s) — target < 5 %: {verdict(x < 0.05)}")
+        cw = find(rows, variant="main", job="full backup", cache="warm", tool="cassette", target=target)
+        nw = find(rows, variant="main", job="backup, no change", cache="warm", tool="cassette", target=target)
+        if cw and nw:
+            x = nw["seconds"] / cw["seconds"]
+            lines.append(f"- No-change backup to {target}, warm: {100 * x:.1f} % of a warm full one ({nw['seconds']:.1f} s) — target < 5 %: {verdict(x < 0.05)}")
     for job in ("restore one table", "restore whole node"):
-        seed = find(rows, variant="main", job=job, tool="seed 001")
+        seed = find(rows, variant="main", job=job, cache="cold", tool="seed 001")
         seed_failed = any(r["variant"] == "main" and r["job"] == job and r["tool"] == "seed 001" and r["rc"] != 0 for r in rows)
         for target in ("local", "s3"):
-            c = find(rows, variant="main", job=job, tool="cassette", target=target)
-            med = find(rows, variant="main", job=job, tool="medusa", target=target)
+            c = find(rows, variant="main", job=job, cache="cold", tool="cassette", target=target)
+            med = find(rows, variant="main", job=job, cache="cold", tool="medusa", target=target)
             name = job[0].upper() + job[1:]
             if c and seed:
                 x = seed["seconds"] / c["seconds"]

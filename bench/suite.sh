@@ -18,8 +18,9 @@
 #              (one table: `--keyspace K --table K.T`), 8 concurrent transfers, no bandwidth cap
 #   physical   this machine's limit for the same bytes: `cat` of every file (read), `dd` of as
 #              many bytes with fdatasync (write)
-# Jobs: full backup (cold and warm page cache), backup after 5 % new data, backup with no change,
-# restore of one table, restore of the whole node (each checked by counting rows per table).
+# Jobs: full backup (cold and warm page cache), backup after 5 % new data (cold), backup with no
+# change (cold and warm), restore of one table (cold and warm), restore of the whole node (cold;
+# each restore checked by counting rows per table).
 # The variant with many small files (SUITE_SMALL_FILES, default 50,000) runs full and no-change
 # backups on a second node.
 #
@@ -332,8 +333,21 @@ for job in "5% new data" "no change"; do
     measure main "backup, $job" medusa s3 cold "$WORK/s3/medusa" medusa_run backup --config "$WORK/medusa-s3.ini" --name "$n" --mode differential
   fi
 done
+# the no-change backups again, warm (the live files were just read); seed 001's copy is thrown
+# away after it is measured, to spare the disk
+live_files "${KEYSPACES[@]}" | xargs -r -d '\n' cat >/dev/null
+has seed && { measure main "backup, no change" "seed 001" local warm "$BK/seed-warm" seed_backup nochange-warm "$BK/seed-warm" "${KEYSPACES[@]}"; rm -rf "$BK/seed-warm"; }
+if has cassette; then
+  measure main "backup, no change" cassette local warm "$BK/cassette-cold" cassette_backup nochange-warm "$BK/cassette-cold" "${KEYSPACES[@]}"
+  measure main "backup, no change" cassette s3 warm "$WORK/s3/cassette" cassette_backup nochange-warm "s3://cassette/cold" "${KEYSPACES[@]}"
+fi
+if has medusa; then
+  measure main "backup, no change" medusa local warm "$WORK/medusa-local" medusa_run backup --config "$WORK/medusa-local.ini" --name nochange-warm --mode differential
+  measure main "backup, no change" medusa s3 warm "$WORK/s3/medusa" medusa_run backup --config "$WORK/medusa-s3.ini" --name nochange-warm --mode differential
+fi
 
-# 6d. restores, from the no-change backups (the data as it is now): one table, then the node
+# 6d. restores, from the no-change backups (the data as it is now): one table (each run twice:
+# cold, then warm with what the first run read still cached), then the node
 count_rows "${KEYSPACES[@]}" >"$WORK/rows-before.tsv"
 T_KS=suite_a T_TABLE=blobs
 SOURCE_BYTES=$(find "$DATA_DIR/$T_KS"/"$T_TABLE"-* \( -name snapshots -o -name backups \) -prune -o -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
@@ -342,13 +356,21 @@ has seed && { measure main "restore one table" "seed 001" local cold "$DATA_DIR"
 if has cassette; then
   measure main "restore one table" cassette local cold "$DATA_DIR" "$CASSETTE" --json restore --name nochange --backup-dir "$BK/cassette-cold" -t $T_KS.$T_TABLE --new-restore --clear-truncate-snapshots
   tidy_live
+  measure main "restore one table" cassette local warm "$DATA_DIR" "$CASSETTE" --json restore --name nochange --backup-dir "$BK/cassette-cold" -t $T_KS.$T_TABLE --new-restore --clear-truncate-snapshots
+  tidy_live
   measure main "restore one table" cassette s3 cold "$DATA_DIR" "$CASSETTE" --json restore --name nochange --backup-dir s3://cassette/cold -t $T_KS.$T_TABLE --new-restore --clear-truncate-snapshots
+  tidy_live
+  measure main "restore one table" cassette s3 warm "$DATA_DIR" "$CASSETTE" --json restore --name nochange --backup-dir s3://cassette/cold -t $T_KS.$T_TABLE --new-restore --clear-truncate-snapshots
   tidy_live
 fi
 if has medusa; then
   measure main "restore one table" medusa local cold "$DATA_DIR" medusa_run restore --config "$WORK/medusa-local.ini" --name nochange --keyspace $T_KS --table $T_KS.$T_TABLE
   tidy_live
+  measure main "restore one table" medusa local warm "$DATA_DIR" medusa_run restore --config "$WORK/medusa-local.ini" --name nochange --keyspace $T_KS --table $T_KS.$T_TABLE
+  tidy_live
   measure main "restore one table" medusa s3 cold "$DATA_DIR" medusa_run restore --config "$WORK/medusa-s3.ini" --name nochange --keyspace $T_KS --table $T_KS.$T_TABLE
+  tidy_live
+  measure main "restore one table" medusa s3 warm "$DATA_DIR" medusa_run restore --config "$WORK/medusa-s3.ini" --name nochange --keyspace $T_KS --table $T_KS.$T_TABLE
   tidy_live
 fi
 check_rows "after the one-table restores" "${KEYSPACES[@]}"

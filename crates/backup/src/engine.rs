@@ -32,6 +32,8 @@ pub async fn run_backup(
     let started = Instant::now();
     progress.stage(Stage::Prepare, "");
     let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
+    // The JMX client's JVM starts while the job prepares (a no-op when it already runs).
+    node.nodetool.warm_up();
     let local = node.cql.local_node().await?;
     let data_dirs = match &req.data_dirs {
         Some(dirs) => dirs.clone(),

@@ -89,23 +89,36 @@ impl TableCopy<'_> {
                 error = Some(e);
             }
         }
-        let jobs = files.into_iter().map(|f| {
+        // Files whose earlier copy is linked or kept are metadata work: done in batches on one
+        // blocking thread each, not a task per file (8,000 hand-offs cost more than the links).
+        let mut batch = Vec::new();
+        let mut jobs: Vec<futures::future::BoxFuture<'static, Vec<Stored>>> = Vec::new();
+        for f in files {
             let plan = self.plan(&f);
             let path = format!("{}/{}/{}", t.keyspace, t.name, f.relative);
-            let job: futures::future::BoxFuture<'static, Result<(FileEntry, bool), String>> = match self.dest {
+            match self.dest {
                 Dest::Local { backup_dir, .. } => {
                     let dest = backup_dir.join(&path);
-                    Box::pin(async move {
-                        tokio::task::spawn_blocking(move || store_one(f, plan, dest, path))
-                            .await
-                            .unwrap_or_else(|e| Err(format!("copy task failed: {e}")))
-                    })
+                    if matches!(plan, Plan::Copy) {
+                        jobs.push(Box::pin(in_blocking(vec![(f, plan, dest, path)])));
+                    } else {
+                        batch.push((f, plan, dest, path));
+                        if batch.len() == LINK_BATCH {
+                            jobs.push(Box::pin(in_blocking(std::mem::take(&mut batch))));
+                        }
+                    }
                 }
-                Dest::Remote { repo, backup, .. } => Box::pin(upload_one(repo.clone(), backup.clone(), f, plan, path)),
-            };
-            job
-        });
-        let mut results = futures::stream::iter(jobs).buffer_unordered(self.parallel.max(1));
+                Dest::Remote { repo, backup, .. } => {
+                    let job = upload_one(repo.clone(), backup.clone(), f, plan, path);
+                    jobs.push(Box::pin(async move { vec![job.await] }));
+                }
+            }
+        }
+        if !batch.is_empty() {
+            jobs.push(Box::pin(in_blocking(batch)));
+        }
+        let mut results =
+            futures::stream::iter(jobs).buffer_unordered(self.parallel.max(1)).flat_map(futures::stream::iter);
         while let Some(result) = results.next().await {
             match result {
                 Ok((entry, copied)) => {
@@ -161,14 +174,28 @@ impl TableCopy<'_> {
     }
 }
 
+/// A stored file's manifest entry and whether bytes were copied, or what went wrong.
+type Stored = Result<(FileEntry, bool), String>;
+
+/// How many linked or kept files one blocking task stores.
+const LINK_BATCH: usize = 512;
+
+/// Stores local files one after the other on a blocking thread.
+async fn in_blocking(files: Vec<(DataFile, Plan, PathBuf, String)>) -> Vec<Stored> {
+    let n = files.len();
+    tokio::task::spawn_blocking(move || {
+        files.into_iter().map(|(f, plan, dest, path)| store_one(f, plan, dest, path)).collect()
+    })
+    .await
+    .unwrap_or_else(|e| vec![Err(format!("copy task failed: {e}")); n.min(1)])
+}
+
 /// Stores one file; returns its manifest entry and whether bytes were copied.
-fn store_one(f: DataFile, plan: Plan, dest: PathBuf, path: String) -> Result<(FileEntry, bool), String> {
+fn store_one(f: DataFile, plan: Plan, dest: PathBuf, path: String) -> Stored {
     match plan {
         Plan::Keep(copy) => Ok((FileEntry { path, ..copy.entry }, false)),
         Plan::Link(copy) => {
-            if dest.exists() {
-                std::fs::remove_file(&dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))?;
-            }
+            // Replaces whatever `dest` holds (an interrupted run's leftover) atomically.
             let outcome =
                 cassette_repo::link_or_copy_with(&copy.path, &dest, Durability::Deferred).map_err(|e| e.to_string())?;
             let mut entry = FileEntry { path, reused_from: copy.backup.clone(), ..copy.entry.clone() };

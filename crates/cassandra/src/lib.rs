@@ -4,7 +4,9 @@
 //! and restore engines ask this crate, never a process or a socket of their own).
 //!
 //! - [`Nodetool`] runs the node's own `nodetool` (snapshot, clearsnapshot, listsnapshots, flush,
-//!   import, ...) as a subprocess and turns failures into errors that say what to do.
+//!   import, ...) as a subprocess and turns failures into errors that say what to do. Snapshots
+//!   and clears go through a long-lived JMX client (`java/CassetteJmx.java`, compiled on first
+//!   use) when a JDK is there, so that a job does not wait for a JVM start per call.
 //! - [`Cql`] is a CQL session pinned to one node, for what only that node can answer
 //!   (`system.local`: host ID, tokens, data directories) and for schema.
 //! - [`disk`] knows the data directory layout: `<data dir>/<keyspace>/<table>-<table id>/`,
@@ -25,6 +27,7 @@
 mod cql;
 pub mod disk;
 mod error;
+mod jmx;
 pub mod keyspaces;
 mod nodetool;
 

@@ -2,18 +2,23 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tokio::process::Command;
 
 use crate::CassandraError;
+use crate::jmx::{Answer, JmxState};
 
-/// How to reach one node's nodetool: the program, and the node's JMX host and port.
+/// How to reach one node's nodetool: the program, and the node's JMX host and port. Snapshots
+/// and clears go through a long-lived JMX client when one can run (see the `jmx` module),
+/// shared by the clones of this value; everything else runs nodetool.
 #[derive(Debug, Clone)]
 pub struct Nodetool {
     program: PathBuf,
     host: String,
     port: u16,
     extra_args: Vec<String>,
+    jmx: Arc<tokio::sync::Mutex<JmxState>>,
 }
 
 /// One line of `nodetool listsnapshots`.
@@ -41,13 +46,59 @@ pub struct ImportOptions {
 impl Nodetool {
     /// A nodetool that reaches the node's JMX at `host:port` (Cassandra's default is 7199).
     pub fn new(program: impl Into<PathBuf>, host: impl Into<String>, port: u16) -> Self {
-        Nodetool { program: program.into(), host: host.into(), port, extra_args: Vec::new() }
+        Nodetool {
+            program: program.into(),
+            host: host.into(),
+            port,
+            extra_args: Vec::new(),
+            jmx: Arc::new(tokio::sync::Mutex::new(JmxState::NotStarted)),
+        }
     }
 
-    /// Extra arguments given before the command (e.g. `-u USER -pwf FILE` for JMX auth).
+    /// Extra arguments given before the command (e.g. `-u USER -pwf FILE` for JMX auth). The
+    /// long-lived JMX client knows none of them, so every call then goes through nodetool.
     pub fn with_extra_args(mut self, args: Vec<String>) -> Self {
         self.extra_args = args;
         self
+    }
+
+    /// Starts the long-lived JMX client in the background, so that its JVM start overlaps
+    /// whatever the caller does before its first snapshot.
+    pub fn warm_up(&self) {
+        if !self.extra_args.is_empty() {
+            return;
+        }
+        let (jmx, host, port) = (self.jmx.clone(), self.host.clone(), self.port);
+        tokio::spawn(async move { jmx.lock().await.ensure_started(&host, port).await });
+    }
+
+    /// True when the long-lived JMX client is connected (calls skip nodetool's JVM start).
+    pub async fn jmx_client_ready(&self) -> bool {
+        matches!(*self.jmx.lock().await, JmxState::Ready(_))
+    }
+
+    /// Runs a snapshot or clear through the JMX client; `true` when it did it. When the client
+    /// cannot run or the call fails, the caller runs nodetool, whose error is the one reported.
+    async fn via_jmx(&self, fields: &[&str]) -> bool {
+        if !self.extra_args.is_empty() {
+            return false;
+        }
+        let started = std::time::Instant::now();
+        match self.jmx.lock().await.call(&self.host, self.port, fields).await {
+            Some(Answer::Ok) => {
+                tracing::debug!(
+                    request = fields[0],
+                    ms = started.elapsed().as_millis() as u64,
+                    "done through the JMX client"
+                );
+                true
+            }
+            Some(Answer::Failed(message)) => {
+                tracing::warn!(request = fields[0], %message, "the JMX client's call failed; running nodetool");
+                false
+            }
+            None => false,
+        }
     }
 
     /// The program this runs.
@@ -98,6 +149,12 @@ impl Nodetool {
     /// `nodetool snapshot -t TAG [-kt ks.t,...] [keyspaces...]`: hard links of every SSTable,
     /// after a flush. With `tables` (as `ks.table`) only those tables are snapshotted.
     pub async fn snapshot(&self, tag: &str, keyspaces: &[String], tables: &[String]) -> Result<(), CassandraError> {
+        let entities = if tables.is_empty() { keyspaces } else { tables };
+        let mut fields = vec!["snapshot", tag];
+        fields.extend(entities.iter().map(String::as_str));
+        if !entities.is_empty() && self.via_jmx(&fields).await {
+            return Ok(());
+        }
         let mut args = vec!["snapshot", "-t", tag];
         let kt = tables.join(",");
         if !tables.is_empty() {
@@ -111,6 +168,11 @@ impl Nodetool {
 
     /// `nodetool clearsnapshot -t TAG [keyspaces...]`.
     pub async fn clear_snapshot(&self, tag: &str, keyspaces: &[String]) -> Result<(), CassandraError> {
+        let mut fields = vec!["clearsnapshot", tag];
+        fields.extend(keyspaces.iter().map(String::as_str));
+        if self.via_jmx(&fields).await {
+            return Ok(());
+        }
         let mut args = vec!["clearsnapshot", "-t", tag];
         args.extend(keyspaces.iter().map(String::as_str));
         self.run(&args).await.map(drop)

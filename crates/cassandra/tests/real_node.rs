@@ -34,6 +34,7 @@ async fn flushed_rows_are_sstables_in_the_table_directory_and_a_snapshot_lists_t
     let tag = unique_name("tag");
     let nodetool = node.nodetool_client();
     nodetool.snapshot(&tag, std::slice::from_ref(&ks), &[]).await.unwrap();
+    assert!(nodetool.jmx_client_ready().await, "the snapshot went through the long-lived JMX client (a JDK is here)");
     let snaps = disk::snapshot_dirs(&data_dirs, &ks, "readings", &readings.id_hex(), &tag);
     assert!(!snaps.is_empty());
     // With several data directories Cassandra writes manifest.json and schema.cql into one of
@@ -71,6 +72,36 @@ async fn flushed_rows_are_sstables_in_the_table_directory_and_a_snapshot_lists_t
     nodetool.clear_snapshot(&tag, std::slice::from_ref(&ks)).await.unwrap();
     assert!(snaps.iter().all(|s| !s.exists()), "snapshot directories remain after clearsnapshot");
     assert!(!nodetool.list_snapshots().await.unwrap().iter().any(|s| s.tag == tag));
+}
+
+#[tokio::test]
+async fn snapshots_and_clears_skip_nodetool_and_its_errors_still_say_what_is_wrong() {
+    let cluster = Cluster::solo();
+    let node = &cluster.nodes[0];
+    let session = cluster.session().await;
+    let ks = unique_name("jmx");
+    dataset::load(&session, cluster, &ks, 1, &dataset::Shape { rounds: 1, rows_per_round: 20, payload_bytes: 8 }).await;
+    let data_dirs = node.data_dirs.clone();
+    let tag = unique_name("tag");
+
+    // A nodetool that cannot even start: only the JMX client can have taken this snapshot.
+    let no_nodetool = cassette_cassandra::Nodetool::new("/nonexistent/nodetool", "127.0.0.1", node.jmx_port);
+    no_nodetool.snapshot(&tag, std::slice::from_ref(&ks), &[]).await.unwrap();
+    assert!(disk::snapshot_tags_with_prefix(&data_dirs, &tag).contains(&tag), "snapshot {tag} is on disk");
+    no_nodetool.clear_snapshot(&tag, std::slice::from_ref(&ks)).await.unwrap();
+    assert!(!disk::snapshot_tags_with_prefix(&data_dirs, &tag).contains(&tag), "snapshot {tag} cleared");
+    let err = no_nodetool.list_snapshots().await.unwrap_err().to_string();
+    assert!(err.contains("cannot run nodetool"), "everything else still runs nodetool: {err}");
+
+    // A failed call through the client is run again by nodetool, whose error is reported.
+    let nodetool = node.nodetool_client();
+    let err = nodetool.snapshot(&tag, &["no_such_keyspace".to_string()], &[]).await.unwrap_err().to_string();
+    assert!(err.contains("no_such_keyspace") && err.contains("nodetool snapshot"), "{err}");
+    // And the next call gets a fresh client.
+    nodetool.snapshot(&tag, std::slice::from_ref(&ks), &[]).await.unwrap();
+    assert!(nodetool.jmx_client_ready().await);
+    nodetool.clear_snapshot(&tag, &[]).await.unwrap();
+    assert!(!disk::snapshot_tags_with_prefix(&data_dirs, &tag).contains(&tag));
 }
 
 #[tokio::test]

@@ -75,7 +75,7 @@ pub struct RepoArgs {
     #[arg(long, env = "CASSETTE_TRANSFERS", default_value_t = 8)]
     pub transfers: usize,
     /// Object stores: multipart part size in MiB; memory in flight is at most 8 parts.
-    #[arg(long, env = "CASSETTE_PART_SIZE_MIB", default_value_t = 8)]
+    #[arg(long, env = "CASSETTE_PART_SIZE_MIB", default_value_t = 5)]
     pub part_size_mib: usize,
 }
 

@@ -37,7 +37,10 @@ async fn a_backup_started_from_the_dashboard_shows_progress_and_completes() {
     dataset::load(&session, cluster, &ks, 3, &dataset::Shape::small()).await;
     let root = other_disk_dir();
     let _turn = serial();
-    let s = Services::start(root.path());
+    // Each node's copy of this small keyspace takes milliseconds: the agents pause 2 s after it
+    // (a test hook), so that the page polls a job with files done and a node still to go.
+    let pause = ("CASSETTE_FAULT_PAUSE_AT".to_string(), "keyspace-copied:2000".to_string());
+    let s = Services::start_with_env(root.path(), Vec::new(), vec![pause]);
     let shots = repo_root().join("target/test-artifacts/dashboard");
     let _ = std::fs::remove_dir_all(&shots);
 

@@ -31,6 +31,15 @@ impl RemoteRepo {
             .map_err(|e| ObjectError::store("list", self.url_of(prefix), e))
     }
 
+    /// The objects directly under `prefix` (one level, as a directory listing).
+    pub async fn objects_in(&self, prefix: &Key) -> Result<Vec<ObjectMeta>> {
+        self.store
+            .list_with_delimiter(Some(prefix))
+            .await
+            .map(|l| l.objects)
+            .map_err(|e| ObjectError::store("list", self.url_of(prefix), e))
+    }
+
     /// Whether `key` exists.
     pub async fn exists(&self, key: &Key) -> Result<bool> {
         match self.store.head(key).await {

@@ -36,9 +36,9 @@ pub struct Transfer {
 
 impl Default for Transfer {
     fn default() -> Self {
-        // 8 buffers of 8 MiB: 64 MiB in flight at most, enough to keep a 10 Gbit/s link busy
-        // at typical S3 latencies.
-        Transfer { part_size: 8 << 20, buffers: 8, parallel_files: 8, bandwidth: None }
+        // 8 buffers of 5 MiB (S3's smallest part): 40 MiB in flight at most, enough to keep a
+        // 10 Gbit/s link busy at typical S3 latencies, and the process under 100 MB.
+        Transfer { part_size: MIN_PART_SIZE, buffers: 8, parallel_files: 8, bandwidth: None }
     }
 }
 

@@ -19,13 +19,19 @@ pub async fn check_files(
     depth: Depth,
     on_file: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<BadFile>> {
-    // Sizes of every object involved, one listing per backup prefix the files live under.
+    // Sizes of every object involved: one listing per directory the files live in (a table's,
+    // an index's), several at once. One listing of the whole backup would be pages of 1,000
+    // keys one after the other, and some servers walk the whole prefix for every page.
+    let mut dirs: Vec<Key> = files.iter().map(|f| parent(&b.data_key(f))).collect();
+    dirs.sort_by(|a, c| a.as_ref().cmp(c.as_ref()));
+    dirs.dedup();
+    // Collected first: a stream over a lazy `map` of borrowing futures is not `Send` enough
+    // for the agent's spawned jobs.
+    let listings: Vec<_> = dirs.iter().map(|d| repo.objects_in(d)).collect();
+    let mut listings = futures::stream::iter(listings).buffer_unordered(repo.transfer.parallel_files.max(1));
     let mut sizes: HashMap<Key, u64> = HashMap::new();
-    let mut prefixes: Vec<Key> = files.iter().map(|f| owner_prefix(b, f)).collect();
-    prefixes.sort_by(|a, c| a.as_ref().cmp(c.as_ref()));
-    prefixes.dedup();
-    for p in prefixes {
-        sizes.extend(repo.objects(&p).await?.into_iter().map(|o| (o.location, o.size)));
+    while let Some(listing) = listings.next().await {
+        sizes.extend(listing?.into_iter().map(|o| (o.location, o.size)));
     }
     if depth == Depth::Quick {
         // Sizes only: a plain loop (a future per file held 50,000 of them at once).
@@ -74,12 +80,10 @@ fn size_problem(size: Option<u64>, f: &FileEntry) -> Option<String> {
     }
 }
 
-/// The prefix of the backup that stored a file's bytes.
-fn owner_prefix(b: &RemoteBackup, f: &FileEntry) -> Key {
-    match f.object.as_deref().and_then(|o| o.split('/').next()) {
-        Some(owner) => b.node.clone().join(owner),
-        None => b.prefix.clone(),
-    }
+/// The "directory" of a key: every part but the last.
+fn parent(key: &Key) -> Key {
+    let parts: Vec<_> = key.parts().collect();
+    Key::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned())
 }
 
 /// Reads the backup's manifest (refusing an incomplete backup) and checks every file it lists.

@@ -41,7 +41,7 @@ async fn a_1_gib_file_goes_up_in_parts_and_comes_back_byte_identical() {
     let key = b.key("ks/t/nb-1-big-Data.db");
     let up = repo.upload_file(&src, &key, Some(crc)).await.unwrap();
     assert_eq!(up.size, 1 << 30);
-    assert_eq!(up.parts, 128, "8 MiB parts");
+    assert_eq!(up.parts, 205, "5 MiB parts (the default)");
     assert_eq!(up.blake3, expected);
     // The server holds exactly the file (its multipart ETag says it was assembled from parts).
     let on_server = s3.root.join(&s3.bucket).join("big/c/h/b/ks/t/nb-1-big-Data.db");

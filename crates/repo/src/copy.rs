@@ -197,16 +197,42 @@ pub fn link_or_copy(existing: &Path, new: &Path) -> Result<LinkOutcome> {
 
 /// [`link_or_copy`], made durable as `durability` says.
 pub fn link_or_copy_with(existing: &Path, new: &Path, durability: Durability) -> Result<LinkOutcome> {
+    // The common case, a new name in an existing directory, is one `link` call: a link
+    // appears whole or not at all, so no temporary name is needed for it.
+    let mut first = fs::hard_link(existing, new);
+    // Not found: the directory is missing (or was just made by another thread: it exists
+    // now either way), or `existing` is, which the second try reports.
+    if first.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        && let Some(parent) = new.parent()
+    {
+        fs::create_dir_all(parent).ctx("create directory", parent)?;
+        first = fs::hard_link(existing, new);
+    }
+    match first {
+        Ok(()) => {
+            if durability == Durability::EachFile {
+                sync_parent(new)?;
+            }
+            Ok(LinkOutcome::Linked)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => replace_with_link(existing, new, durability),
+        Err(e) if link_unsupported(&e) => {
+            tracing::debug!(from = %existing.display(), to = %new.display(), error = %e, "hard link impossible, copying");
+            copy_verified_with(existing, new, None, durability).map(LinkOutcome::Copied)
+        }
+        Err(e) => Err(RepoError::io("hard-link", new, e)),
+    }
+}
+
+/// `new` exists: nothing to do if it is already `existing` (e.g. on resume), else it is
+/// replaced atomically by a link made under a temporary name and renamed over it.
+fn replace_with_link(existing: &Path, new: &Path, durability: Durability) -> Result<LinkOutcome> {
     if let (Ok(a), Ok(b)) = (fs::metadata(existing), fs::metadata(new))
         && a.dev() == b.dev()
         && a.ino() == b.ino()
     {
-        return Ok(LinkOutcome::Linked); // already done, e.g. on resume
+        return Ok(LinkOutcome::Linked);
     }
-    if let Some(parent) = new.parent() {
-        fs::create_dir_all(parent).ctx("create directory", parent)?;
-    }
-    // Link under a temporary name then rename, so an existing `new` is replaced atomically.
     let partial = partial_path(new);
     let _ = fs::remove_file(&partial);
     match fs::hard_link(existing, &partial) {
@@ -705,6 +731,32 @@ mod tests {
         assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::Linked);
         assert_eq!(fs::read(&b).unwrap(), b"data");
         assert!(!partial_path(&b).exists());
+        // A missing source is an error that names the link it could not make.
+        let err = link_or_copy(&d.path().join("b1/ks/t/gone"), &d.path().join("b3/ks/t/gone")).unwrap_err();
+        assert!(err.to_string().contains("b3/ks/t/gone"), "{err}");
+    }
+
+    #[test]
+    fn links_made_at_once_into_a_new_directory_all_succeed() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("b1");
+        fs::create_dir_all(&src).unwrap();
+        for i in 0..64 {
+            fs::write(src.join(format!("f{i}")), b"x").unwrap();
+        }
+        let dst = d.path().join("b2/ks/t");
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (src, dst) = (&src, &dst);
+                scope.spawn(move || {
+                    for i in (t..64).step_by(8) {
+                        let name = format!("f{i}");
+                        link_or_copy_with(&src.join(&name), &dst.join(&name), Durability::Deferred).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(fs::read_dir(&dst).unwrap().count(), 64);
     }
 
     #[test]

@@ -12,7 +12,13 @@ use crate::progress::BarProgress;
 pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
     // Check the name before touching anything (the engine checks it again).
     cassette_repo::BackupName::parse(&args.name)?;
-    let node = super::connect(&args.node).await?;
+    let node = {
+        // The JMX client's JVM starts while CQL connects: the snapshot needs it first.
+        let (target, nodetool) = super::node_target(&args.node);
+        nodetool.warm_up();
+        let cql = cassette_cassandra::Cql::connect(&target).await?;
+        cassette_backup::Node { cql, nodetool }
+    };
     let mut config_dirs = args.config_dirs.clone();
     if config_dirs.is_empty()
         && let Some(home) = std::env::var_os("CASSANDRA_HOME")

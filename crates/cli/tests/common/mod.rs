@@ -23,8 +23,10 @@ pub fn cassette(node: &Node, args: &[&str]) -> Output {
     cassette_with_nodetool(node, &cassette_testkit::nodetool_launcher(), args)
 }
 
+/// `cassette ARGS` with a nodetool wrapper that acts on its calls: every call goes through it
+/// (`CASSETTE_JMX_CLIENT=nodetool`: snapshots would otherwise skip it for the JMX client).
 pub fn cassette_with_nodetool(node: &Node, nodetool: &Path, args: &[&str]) -> Output {
-    command(node, nodetool, args).output().expect("run cassette")
+    command(node, nodetool, args).env("CASSETTE_JMX_CLIENT", "nodetool").output().expect("run cassette")
 }
 
 /// `cassette ARGS` with extra environment variables (such as the `CASSETTE_FAULT_KILL_AT` hook).

@@ -24,6 +24,8 @@ pub struct Services {
     pub http: reqwest::Client,
     /// More options for the server (e.g. webhooks).
     pub server_args: Vec<String>,
+    /// More environment for the agents (e.g. a test hook).
+    agent_env: Vec<(String, String)>,
 }
 
 pub fn free_port() -> u16 {
@@ -36,6 +38,11 @@ impl Services {
     }
 
     pub fn start_with(root: &Path, server_args: Vec<String>) -> Services {
+        Services::start_with_env(root, server_args, Vec::new())
+    }
+
+    /// Services whose agents also get `agent_env`.
+    pub fn start_with_env(root: &Path, server_args: Vec<String>, agent_env: Vec<(String, String)>) -> Services {
         let cluster = Cluster::trio();
         let logs = tempfile::tempdir().unwrap();
         let mut s = Services {
@@ -49,6 +56,7 @@ impl Services {
             logs,
             http: reqwest::Client::new(),
             server_args,
+            agent_env,
         };
         for i in 0..cluster.nodes.len() {
             s.start_agent(i);
@@ -68,6 +76,7 @@ impl Services {
             .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
             .env("CASSETTE_NODETOOL", cassette_testkit::nodetool_launcher())
             .env("CASSETTE_LOG", "info")
+            .envs(self.agent_env.iter().map(|(k, v)| (k, v)))
             .env_remove("CASSANDRA_HOME")
             .stdout(Stdio::null())
             .stderr(log)
