@@ -19,25 +19,36 @@ pub async fn check_files(
     depth: Depth,
     on_file: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<BadFile>> {
-    // Sizes of every object involved: one listing per directory the files live in (a table's,
-    // an index's), several at once. One listing of the whole backup would be pages of 1,000
-    // keys one after the other, and some servers walk the whole prefix for every page.
-    let mut dirs: Vec<Key> = files.iter().map(|f| parent(&b.data_key(f))).collect();
-    dirs.sort_by(|a, c| a.as_ref().cmp(c.as_ref()));
-    dirs.dedup();
+    // The listed size of every file's object: one listing per directory the files live in (a
+    // table's, an index's), several at once, each held only while its files are looked up. One
+    // listing of the whole backup would be pages of 1,000 keys one after the other (some servers
+    // walk the whole prefix for every page), and a map of every key would hold them all.
+    let mut by_dir: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        by_dir.entry(parent(&b.data_key(f))).or_default().push(i);
+    }
     // Collected first: a stream over a lazy `map` of borrowing futures is not `Send` enough
     // for the agent's spawned jobs.
-    let listings: Vec<_> = dirs.iter().map(|d| repo.objects_in(d)).collect();
+    let listings: Vec<_> = by_dir
+        .iter()
+        .map(|(dir, members)| async move { repo.objects_in(dir).await.map(|objects| (members, objects)) })
+        .collect();
     let mut listings = futures::stream::iter(listings).buffer_unordered(repo.transfer.parallel_files.max(1));
-    let mut sizes: HashMap<Key, u64> = HashMap::new();
+    let mut sizes: Vec<Option<u64>> = vec![None; files.len()];
     while let Some(listing) = listings.next().await {
-        sizes.extend(listing?.into_iter().map(|o| (o.location, o.size)));
+        let (members, objects) = listing?;
+        let listed: HashMap<Key, u64> = objects.into_iter().map(|o| (o.location, o.size)).collect();
+        for &i in members {
+            sizes[i] = listed.get(&b.data_key(files[i])).copied();
+        }
     }
+    drop(listings);
+    drop(by_dir);
     if depth == Depth::Quick {
         // Sizes only: a plain loop (a future per file held 50,000 of them at once).
         let mut bad = Vec::new();
-        for f in files {
-            let problem = size_problem(sizes.get(&b.data_key(f)).copied(), f);
+        for (f, size) in files.iter().zip(sizes) {
+            let problem = size_problem(size, f);
             on_file(f.size);
             if let Some(problem) = problem {
                 bad.push(BadFile { path: f.path.clone(), problem });
@@ -47,9 +58,9 @@ pub async fn check_files(
     }
     let jobs: Vec<_> = files
         .iter()
-        .map(|f| {
+        .zip(sizes)
+        .map(|(f, size)| {
             let key = b.data_key(f);
-            let size = sizes.get(&key).copied();
             async move {
                 let problem = match size_problem(size, f) {
                     Some(problem) => Some(problem),
