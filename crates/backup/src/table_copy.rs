@@ -182,12 +182,11 @@ const LINK_BATCH: usize = 512;
 
 /// Stores local files one after the other on a blocking thread.
 async fn in_blocking(files: Vec<(DataFile, Plan, PathBuf, String)>) -> Vec<Stored> {
-    let n = files.len();
     tokio::task::spawn_blocking(move || {
         files.into_iter().map(|(f, plan, dest, path)| store_one(f, plan, dest, path)).collect()
     })
     .await
-    .unwrap_or_else(|e| vec![Err(format!("copy task failed: {e}")); n.min(1)])
+    .unwrap_or_else(|e| vec![Err(format!("copy task failed: {e}"))])
 }
 
 /// Stores one file; returns its manifest entry and whether bytes were copied.

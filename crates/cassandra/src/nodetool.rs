@@ -65,11 +65,17 @@ impl Nodetool {
     /// Starts the long-lived JMX client in the background, so that its JVM start overlaps
     /// whatever the caller does before its first snapshot.
     pub fn warm_up(&self) {
-        if !self.extra_args.is_empty() {
+        if !self.jmx_client_allowed() {
             return;
         }
         let (jmx, host, port) = (self.jmx.clone(), self.host.clone(), self.port);
         tokio::spawn(async move { jmx.lock().await.ensure_started(&host, port).await });
+    }
+
+    /// The JMX client knows none of the extra arguments (credentials, TLS): with any, nodetool
+    /// makes every call.
+    fn jmx_client_allowed(&self) -> bool {
+        self.extra_args.is_empty()
     }
 
     /// True when the long-lived JMX client is connected (calls skip nodetool's JVM start).
@@ -80,7 +86,7 @@ impl Nodetool {
     /// Runs a snapshot or clear through the JMX client; `true` when it did it. When the client
     /// cannot run or the call fails, the caller runs nodetool, whose error is the one reported.
     async fn via_jmx(&self, fields: &[&str]) -> bool {
-        if !self.extra_args.is_empty() {
+        if !self.jmx_client_allowed() {
             return false;
         }
         let started = std::time::Instant::now();

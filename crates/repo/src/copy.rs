@@ -209,18 +209,8 @@ pub fn link_or_copy_with(existing: &Path, new: &Path, durability: Durability) ->
         first = fs::hard_link(existing, new);
     }
     match first {
-        Ok(()) => {
-            if durability == Durability::EachFile {
-                sync_parent(new)?;
-            }
-            Ok(LinkOutcome::Linked)
-        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => replace_with_link(existing, new, durability),
-        Err(e) if link_unsupported(&e) => {
-            tracing::debug!(from = %existing.display(), to = %new.display(), error = %e, "hard link impossible, copying");
-            copy_verified_with(existing, new, None, durability).map(LinkOutcome::Copied)
-        }
-        Err(e) => Err(RepoError::io("hard-link", new, e)),
+        linked => settle_link(linked, existing, new, durability),
     }
 }
 
@@ -235,12 +225,21 @@ fn replace_with_link(existing: &Path, new: &Path, durability: Durability) -> Res
     }
     let partial = partial_path(new);
     let _ = fs::remove_file(&partial);
-    match fs::hard_link(existing, &partial) {
+    let linked = fs::hard_link(existing, &partial);
+    if linked.is_ok()
+        && let Err(e) = fs::rename(&partial, new)
+    {
+        let _ = fs::remove_file(&partial);
+        return Err(RepoError::io("rename into place", new, e));
+    }
+    settle_link(linked, existing, new, durability)
+}
+
+/// What a link attempt at `new` comes to: made durable if asked, a verified copy when linking
+/// is not possible, or the error.
+fn settle_link(linked: io::Result<()>, existing: &Path, new: &Path, durability: Durability) -> Result<LinkOutcome> {
+    match linked {
         Ok(()) => {
-            if let Err(e) = fs::rename(&partial, new) {
-                let _ = fs::remove_file(&partial);
-                return Err(RepoError::io("rename into place", new, e));
-            }
             if durability == Durability::EachFile {
                 sync_parent(new)?;
             }
