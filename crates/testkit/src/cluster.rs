@@ -64,21 +64,21 @@ impl Cluster {
     pub fn solo() -> &'static Cluster {
         static SOLO: OnceLock<Cluster> = OnceLock::new();
         SOLO.get_or_init(|| {
-            start("solo", &["--nodes", "1", "--first-ip", "127.0.1.1", "--jmx-base", "7400", "--data-dirs", "2"])
+            start("solo", &["--nodes", "1", "--data-dirs", "2"], "127.0.1.1", 7400)
         })
     }
 
     /// The three-node cluster, started on first use.
     pub fn trio() -> &'static Cluster {
         static TRIO: OnceLock<Cluster> = OnceLock::new();
-        TRIO.get_or_init(|| start("trio", &["--nodes", "3", "--first-ip", "127.0.0.1", "--jmx-base", "7100"]))
+        TRIO.get_or_init(|| start("trio", &["--nodes", "3"], "127.0.0.1", 7100))
     }
 
     /// A one-node cluster of its own, for tests that stop and start their node (offline
     /// restore): never shared with tests that need their node up. Started on first use.
     pub fn offline() -> &'static Cluster {
         static OFFLINE: OnceLock<Cluster> = OnceLock::new();
-        OFFLINE.get_or_init(|| start("offline", &["--nodes", "1", "--first-ip", "127.0.7.1", "--jmx-base", "7900"]))
+        OFFLINE.get_or_init(|| start("offline", &["--nodes", "1"], "127.0.7.1", 7900))
     }
 
     /// A shell command that stops node `index` (1-based) of this cluster through the harness
@@ -172,9 +172,30 @@ impl Node {
     }
 }
 
+/// `CASSETTE_TEST_SLOT` (0 to 9, default 0): two checkouts whose tests run at once on one
+/// machine each take a slot, and with it their own loopback addresses (`127.<slot>.x.y`) and JMX
+/// ports (`+ 10 × slot`); give each its own `CASSETTE_CLUSTER_ROOT` too.
+pub fn test_slot() -> u8 {
+    match std::env::var("CASSETTE_TEST_SLOT") {
+        Err(_) => 0,
+        Ok(s) => match s.parse::<u8>() {
+            Ok(n) if n <= 9 => n,
+            _ => panic!("CASSETTE_TEST_SLOT must be a number from 0 to 9, not {s:?}"),
+        },
+    }
+}
+
+/// `ip` (`127.0.x.y`) and `jmx_base` moved into this run's slot.
+fn in_slot(ip: &str, jmx_base: u16) -> (String, u16) {
+    let slot = test_slot();
+    let rest = ip.strip_prefix("127.0.").expect("test clusters live in 127.0.0.0/16");
+    (format!("127.{slot}.{rest}"), jmx_base + 10 * u16::from(slot))
+}
+
 /// Starts (or finds running) a cluster through the harness script. Idempotent, and serialised
 /// across test processes by a lock file, so concurrent test binaries share one cluster.
-fn start(name: &str, args: &[&str]) -> Cluster {
+fn start(name: &str, args: &[&str], first_ip: &str, jmx_base: u16) -> Cluster {
+    let (first_ip, jmx_base) = in_slot(first_ip, jmx_base);
     let root = cluster_root();
     std::fs::create_dir_all(&root).expect("create cluster root");
     let lock = std::fs::File::create(Path::new(&root).join(format!("{name}.start-lock"))).expect("lock file");
@@ -183,6 +204,7 @@ fn start(name: &str, args: &[&str]) -> Cluster {
         .arg(harness_script())
         .args(["start", "--name", name])
         .args(args)
+        .args(["--first-ip", &first_ip, "--jmx-base", &jmx_base.to_string()])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", harness_script().display()));
     if !out.status.success() {
