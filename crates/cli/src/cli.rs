@@ -207,6 +207,15 @@ pub struct ServiceArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "CASSETTE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Time a connection has to send a request's headers; also how long an idle one stays open.
+    #[arg(long, env = "CASSETTE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time a request has to send its body.
+    #[arg(long, env = "CASSETTE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Connections served at once (lowered to stay below `ulimit -n`); more wait to be accepted.
+    #[arg(long, env = "CASSETTE_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,9 @@ pub struct PurgeOptions {
     /// Only backups whose names start with this (a schedule's backups); the others are left
     /// alone and do not count for the policy.
     pub name_prefix: Option<String>,
+    /// Only backups with these names (a schedule's, as its runs recorded them); the others are
+    /// left alone and do not count for the policy.
+    pub names: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The purge of one node.
@@ -126,6 +129,7 @@ impl PurgeOptions {
         backups
             .into_iter()
             .filter(|b| self.name_prefix.as_ref().is_none_or(|p| b.name.starts_with(p.as_str())))
+            .filter(|b| self.names.as_ref().is_none_or(|n| n.contains(&b.name)))
             .collect()
     }
 }
@@ -351,6 +355,7 @@ mod tests {
             dry_run,
             now: Utc::now(),
             name_prefix: None,
+            names: None,
         }
     }
 

@@ -21,7 +21,7 @@
 pub mod agent;
 pub mod api;
 mod api_error;
-mod auth;
+pub mod auth;
 pub mod client;
 pub mod coordinator;
 mod dashboard;
@@ -32,4 +32,4 @@ pub mod schedule;
 mod serve;
 pub mod store;
 
-pub use serve::{Tls, serve};
+pub use serve::{Limits, Tls, serve};

@@ -180,6 +180,41 @@ impl NodeRun {
         self.failure = Some(Failure { failed: true, message: message.into() });
     }
 
+    /// A failed node shows its keyspaces as not done, so that a client reading only seed
+    /// 000's fields cannot take it for a success: the keyspace it was on is a FAILURE, and the
+    /// job's other keyspaces it did not finish (`keyspaces`, when the agent never told) are in
+    /// `remainingKeyspaces`.
+    pub fn show_not_done(&mut self, keyspaces: &[String]) {
+        let Some(failure) = self.failure.as_ref().map(|f| f.message.clone()) else { return };
+        for k in keyspaces {
+            if !self.processed_keyspaces.contains_key(k) && !self.remaining_keyspaces.contains(k) {
+                self.remaining_keyspaces.push(k.clone());
+            }
+        }
+        let failed = |k: &KeyspaceRun| k.status == KeyspaceStatus::Failure;
+        if self.processed_keyspaces.values().any(failed) {
+            return;
+        }
+        let detail = self.progress.as_ref().map(|p| p.detail.clone()).unwrap_or_default();
+        let on = self
+            .remaining_keyspaces
+            .iter()
+            .position(|k| detail == *k || detail.starts_with(&format!("{k}.")))
+            .map(|i| self.remaining_keyspaces.remove(i));
+        let error = Some(failure);
+        if let Some(k) = on {
+            self.processed_keyspaces
+                .insert(k, KeyspaceRun { status: KeyspaceStatus::Failure, duration_millis: 0, error });
+        } else if self.remaining_keyspaces.is_empty() {
+            // Every keyspace was done when the node's part failed (its manifest, say): none of
+            // them counts as done.
+            for k in self.processed_keyspaces.values_mut() {
+                k.status = KeyspaceStatus::Failure;
+                k.error.get_or_insert_with(|| error.clone().unwrap_or_default());
+            }
+        }
+    }
+
     /// True when it finished without failure.
     pub fn succeeded(&self) -> bool {
         self.failure.is_none() && self.finished_timestamp.is_some()
@@ -337,6 +372,23 @@ pub struct NodeView {
     pub peers: Vec<(String, String)>,
     /// The agent's job running now.
     pub running_job: Option<String>,
+    /// The node's keyspaces, the system ones excepted (what a job of every keyspace covers).
+    #[serde(default)]
+    pub keyspaces: Vec<String>,
+}
+
+/// The node an agent served when it last answered, as the server's history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KnownNode {
+    /// Host ID.
+    pub host_id: String,
+    /// The agent machine's host name.
+    pub hostname: String,
+    /// The node's address.
+    pub address: String,
+    /// When the agent last answered (epoch ms).
+    pub seen: i64,
 }
 
 /// A job for an agent (`POST /v1/jobs` on an agent).
@@ -395,10 +447,11 @@ pub enum AgentJobRequest {
         #[serde(default)]
         keyspaces: Vec<String>,
     },
-    /// Purge this node's backups whose names start with `name_prefix`, by a retention policy.
+    /// Purge, by a retention policy, this node's backups among `names` (a schedule's, as its
+    /// history recorded them); every other backup is left alone.
     Purge {
-        /// Only backups named with this prefix (a schedule's).
-        name_prefix: String,
+        /// The backups the policy is about; no other is touched or counted.
+        names: Vec<String>,
         /// What to keep.
         retention: Retention,
     },

@@ -57,6 +57,7 @@ impl Webhooks {
 
 async fn deliver(http: &reqwest::Client, url: &str, body: Vec<u8>, attempts: u32) {
     let mut delay = Duration::from_millis(500);
+    let shown = crate::client::redact_url(url);
     for attempt in 1..=attempts {
         let sent = http
             .post(url)
@@ -67,13 +68,15 @@ async fn deliver(http: &reqwest::Client, url: &str, body: Vec<u8>, attempts: u32
             .await;
         match sent {
             Ok(r) if r.status().is_success() => return,
-            Ok(r) => tracing::warn!(%url, attempt, status = %r.status(), "webhook receiver refused the notification"),
-            Err(e) => tracing::warn!(%url, attempt, error = %e, "webhook receiver unreachable"),
+            Ok(r) => {
+                tracing::warn!(url = %shown, attempt, status = %r.status(), "webhook receiver refused the notification")
+            }
+            Err(e) => tracing::warn!(url = %shown, attempt, error = %e.without_url(), "webhook receiver unreachable"),
         }
         if attempt < attempts {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(60));
         }
     }
-    tracing::error!(%url, attempts, "webhook notification given up");
+    tracing::error!(url = %shown, attempts, "webhook notification given up");
 }

@@ -121,13 +121,22 @@ fn schedule_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
 
 /// Checks a new schedule and sets its ID-independent fields.
 pub fn prepare(mut s: Schedule) -> Result<Schedule, String> {
-    // The name prefixes backup names: the same rule, with room for the time suffix.
-    cassette_repo::BackupName::parse(&format!("{}-20260101T000000Z", s.name)).map_err(|e| e.to_string())?;
+    // The schedule's name is a backup name by the same rule, and so is every backup name it
+    // makes (with room for the time suffix): an empty name would make backups named `-<time>`.
+    cassette_repo::BackupName::parse(&s.name).map_err(|e| format!("schedule name: {e}"))?;
+    cassette_repo::BackupName::parse(&backup_name(&s.name, 0))
+        .map_err(|e| format!("schedule name '{}' leaves no room for the time in its backups' names: {e}", s.name))?;
     let cron = parse_cron(&s.cron)?;
     s.next_run = next_after(&cron, now_ms())?;
     s.last_run = None;
     s.last_job = None;
     Ok(s)
+}
+
+/// The name of schedule `schedule`'s backup of time `at` (epoch ms): `<schedule>-<UTC time>`.
+fn backup_name(schedule: &str, at: i64) -> String {
+    let stamp = Utc.timestamp_millis_opt(at).single().unwrap_or_else(Utc::now).format("%Y%m%dT%H%M%SZ");
+    format!("{schedule}-{stamp}")
 }
 
 /// Runs due schedules, once a second, for as long as the server runs.
@@ -148,9 +157,8 @@ async fn run_due(coordinator: &Arc<Coordinator>) -> Result<(), String> {
         if s.next_run > now {
             continue;
         }
-        let stamp = Utc.timestamp_millis_opt(now).single().unwrap_or_else(Utc::now).format("%Y%m%dT%H%M%SZ");
         let params = JobParams {
-            name: Some(format!("{}-{stamp}", s.name)),
+            name: Some(backup_name(&s.name, now)),
             keyspaces: s.keyspaces.clone(),
             parallel: s.parallel,
             snapshot_together: s.snapshot_together,

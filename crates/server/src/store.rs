@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{ClusterJob, JobState, JobType};
+use crate::model::{ClusterJob, JobState, JobType, KnownNode};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -26,6 +26,15 @@ const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL UNIQUE,
         doc TEXT NOT NULL,
         next_run INTEGER NOT NULL
+    );",
+    // Which node each agent served when it last answered: a node whose agent is down is
+    // still known by its host ID. Keyed by the agent's URL without credentials.
+    "CREATE TABLE agents (
+        url TEXT PRIMARY KEY,
+        host_id TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        address TEXT NOT NULL,
+        seen INTEGER NOT NULL
     );",
 ];
 
@@ -145,6 +154,51 @@ impl Store {
             stmt.query_map(params![t, limit], doc_of)?.collect()
         })
         .await
+    }
+
+    /// Records the node `agent` (its URL without credentials) served when it answered now.
+    pub async fn remember_agent(&self, agent: &str, node: KnownNode) -> Result<(), StoreError> {
+        let agent = agent.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO agents (url, host_id, hostname, address, seen) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (url) DO UPDATE SET host_id = ?2, hostname = ?3, address = ?4, seen = ?5",
+                params![agent, node.host_id, node.hostname, node.address, node.seen],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// The node `agent` served when it last answered, if it ever did.
+    pub async fn known_agent(&self, agent: &str) -> Result<Option<KnownNode>, StoreError> {
+        let agent = agent.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT host_id, hostname, address, seen FROM agents WHERE url = ?1", [agent], |r| {
+                Ok(KnownNode { host_id: r.get(0)?, hostname: r.get(1)?, address: r.get(2)?, seen: r.get(3)? })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    /// The names of the backups schedule `schedule`'s runs made on node `host_id` (the node
+    /// succeeded in the run): what its retention may purge there, and nothing else.
+    pub async fn schedule_backups(&self, schedule: &str, host_id: &str) -> Result<Vec<String>, StoreError> {
+        let (schedule, host_id) = (schedule.to_string(), host_id.to_string());
+        let jobs: Vec<ClusterJob> = self
+            .with(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, doc FROM jobs WHERE type = 'BACKUP' AND json_extract(doc, '$.params.schedule') = ?1",
+                )?;
+                stmt.query_map([schedule], doc_of)?.collect()
+            })
+            .await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|j| j.completed_nodes.iter().any(|n| n.executor_id == host_id && n.failure.is_none()))
+            .filter_map(|j| j.backup_name)
+            .collect())
     }
 
     /// Marks the jobs left running by a server that stopped as interrupted; returns them.

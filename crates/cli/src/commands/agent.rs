@@ -8,6 +8,7 @@ use crate::cli::AgentArgs;
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let token = super::server::token(&args.service)?;
+    let limits = super::server::limits(&args.service)?;
     let (cql, nodetool) = super::node_target(&args.node);
     let config_dirs = if args.config_dirs.is_empty() {
         std::env::var_os("CASSANDRA_HOME").map(|h| vec![std::path::PathBuf::from(h).join("conf")]).unwrap_or_default()
@@ -26,6 +27,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     };
     tracing::info!(listen = %args.listen, backup_dir = %config.backup_root.display(), "cassette agent listening");
     eprintln!("cassette agent: listening on {} (backup directory {})", args.listen, config.backup_root.display());
-    cassette_server::serve(router(config, token), args.listen, super::server::tls(&args.service)).await?;
+    cassette_server::serve(router(config, token), args.listen, super::server::tls(&args.service), limits).await?;
     Ok(ExitCode::SUCCESS)
 }

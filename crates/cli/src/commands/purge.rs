@@ -30,6 +30,7 @@ pub async fn run(args: &PurgeArgs, json: bool) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         now: Utc::now(),
         name_prefix: args.name_prefix.clone(),
+        names: None,
     };
     let (cluster, host) = (args.cluster.as_deref(), args.host_id.as_deref());
     let nodes = args.repo.open()?.purge(cluster, host, &opts).await?;

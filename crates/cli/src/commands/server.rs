@@ -12,7 +12,14 @@ use crate::exit::InvalidInput;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let token = token(&args.service)?;
-    let mut http = reqwest::Client::builder();
+    if let Some(t) = &args.agent_token
+        && let Some(why) = cassette_server::auth::weak_token(t)
+    {
+        return Err(InvalidInput(format!("--agent-token (CASSETTE_AGENT_TOKEN): {why}")).into());
+    }
+    let limits = limits(&args.service)?;
+    // Idle connections to agents are dropped before an agent's own idle limit closes them.
+    let mut http = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(5));
     if let Some(ca) = &args.ca_cert {
         let pem = std::fs::read(ca).with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
         let cert = reqwest::Certificate::from_pem(&pem)
@@ -21,7 +28,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     }
     for url in args.agents.iter().chain(&args.webhooks) {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(InvalidInput(format!("{url}: give a URL, e.g. http://10.0.0.5:7081")).into());
+            let shown = cassette_server::client::redact_url(url);
+            return Err(InvalidInput(format!("{shown}: give a URL, e.g. http://10.0.0.5:7081")).into());
         }
     }
     let store = Store::open(&args.db)?;
@@ -36,7 +44,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     };
     let coordinator = Coordinator::new(config, store).await?;
     tokio::spawn(cassette_server::schedule::run_scheduler(coordinator.clone()));
-    tracing::info!(listen = %args.listen, agents = ?args.agents, db = %args.db.display(), "cassette server listening");
+    let shown: Vec<String> = args.agents.iter().map(|a| cassette_server::client::redact_url(a)).collect();
+    tracing::info!(listen = %args.listen, agents = ?shown, db = %args.db.display(), "cassette server listening");
     eprintln!(
         "cassette server: listening on {} ({} agents, history in {})",
         args.listen,
@@ -44,7 +53,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         args.db.display()
     );
     let router = cassette_server::api::router(coordinator, token);
-    cassette_server::serve(router, args.listen, tls(&args.service)).await?;
+    cassette_server::serve(router, args.listen, tls(&args.service), limits).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -52,16 +61,35 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
 /// not listen without one unless told so.
 pub fn token(service: &ServiceArgs) -> anyhow::Result<Option<String>> {
     match (&service.token, service.insecure_no_token) {
-        (Some(t), _) if t.is_empty() => Err(InvalidInput("the token is empty: give a long random one".into()).into()),
-        (Some(t), _) => Ok(Some(t.clone())),
+        (Some(t), _) => match cassette_server::auth::weak_token(t) {
+            Some(why) => Err(InvalidInput(why).into()),
+            None => Ok(Some(t.clone())),
+        },
         (None, true) => Ok(None),
         (None, false) => Err(InvalidInput(
-            "no token: set CASSETTE_TOKEN (or --token) to a long random secret, the same for server and agents; \
-             --insecure-no-token runs without one"
+            "no token: set CASSETTE_TOKEN (or --token) to a long random secret, the same for server and agents \
+             (make one with `openssl rand -hex 24`); --insecure-no-token runs without one"
                 .into(),
         )
         .into()),
     }
+}
+
+/// The connection limits, or why they are wrong.
+pub fn limits(service: &ServiceArgs) -> anyhow::Result<cassette_server::Limits> {
+    for (name, d) in [("--header-timeout", service.header_timeout), ("--body-timeout", service.body_timeout)] {
+        if d.is_zero() {
+            return Err(InvalidInput(format!("{name} 0s would close every connection: give e.g. 10s")).into());
+        }
+    }
+    if service.max_connections == 0 {
+        return Err(InvalidInput("--max-connections 0 would serve nothing: give e.g. 512".into()).into());
+    }
+    Ok(cassette_server::Limits {
+        header_timeout: service.header_timeout,
+        body_timeout: service.body_timeout,
+        max_connections: service.max_connections,
+    })
 }
 
 pub fn tls(service: &ServiceArgs) -> Option<cassette_server::Tls> {

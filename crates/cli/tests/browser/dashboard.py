@@ -3,6 +3,10 @@ watch its progress appear, see the job complete. Driven by crates/cli/tests/dash
 
 Environment: DASHBOARD_URL, CASSETTE_TOKEN, BACKUP_NAME, KEYSPACE, SCREENSHOTS (a directory),
 CHROMIUM (the browser binary). Exits non-zero with the reason when a step fails.
+
+With MODE=agent-down (and DOWN_AGENT, DOWN_HOST_ID: the agent stopped and the node it served),
+it checks instead that the page still shows every node, marks that one unreachable, and lists
+the backups the other agents have.
 """
 import os
 import re
@@ -15,9 +19,29 @@ name = os.environ["BACKUP_NAME"]
 shots = os.environ["SCREENSHOTS"]
 os.makedirs(shots, exist_ok=True)
 
+def agent_down(page):
+    """One agent is down: every node is listed, that one marked, the backups still shown."""
+    page.goto(url)
+    expect(page.locator("#nodes tbody tr")).to_have_count(3, timeout=15_000)
+    down = page.locator("#nodes tr.unreachable")
+    expect(down).to_have_count(1)
+    expect(down).to_contain_text(os.environ["DOWN_HOST_ID"])
+    expect(down).to_contain_text("agent unreachable")
+    expect(down).to_contain_text(os.environ["DOWN_AGENT"])
+    expect(page.locator("#nodes tr.node:not(.unreachable)")).to_have_count(2)
+    expect(page.locator(f'#backups tr.backup[data-name="{name}"]')).to_contain_text("complete", timeout=15_000)
+    expect(page.locator("#backup-errors")).to_contain_text(os.environ["DOWN_AGENT"])
+    page.screenshot(path=f"{shots}/4-agent-down.png", full_page=True)
+
+
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=os.environ["CHROMIUM"], args=["--no-sandbox"])
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    if os.environ.get("MODE") == "agent-down":
+        agent_down(page)
+        browser.close()
+        print("dashboard: with one agent down, every node and the others' backups are shown")
+        sys.exit(0)
     page.goto(url)
     expect(page.locator("#nodes tbody tr")).to_have_count(3, timeout=15_000)
     page.screenshot(path=f"{shots}/1-dashboard.png", full_page=True)

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use cassette_testkit::Cluster;
 use serde_json::Value;
 
-pub const TOKEN: &str = "test-token-5f1c";
+/// A token as strong as the services want (`openssl rand -hex 24`).
+pub const TOKEN: &str = "5f1c0e9a7b3d42c8a61f9e0b7d2c4a85e3f1b6d09c7a2e48";
 
 /// Three agents (one per node of the trio) and a server, as processes on free ports.
 pub struct Services {
@@ -133,6 +134,11 @@ impl Services {
             out.push_str(&format!("\n--- agent {i}\n{}", self.log("agent", i)));
         }
         out
+    }
+
+    /// Agent `i`'s URL, as the server is given it.
+    pub fn agent_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.agent_ports[i])
     }
 
     pub fn url(&self, path: &str) -> String {

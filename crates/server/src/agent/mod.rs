@@ -11,15 +11,17 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cassette_cassandra::{Cql, CqlTarget, Nodetool};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
 
-use crate::api_error::ApiError;
+use crate::api::extract::{Json as Body, Path, Query};
+use crate::api_error::{ApiError, ErrorBody};
 use crate::model::{AgentJobRequest, AgentJobState, AgentJobView, NodeProgress, NodeView, StoredBackup};
 pub use live::Live;
 
@@ -71,6 +73,34 @@ impl AgentState {
     }
 }
 
+/// The OpenAPI description of the agent's API (the server's side of it).
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cassette agent", description = "The node engines of one Cassandra node behind HTTP, for `cassette server`. Every call but /health and /openapi.json needs `Authorization: Bearer <token>`."),
+    paths(node, start_job, jobs, job, backups),
+    components(schemas(
+        NodeView, AgentJobRequest, AgentJobView, AgentJobState, NodeProgress, StoredBackup, ErrorBody,
+        crate::model::KeyspaceRun, crate::model::KeyspaceStatus, crate::model::Retention
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct AgentApiDoc;
+
+/// The bearer token scheme of the agent's API.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 /// The agent's routes (behind the token check).
 pub fn router(config: AgentConfig, token: Option<String>) -> Router {
     let state = Arc::new(AgentState { config, jobs: Mutex::new(VecDeque::new()) });
@@ -81,9 +111,17 @@ pub fn router(config: AgentConfig, token: Option<String>) -> Router {
         .route("/v1/backups", get(backups))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| crate::auth::require_token(token.clone(), true, req, next)));
-    Router::new().route("/health", get(|| async { "ok" })).merge(v1)
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/openapi.json", get(|| async { Json(AgentApiDoc::openapi()) }))
+        .merge(v1)
 }
 
+/// The agent's node: identity, ring, keyspaces.
+#[utoipa::path(get, path = "/v1/node", operation_id = "getNode",
+    responses((status = 200, description = "the node", body = NodeView),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 503, description = "Cassandra cannot be reached", body = ErrorBody)))]
 async fn node(State(state): State<Arc<AgentState>>) -> Result<Json<NodeView>, ApiError> {
     let cfg = &state.config;
     let cql = Cql::connect(&cfg.cql).await.map_err(|e| {
@@ -91,6 +129,7 @@ async fn node(State(state): State<Arc<AgentState>>) -> Result<Json<NodeView>, Ap
     })?;
     let local = cql.local_node().await.map_err(ApiError::unavailable)?;
     let peers = cql.peers().await.map_err(ApiError::unavailable)?;
+    let keyspaces = cql.keyspaces().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(NodeView {
         host_id: local.host_id.to_string(),
         cluster_name: local.cluster_name,
@@ -106,10 +145,24 @@ async fn node(State(state): State<Arc<AgentState>>) -> Result<Json<NodeView>, Ap
         release_version: local.release_version,
         peers: peers.into_iter().map(|p| (p.host_id.to_string(), p.address.to_string())).collect(),
         running_job: state.running(),
+        keyspaces: keyspaces
+            .into_iter()
+            .map(|k| k.name)
+            .filter(|k| !cassette_cassandra::keyspaces::is_system(k))
+            .collect(),
     }))
 }
 
-async fn start_job(State(state): State<Arc<AgentState>>, Json(request): Json<AgentJobRequest>) -> Response {
+/// Starts a job on the node: 202 with its view.
+#[utoipa::path(post, path = "/v1/jobs", operation_id = "startNodeJob", request_body = AgentJobRequest,
+    responses((status = 202, description = "started", body = AgentJobView),
+        (status = 400, description = "an invalid backup name, or a body that is not JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 409, description = "another job runs on this agent", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "the JSON does not describe a job", body = ErrorBody)))]
+async fn start_job(State(state): State<Arc<AgentState>>, Body(request): Body<AgentJobRequest>) -> Response {
     if let Some(name) = request_name(&request)
         && let Err(e) = cassette_repo::BackupName::parse(name)
     {
@@ -162,22 +215,40 @@ fn request_name(request: &AgentJobRequest) -> Option<&str> {
     }
 }
 
+/// The agent's recent jobs, oldest first.
+#[utoipa::path(get, path = "/v1/jobs", operation_id = "listNodeJobs",
+    responses((status = 200, description = "the jobs kept", body = Vec<AgentJobView>),
+        (status = 401, description = "no or wrong token", body = ErrorBody)))]
 async fn jobs(State(state): State<Arc<AgentState>>) -> Json<Vec<AgentJobView>> {
     let jobs = state.jobs.lock().unwrap_or_else(|e| e.into_inner());
     Json(jobs.iter().map(|(_, l)| l.snapshot()).collect())
 }
 
+/// One job of the agent, live while it runs.
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "getNodeJob", params(("id" = String, Path, description = "the job's ID")),
+    responses((status = 200, description = "the job", body = AgentJobView),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no such job on this agent", body = ErrorBody)))]
 async fn job(State(state): State<Arc<AgentState>>, Path(id): Path<String>) -> Result<Json<AgentJobView>, ApiError> {
     state.find(&id).map(|l| Json(l.snapshot())).ok_or_else(|| {
         ApiError::not_found(format!("no job {id} on this agent (it restarted since, or the ID is wrong)"))
     })
 }
 
-#[derive(Deserialize)]
+/// Which backups to list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BackupQuery {
+    /// Only backups of this name.
     name: Option<String>,
 }
 
+/// The backups in the agent's backup directory (every node's, when it is shared).
+#[utoipa::path(get, path = "/v1/backups", operation_id = "listNodeBackups", params(BackupQuery),
+    responses((status = 200, description = "the backups", body = Vec<StoredBackup>),
+        (status = 400, description = "a query parameter is wrong", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 500, description = "the backup directory cannot be read", body = ErrorBody)))]
 async fn backups(
     State(state): State<Arc<AgentState>>,
     Query(q): Query<BackupQuery>,

@@ -89,7 +89,7 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
                 .await
         }
         AgentJobRequest::Verify { name } => verify(config, node, name, live).await,
-        AgentJobRequest::Purge { name_prefix, retention } => purge(config, node, name_prefix, retention, live).await,
+        AgentJobRequest::Purge { names, retention } => purge(config, node, names, retention, live).await,
         AgentJobRequest::Cleanup { keyspaces } => {
             for_each_keyspace(node, keyspaces, live, "cleanup", |ks| async move { node.nodetool.cleanup(&ks).await })
                 .await
@@ -97,12 +97,13 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
     }
 }
 
-/// Purges this node's backups named with `name_prefix` by `retention` (the newest complete one
-/// is always kept; a purge never waits for or breaks a running job's lock).
+/// Purges this node's backups among `names` by `retention` (the newest complete one of them is
+/// always kept; a purge never waits for or breaks a running job's lock). Backups not named are
+/// neither touched nor counted, whatever their names look like.
 async fn purge(
     config: &AgentConfig,
     node: &Node,
-    name_prefix: String,
+    names: Vec<String>,
     retention: crate::model::Retention,
     live: &Live,
 ) -> Result<(), String> {
@@ -118,7 +119,8 @@ async fn purge(
         },
         dry_run: false,
         now: chrono::Utc::now(),
-        name_prefix: Some(name_prefix),
+        name_prefix: None,
+        names: Some(names.into_iter().collect()),
     };
     live.update(|v| v.progress.stage = "purge".into());
     let nodes = config.repository()?.purge(None, Some(&host_id), &opts).await.map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! `cassette server`'s HTTP API: seed 000's routes, the versioned routes, the OpenAPI
 //! description. Reads are open; every call that changes something needs the bearer token.
 
+pub(crate) mod extract;
 pub mod seed;
 pub mod v1;
 
@@ -21,7 +22,9 @@ use crate::coordinator::Coordinator;
         crate::model::ClusterJob, crate::model::NodeRun, crate::model::KeyspaceRun, crate::model::Failure,
         crate::model::NodeProgress, crate::model::Phase, crate::model::JobParams, crate::model::JobType,
         crate::model::JobState, crate::model::KeyspaceStatus, crate::model::NodeView, crate::model::StoredBackup,
-        v1::ClusterNode, v1::ClusterBackup, v1::NewJob, crate::schedule::Schedule, crate::model::Retention
+        crate::model::KnownNode, v1::ClusterNode, v1::ClusterBackup, v1::ClusterBackups, v1::AgentError,
+        v1::NewJob, v1::Aborted, seed::Started, seed::AbortAnswer, crate::api_error::ErrorBody,
+        crate::schedule::Schedule, crate::model::Retention
     )),
     tags((name = "seed", description = "Seed 000's cluster job API, same paths and JSON"), (name = "v1", description = "The versioned API"))
 )]

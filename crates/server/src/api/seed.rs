@@ -5,27 +5,32 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::api_error::ApiError;
+use super::extract::{Path, Query};
+use crate::api_error::{ApiError, ErrorBody};
 use crate::coordinator::{Coordinator, StartError};
 use crate::model::{JobParams, JobType};
 
 /// The options of a start call.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartQuery {
     /// The backup's name (backup and restore; required).
     pub name: Option<String>,
     /// Keyspaces, comma-separated; default every non-system keyspace.
     pub keyspaces: Option<String>,
-    /// Nodes worked on at once (default 1: node by node).
+    /// Nodes worked on at once (default 1: node by node; at most 64).
+    #[param(minimum = 1, maximum = 64)]
     pub parallel: Option<usize>,
-    /// `together`: snapshot every node first, then copy (backup).
+    /// `together`: snapshot every node first, then copy (backup); `each` (the default): each
+    /// node's snapshot when its turn comes.
+    #[param(pattern = "^(together|each)$")]
     pub snapshot: Option<String>,
     /// `true`: `nodetool repair -pr --full` on every node after a restore.
     pub repair: Option<bool>,
@@ -60,32 +65,57 @@ impl StartQuery {
 
 fn job_type(key: &str) -> Result<JobType, ApiError> {
     JobType::from_key(key).ok_or_else(|| {
-        ApiError::not_found(format!("no cluster job '{key}': the jobs are backup, restore, repair and cleanup"))
+        ApiError::not_found(format!("no cluster job '{key}': the jobs are backup, restore, repair, cleanup and verify"))
     })
 }
 
+/// The answer of a start call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Started {
+    /// Whether the job started.
+    pub started: bool,
+    /// The job's ID, when it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Why it did not start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether an abort was asked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbortAnswer {
+    /// True when a job of this type was running; it stops after the nodes it is on.
+    pub aborted: bool,
+}
+
 /// Starts a cluster job: `{"started": true, "id": N}`.
-#[utoipa::path(post, path = "/cluster/{job}/start", tag = "seed",
-    params(("job" = String, Path, description = "backup, restore, repair or cleanup"), StartQuery),
-    responses((status = 200, description = "started", body = Object), (status = 400, description = "invalid name or option"),
-        (status = 401, description = "no or wrong token"), (status = 409, description = "another job runs")))]
+#[utoipa::path(post, path = "/cluster/{job}/start", tag = "seed", operation_id = "startClusterJob",
+    params(("job" = String, Path, description = "backup, restore, repair, cleanup or verify"), StartQuery),
+    responses((status = 200, description = "started", body = Started),
+        (status = 400, description = "an invalid name or option", body = Started),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no such job type", body = Started),
+        (status = 409, description = "another job runs", body = Started),
+        (status = 500, description = "the job database cannot be written", body = Started)))]
 pub async fn start(
     State(c): State<Arc<Coordinator>>,
     Path(job): Path<String>,
-    Query(q): Query<StartQuery>,
+    q: Result<Query<StartQuery>, ApiError>,
 ) -> Response {
-    let refused =
-        |status: StatusCode, error: String| (status, Json(json!({"started": false, "error": error}))).into_response();
+    let refused = |status: StatusCode, error: String| {
+        (status, Json(Started { started: false, id: None, error: Some(error) })).into_response()
+    };
     let job_type = match job_type(&job) {
         Ok(t) => t,
         Err(e) => return refused(e.status, e.message),
     };
-    let params = match q.params() {
+    let params = match q.and_then(|Query(q)| q.params()) {
         Ok(p) => p,
         Err(e) => return refused(e.status, e.message),
     };
     match c.start(job_type, params).await {
-        Ok(job) => Json(json!({"started": true, "id": job.id})).into_response(),
+        Ok(job) => Json(Started { started: true, id: Some(job.id), error: None }).into_response(),
         Err(StartError::Invalid(e)) => refused(StatusCode::BAD_REQUEST, e),
         Err(StartError::Conflict(e)) => refused(StatusCode::CONFLICT, e),
         Err(StartError::NotFound(e)) => refused(StatusCode::NOT_FOUND, e),
@@ -94,9 +124,10 @@ pub async fn start(
 }
 
 /// The running job of this type: `{"running": bool, "<job>": JOB or null}`.
-#[utoipa::path(get, path = "/cluster/{job}/status", tag = "seed",
-    params(("job" = String, Path, description = "backup, restore, repair or cleanup")),
-    responses((status = 200, description = "the running job of this type, or null", body = Object)))]
+#[utoipa::path(get, path = "/cluster/{job}/status", tag = "seed", operation_id = "getClusterJobStatus",
+    params(("job" = String, Path, description = "backup, restore, repair, cleanup or verify")),
+    responses((status = 200, description = "the running job of this type, or null", body = Object),
+        (status = 404, description = "no such job type", body = ErrorBody)))]
 pub async fn status(State(c): State<Arc<Coordinator>>, Path(job): Path<String>) -> Result<Json<Value>, ApiError> {
     let t = job_type(&job)?;
     let running = c.running().await.filter(|j| j.job_type == t);
@@ -104,9 +135,11 @@ pub async fn status(State(c): State<Arc<Coordinator>>, Path(job): Path<String>) 
 }
 
 /// The newest finished job of this type: `{"present": bool, "<job>": JOB or null}`.
-#[utoipa::path(get, path = "/cluster/{job}/last", tag = "seed",
-    params(("job" = String, Path, description = "backup, restore, repair or cleanup")),
-    responses((status = 200, description = "the newest finished job of this type, or null", body = Object)))]
+#[utoipa::path(get, path = "/cluster/{job}/last", tag = "seed", operation_id = "getLastClusterJob",
+    params(("job" = String, Path, description = "backup, restore, repair, cleanup or verify")),
+    responses((status = 200, description = "the newest finished job of this type, or null", body = Object),
+        (status = 404, description = "no such job type", body = ErrorBody),
+        (status = 500, description = "the job database cannot be read", body = ErrorBody)))]
 pub async fn last(State(c): State<Arc<Coordinator>>, Path(job): Path<String>) -> Result<Json<Value>, ApiError> {
     let t = job_type(&job)?;
     let last = c.store().last(t).await.map_err(ApiError::internal)?;
@@ -114,11 +147,12 @@ pub async fn last(State(c): State<Arc<Coordinator>>, Path(job): Path<String>) ->
 }
 
 /// Aborts the running job of this type after the nodes it is on: `{"aborted": bool}`.
-#[utoipa::path(post, path = "/cluster/{job}/abort", tag = "seed",
-    params(("job" = String, Path, description = "backup, restore, repair or cleanup")),
-    responses((status = 200, description = "whether a job of this type was running", body = Object),
-        (status = 401, description = "no or wrong token")))]
-pub async fn abort(State(c): State<Arc<Coordinator>>, Path(job): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/cluster/{job}/abort", tag = "seed", operation_id = "abortClusterJob",
+    params(("job" = String, Path, description = "backup, restore, repair, cleanup or verify")),
+    responses((status = 200, description = "whether a job of this type was running", body = AbortAnswer),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no such job type", body = ErrorBody)))]
+pub async fn abort(State(c): State<Arc<Coordinator>>, Path(job): Path<String>) -> Result<Json<AbortAnswer>, ApiError> {
     let t = job_type(&job)?;
-    Ok(Json(json!({"aborted": c.abort(Some(t)).await})))
+    Ok(Json(AbortAnswer { aborted: c.abort(Some(t)).await }))
 }

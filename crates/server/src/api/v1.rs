@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api_error::ApiError;
+use super::extract::{Json as Body, Path, Query};
+use crate::api_error::{ApiError, ErrorBody};
 use crate::coordinator::{Coordinator, StartError};
-use crate::model::{ClusterJob, JobParams, JobType, NodeView, StoredBackup};
+use crate::model::{ClusterJob, JobParams, JobType, KnownNode, NodeView, StoredBackup};
 use crate::schedule::Schedule;
 
 impl From<StartError> for ApiError {
@@ -30,29 +31,45 @@ impl From<StartError> for ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterNode {
-    /// The agent's URL.
+    /// The agent's URL (without the user and password it may carry).
     pub agent: String,
     /// The node, when the agent answered.
     pub node: Option<NodeView>,
     /// Why the agent did not answer.
     pub error: Option<String>,
+    /// The node the agent served when it last answered (from the history), when it does not
+    /// answer now.
+    pub last_seen: Option<KnownNode>,
 }
 
 /// The configured agents and their nodes.
-#[utoipa::path(get, path = "/v1/cluster", tag = "v1", responses((status = 200, body = Vec<ClusterNode>)))]
+#[utoipa::path(get, path = "/v1/cluster", tag = "v1", operation_id = "getCluster",
+    responses((status = 200, description = "every configured agent, with its node or why it does not answer", body = Vec<ClusterNode>)))]
 pub async fn cluster(State(c): State<Arc<Coordinator>>) -> Json<Vec<ClusterNode>> {
     let agents = c.agents();
     let views = futures_util::future::join_all(agents.iter().map(|a| a.node())).await;
-    Json(
-        agents
-            .into_iter()
-            .zip(views)
-            .map(|(a, v)| match v {
-                Ok(node) => ClusterNode { agent: a.url, node: Some(node), error: None },
-                Err(e) => ClusterNode { agent: a.url, node: None, error: Some(e) },
-            })
-            .collect(),
-    )
+    let mut out = Vec::new();
+    for (a, v) in agents.into_iter().zip(views) {
+        out.push(match v {
+            Ok(node) => {
+                let known = KnownNode {
+                    host_id: node.host_id.clone(),
+                    hostname: node.hostname.clone(),
+                    address: node.address.clone(),
+                    seen: crate::coordinator::now_ms(),
+                };
+                if let Err(e) = c.store().remember_agent(&a.url, known).await {
+                    tracing::warn!(agent = %a.url, error = %e, "could not record the agent's node");
+                }
+                ClusterNode { agent: a.url, node: Some(node), error: None, last_seen: None }
+            }
+            Err(e) => {
+                let last_seen = c.store().known_agent(&a.url).await.ok().flatten();
+                ClusterNode { agent: a.url, node: None, error: Some(e), last_seen }
+            }
+        });
+    }
+    Json(out)
 }
 
 /// A backup name across the cluster.
@@ -71,15 +88,45 @@ pub struct ClusterBackup {
     pub nodes: Vec<StoredBackup>,
 }
 
-/// Backups across the cluster, grouped by name, newest first.
-#[utoipa::path(get, path = "/v1/backups", tag = "v1", responses((status = 200, body = Vec<ClusterBackup>)))]
-pub async fn backups(State(c): State<Arc<Coordinator>>) -> Result<Json<Vec<ClusterBackup>>, ApiError> {
+/// An agent whose backups could not be listed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentError {
+    /// The agent's URL.
+    pub agent: String,
+    /// Why, and what to do.
+    pub error: String,
+}
+
+/// Backups across the cluster, and the agents that could not list theirs.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterBackups {
+    /// What the agents that answered have, grouped by name, newest first.
+    pub backups: Vec<ClusterBackup>,
+    /// The agents that did not answer (their nodes' backups may be missing above).
+    pub errors: Vec<AgentError>,
+}
+
+/// Backups across the cluster, grouped by name, newest first; an agent that does not answer
+/// is listed in `errors`, and the others' backups are still shown.
+#[utoipa::path(get, path = "/v1/backups", tag = "v1", operation_id = "listBackups",
+    responses((status = 200, description = "the backups the agents that answered have, and the agents that did not", body = ClusterBackups)))]
+pub async fn backups(State(c): State<Arc<Coordinator>>) -> Json<ClusterBackups> {
     let agents = c.agents();
     let lists = futures_util::future::join_all(agents.iter().map(|a| a.backups_all())).await;
     let mut by_name: BTreeMap<String, Vec<StoredBackup>> = BTreeMap::new();
-    for list in lists {
+    let mut errors = Vec::new();
+    for (agent, list) in agents.iter().zip(lists) {
+        let list = match list {
+            Ok(list) => list,
+            Err(error) => {
+                errors.push(AgentError { agent: agent.url.clone(), error });
+                continue;
+            }
+        };
         // Agents that share a backup directory list the same backups: one entry per node.
-        for b in list.map_err(ApiError::unavailable)? {
+        for b in list {
             let nodes = by_name.entry(b.name.clone()).or_default();
             if !nodes.iter().any(|n| n.host_id == b.host_id && n.cluster == b.cluster) {
                 nodes.push(b);
@@ -97,7 +144,7 @@ pub async fn backups(State(c): State<Arc<Coordinator>>) -> Result<Json<Vec<Clust
         })
         .collect();
     out.sort_by(|a, b| newest(b).cmp(&newest(a)));
-    Ok(Json(out))
+    Json(ClusterBackups { backups: out, errors })
 }
 
 fn newest(b: &ClusterBackup) -> Option<&str> {
@@ -106,21 +153,33 @@ fn newest(b: &ClusterBackup) -> Option<&str> {
 
 /// Which jobs to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Only this type (BACKUP, RESTORE, REPAIR, CLEANUP).
+    /// Only this type.
     #[serde(rename = "type")]
     pub job_type: Option<JobType>,
-    /// At most this many (default 50).
+    /// At most this many (default 50; 1 to 1000, others are refused).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
+/// The most jobs one history call lists.
+pub const MAX_HISTORY: u32 = 1000;
+
 /// The job history, newest first (the running job included).
-#[utoipa::path(get, path = "/v1/jobs", tag = "v1", params(HistoryQuery), responses((status = 200, body = Vec<ClusterJob>)))]
+#[utoipa::path(get, path = "/v1/jobs", tag = "v1", operation_id = "listJobs", params(HistoryQuery),
+    responses((status = 200, description = "the newest jobs", body = Vec<ClusterJob>),
+        (status = 400, description = "an unknown type, or a limit out of range", body = ErrorBody),
+        (status = 500, description = "the job database cannot be read", body = ErrorBody)))]
 pub async fn jobs(
     State(c): State<Arc<Coordinator>>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<ClusterJob>>, ApiError> {
-    let mut list = c.store().history(q.job_type, q.limit.unwrap_or(50).min(1000)).await.map_err(ApiError::internal)?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_HISTORY {
+        return Err(ApiError::bad_request(format!("limit={limit} is out of range: give 1 to {MAX_HISTORY}")));
+    }
+    let mut list = c.store().history(q.job_type, limit).await.map_err(ApiError::internal)?;
     if let Some(running) = c.running().await {
         for j in list.iter_mut().filter(|j| j.id == running.id) {
             *j = running.clone();
@@ -133,7 +192,7 @@ pub async fn jobs(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewJob {
-    /// BACKUP, RESTORE, REPAIR or CLEANUP.
+    /// BACKUP, RESTORE, REPAIR, CLEANUP or VERIFY.
     #[serde(rename = "type")]
     pub job_type: JobType,
     /// Its parameters.
@@ -142,18 +201,28 @@ pub struct NewJob {
 }
 
 /// Starts a job: 202 with the job.
-#[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = NewJob,
-    responses((status = 202, body = ClusterJob), (status = 400), (status = 401), (status = 409)))]
+#[utoipa::path(post, path = "/v1/jobs", tag = "v1", operation_id = "startJob", request_body = NewJob,
+    responses((status = 202, description = "started", body = ClusterJob),
+        (status = 400, description = "an invalid name, keyspace or option, or a body that is not JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 409, description = "another job runs", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "the JSON does not describe a job", body = ErrorBody),
+        (status = 500, description = "the job database cannot be written", body = ErrorBody)))]
 pub async fn start(
     State(c): State<Arc<Coordinator>>,
-    Json(new): Json<NewJob>,
-) -> Result<(StatusCode, Json<ClusterJob>), ApiError> {
-    Ok((StatusCode::ACCEPTED, Json(c.start(new.job_type, new.params).await?)))
+    Body(new): Body<NewJob>,
+) -> Result<(StatusCode, axum::Json<ClusterJob>), ApiError> {
+    Ok((StatusCode::ACCEPTED, axum::Json(c.start(new.job_type, new.params).await?)))
 }
 
 /// One job, live while it runs.
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "v1", params(("id" = i64, Path)),
-    responses((status = 200, body = ClusterJob), (status = 404)))]
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "v1", operation_id = "getJob", params(("id" = i64, Path, description = "the job's ID")),
+    responses((status = 200, description = "the job", body = ClusterJob),
+        (status = 400, description = "the ID is not a number", body = ErrorBody),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 500, description = "the job database cannot be read", body = ErrorBody)))]
 pub async fn job(State(c): State<Arc<Coordinator>>, Path(id): Path<i64>) -> Result<Json<ClusterJob>, ApiError> {
     if let Some(running) = c.running().await.filter(|j| j.id == id) {
         return Ok(Json(running));
@@ -166,42 +235,63 @@ pub async fn job(State(c): State<Arc<Coordinator>>, Path(id): Path<i64>) -> Resu
         .ok_or_else(|| ApiError::not_found(format!("no job {id} in the history (GET /v1/jobs lists them)")))
 }
 
+/// Whether an abort was asked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Aborted {
+    /// True: the job stops after the nodes it is on.
+    pub aborted: bool,
+}
+
 /// Aborts job `id` after the nodes it is on.
-#[utoipa::path(post, path = "/v1/jobs/{id}/abort", tag = "v1", params(("id" = i64, Path)),
-    responses((status = 200, body = Object), (status = 401), (status = 404)))]
-pub async fn abort(
-    State(c): State<Arc<Coordinator>>,
-    Path(id): Path<i64>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(post, path = "/v1/jobs/{id}/abort", tag = "v1", operation_id = "abortJob", params(("id" = i64, Path, description = "the job's ID")),
+    responses((status = 200, description = "the abort was asked", body = Aborted),
+        (status = 400, description = "the ID is not a number", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "the job is not running", body = ErrorBody)))]
+pub async fn abort(State(c): State<Arc<Coordinator>>, Path(id): Path<i64>) -> Result<Json<Aborted>, ApiError> {
     match c.running().await {
-        Some(j) if j.id == id => Ok(Json(serde_json::json!({"aborted": c.abort(None).await}))),
+        Some(j) if j.id == id => Ok(Json(Aborted { aborted: c.abort(None).await })),
         _ => Err(ApiError::not_found(format!("job {id} is not running"))),
     }
 }
 
 /// Starts a job that finishes what job `id` left (interrupted, failed or aborted): 202.
-#[utoipa::path(post, path = "/v1/jobs/{id}/resume", tag = "v1", params(("id" = i64, Path)),
-    responses((status = 202, body = ClusterJob), (status = 400), (status = 401), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/v1/jobs/{id}/resume", tag = "v1", operation_id = "resumeJob", params(("id" = i64, Path, description = "the job's ID")),
+    responses((status = 202, description = "the resuming job started", body = ClusterJob),
+        (status = 400, description = "the ID is not a number, or the job cannot be resumed (running or succeeded)", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 409, description = "another job runs", body = ErrorBody),
+        (status = 500, description = "the job database cannot be read or written", body = ErrorBody)))]
 pub async fn resume(
     State(c): State<Arc<Coordinator>>,
     Path(id): Path<i64>,
-) -> Result<(StatusCode, Json<ClusterJob>), ApiError> {
-    Ok((StatusCode::ACCEPTED, Json(c.resume(id).await?)))
+) -> Result<(StatusCode, axum::Json<ClusterJob>), ApiError> {
+    Ok((StatusCode::ACCEPTED, axum::Json(c.resume(id).await?)))
 }
 
 /// The backup schedules.
-#[utoipa::path(get, path = "/v1/schedules", tag = "v1", responses((status = 200, body = Vec<Schedule>)))]
+#[utoipa::path(get, path = "/v1/schedules", tag = "v1", operation_id = "listSchedules",
+    responses((status = 200, description = "every schedule", body = Vec<Schedule>),
+        (status = 500, description = "the job database cannot be read", body = ErrorBody)))]
 pub async fn schedules(State(c): State<Arc<Coordinator>>) -> Result<Json<Vec<Schedule>>, ApiError> {
     Ok(Json(c.store().schedules().await.map_err(ApiError::internal)?))
 }
 
 /// Adds a backup schedule: 201 with it (its next run set).
-#[utoipa::path(post, path = "/v1/schedules", tag = "v1", request_body = Schedule,
-    responses((status = 201, body = Schedule), (status = 400), (status = 401), (status = 409)))]
+#[utoipa::path(post, path = "/v1/schedules", tag = "v1", operation_id = "addSchedule", request_body = Schedule,
+    responses((status = 201, description = "added", body = Schedule),
+        (status = 400, description = "an invalid name, cron expression or retention, or a body that is not JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 409, description = "a schedule of that name exists", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "the JSON does not describe a schedule", body = ErrorBody),
+        (status = 500, description = "the job database cannot be written", body = ErrorBody)))]
 pub async fn add_schedule(
     State(c): State<Arc<Coordinator>>,
-    Json(s): Json<Schedule>,
-) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    Body(s): Body<Schedule>,
+) -> Result<(StatusCode, axum::Json<Schedule>), ApiError> {
     let s = crate::schedule::prepare(s).map_err(ApiError::bad_request)?;
     if c.store().schedule_named(&s.name).await.map_err(ApiError::internal)?.is_some() {
         return Err(ApiError::conflict(format!(
@@ -209,12 +299,16 @@ pub async fn add_schedule(
             s.name
         )));
     }
-    Ok((StatusCode::CREATED, Json(c.store().add_schedule(s).await.map_err(ApiError::internal)?)))
+    Ok((StatusCode::CREATED, axum::Json(c.store().add_schedule(s).await.map_err(ApiError::internal)?)))
 }
 
 /// Removes a schedule (its backups stay).
-#[utoipa::path(delete, path = "/v1/schedules/{id}", tag = "v1", params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 404)))]
+#[utoipa::path(delete, path = "/v1/schedules/{id}", tag = "v1", operation_id = "removeSchedule", params(("id" = i64, Path, description = "the schedule's ID")),
+    responses((status = 204, description = "removed"),
+        (status = 400, description = "the ID is not a number", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no such schedule", body = ErrorBody),
+        (status = 500, description = "the job database cannot be written", body = ErrorBody)))]
 pub async fn remove_schedule(State(c): State<Arc<Coordinator>>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
     match c.store().remove_schedule(id).await.map_err(ApiError::internal)? {
         true => Ok(StatusCode::NO_CONTENT),

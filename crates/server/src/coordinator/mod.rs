@@ -139,7 +139,9 @@ impl Coordinator {
         tracing::info!(job = job.id, r#type = ?job.job_type, name = ?job.backup_name, "cluster job started");
         let me = self.clone();
         tokio::spawn(async move {
-            run::JobRun { coordinator: me.clone(), running: running.clone(), resumes }.run().await;
+            run::JobRun { coordinator: me.clone(), running: running.clone(), resumes, keyspaces: Default::default() }
+                .run()
+                .await;
             let doc = running.doc();
             tracing::info!(job = doc.id, state = ?doc.state, "cluster job finished");
             me.config.webhooks.job_finished(&doc);

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::client::{AgentClient, StartRefused};
-use crate::model::{AgentJobRequest, AgentJobState, AgentJobView, JobType, NodeRun, NodeView};
+use crate::model::{AgentJobRequest, AgentJobState, AgentJobView, JobType, KnownNode, NodeRun, NodeView};
+use crate::store::Store;
 
 /// A node the job works on, through its agent.
 #[derive(Clone)]
@@ -17,26 +18,42 @@ pub struct Target {
 
 /// Asks every agent for its node, then checks them against the ring: agents of another
 /// cluster, agents that do not answer and ring nodes that have no agent come back as failed
-/// nodes (never dropped silently, as seed 000 did).
-pub async fn discover(job_type: JobType, agents: Vec<AgentClient>) -> Vec<Target> {
+/// nodes (never dropped silently, as seed 000 did). An agent that answers is remembered in the
+/// history with its node, so when it is down its node is still reported once, by host ID, as
+/// what it is: a node whose agent cannot be reached.
+pub async fn discover(job_type: JobType, agents: Vec<AgentClient>, store: &Store) -> Vec<Target> {
     let views = futures_util::future::join_all(agents.iter().map(|a| a.node())).await;
-    let mut targets: Vec<Target> = agents
-        .into_iter()
-        .zip(views)
-        .map(|(client, view)| match view {
+    let answered: Vec<String> = views.iter().flatten().map(|v| v.host_id.clone()).collect();
+    let mut targets = Vec::new();
+    for (client, view) in agents.into_iter().zip(views) {
+        match view {
             Ok(v) => {
+                let known = KnownNode {
+                    host_id: v.host_id.clone(),
+                    hostname: v.hostname.clone(),
+                    address: v.address.clone(),
+                    seen: super::now_ms(),
+                };
+                if let Err(e) = store.remember_agent(&client.url, known).await {
+                    tracing::warn!(agent = %client.url, error = %e, "could not record the agent's node");
+                }
                 let run = NodeRun::new(job_type, &v.host_id, &v.hostname, &v.address, &client.url);
-                Target { client, view: Some(v), run }
+                targets.push(Target { client, view: Some(v), run });
             }
             Err(e) => {
-                let mut run = NodeRun::new(job_type, &client.url, "", "", &client.url);
+                let known = store.known_agent(&client.url).await.ok().flatten();
+                // Keyed by the node it served, unless another agent answers for that node now.
+                let mut run = match known.as_ref().filter(|k| !answered.contains(&k.host_id)) {
+                    Some(k) => NodeRun::new(job_type, &k.host_id, &k.hostname, &k.address, &client.url),
+                    None => NodeRun::new(job_type, &client.url, "", "", &client.url),
+                };
                 run.fail(format!(
                     "{e}; start the agent (`cassette agent`) or remove it from the server's --agent list"
                 ));
-                Target { client, view: None, run }
+                targets.push(Target { client, view: None, run });
             }
-        })
-        .collect();
+        }
+    }
 
     // The cluster is the one most agents report.
     let mut clusters: BTreeMap<String, usize> = BTreeMap::new();
@@ -56,8 +73,10 @@ pub async fn discover(job_type: JobType, agents: Vec<AgentClient>) -> Vec<Target
             t.view = None;
         }
     }
-    // Ring nodes without an agent.
-    let known: Vec<String> = targets.iter().filter_map(|t| t.view.as_ref().map(|v| v.host_id.clone())).collect();
+    // Ring nodes without an agent (a node whose agent is down is known by the host ID it had).
+    let known: Vec<String> = targets.iter().map(|t| t.run.executor_id.clone()).collect();
+    let unknown_agents: Vec<String> =
+        targets.iter().filter(|t| t.run.executor_id == t.client.url).map(|t| t.client.url.clone()).collect();
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
     for v in targets.iter().filter_map(|t| t.view.as_ref()) {
         for (host_id, address) in &v.peers {
@@ -69,10 +88,18 @@ pub async fn discover(job_type: JobType, agents: Vec<AgentClient>) -> Vec<Target
     for (host_id, address) in missing {
         let client = AgentClient::new(reqwest::Client::new(), "", None);
         let mut run = NodeRun::new(job_type, &host_id, "", &address, "");
-        run.fail(format!(
-            "node {host_id} ({address}) is in the ring but the server has no agent for it, so it was not worked on; \
-             start `cassette agent` beside it and add it to the server's --agent list"
-        ));
+        run.fail(if unknown_agents.is_empty() {
+            format!(
+                "node {host_id} ({address}) is in the ring but the server has no agent for it, so it was not worked on; \
+                 start `cassette agent` beside it and add it to the server's --agent list"
+            )
+        } else {
+            format!(
+                "node {host_id} ({address}) is in the ring and no agent that answered serves it, so it was not worked on; \
+                 its agent may be one that cannot be reached ({}): start it, or add the node's agent to the server's --agent list",
+                unknown_agents.join(", ")
+            )
+        });
         targets.push(Target { client, view: None, run });
     }
     targets

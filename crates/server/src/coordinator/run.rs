@@ -22,6 +22,8 @@ pub(crate) struct JobRun {
     pub running: Arc<Running>,
     /// The job this one resumes.
     pub resumes: Option<ClusterJob>,
+    /// The keyspaces the job covers (asked for, or every node's own), once its nodes are known.
+    pub keyspaces: std::sync::OnceLock<Vec<String>>,
 }
 
 /// Why a job stopped before its nodes were all worked on.
@@ -63,7 +65,14 @@ impl JobRun {
     }
 
     async fn save(&self) {
-        if let Err(e) = self.coordinator.store().update(&self.running.doc()).await {
+        let keyspaces = self.keyspaces.get().cloned().unwrap_or_default();
+        let doc = self.running.update(|d| {
+            for n in &mut d.completed_nodes {
+                n.show_not_done(&keyspaces);
+            }
+            d.clone()
+        });
+        if let Err(e) = self.coordinator.store().update(&doc).await {
             tracing::error!(error = %e, "could not save the job to the history");
         }
     }
@@ -72,7 +81,18 @@ impl JobRun {
     /// that succeeded in the job being resumed are carried over, not run again.
     async fn nodes(&self) -> Vec<Target> {
         let job_type = self.running.doc().job_type;
-        let targets = discover(job_type, self.coordinator.agents()).await;
+        let targets = discover(job_type, self.coordinator.agents(), self.coordinator.store()).await;
+        let params = self.running.doc().params;
+        let keyspaces: Vec<String> = if job_type == JobType::Verify {
+            params.name.into_iter().collect()
+        } else if !params.keyspaces.is_empty() {
+            params.keyspaces
+        } else {
+            let all: BTreeSet<String> =
+                targets.iter().filter_map(|t| t.view.as_ref()).flat_map(|v| v.keyspaces.iter().cloned()).collect();
+            all.into_iter().collect()
+        };
+        let _ = self.keyspaces.set(keyspaces);
         let done: Vec<NodeRun> =
             self.resumes.iter().flat_map(|old| old.completed_nodes.iter().filter(|n| n.succeeded()).cloned()).collect();
         self.running.update(|d| {
@@ -277,8 +297,25 @@ impl JobRun {
             return Ok(()); // a failed backup purges nothing
         }
         self.phase("retention");
-        let request = AgentJobRequest::Purge { name_prefix: format!("{schedule}-"), retention: retention.clone() };
-        let results = self.step(targets, |_| request.clone()).await;
+        // The schedule's backups are those its runs made, as the history recorded them: a
+        // backup that only shares its name's start is not one of them.
+        let mut names = std::collections::BTreeMap::new();
+        for t in targets {
+            let id = t.run.executor_id.clone();
+            match self.coordinator.store().schedule_backups(schedule, &id).await {
+                Ok(list) => names.insert(id, list),
+                Err(e) => {
+                    self.end_phase(false, e.to_string());
+                    return Err(format!("the backup succeeded but its retention could not read the history: {e}"));
+                }
+            };
+        }
+        let results = self
+            .step(targets, |t| AgentJobRequest::Purge {
+                names: names.get(&t.run.executor_id).cloned().unwrap_or_default(),
+                retention: retention.clone(),
+            })
+            .await;
         let mut deleted = 0;
         let mut bad = Vec::new();
         for (t, r) in targets.iter().zip(results) {
