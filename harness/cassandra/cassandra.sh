@@ -52,13 +52,13 @@ check_java() {
   [ "$ver" = "17" ] || die "Cassandra 5.0 (and every version's nodetool) is run here on Java 17, but $j is Java $ver: install openjdk-17 or set JAVA_HOME to a JDK 17"
 }
 
-# The supported release lines and the Maven range that picks each one's newest release
-# (pre-releases sort below V.0).
+# The supported release lines and the Maven range that picks each one's newest release (closed
+# at V.999: an open bound [4.0.0,4.1) would admit 4.1's pre-releases, which sort below 4.1).
 set_version() {
   case "$VERSION" in
-    5.0) RANGE='[5.0.0,5.1)' ;;
-    4.1) RANGE='[4.1.0,4.2)' ;;
-    4.0) RANGE='[4.0.0,4.1)' ;;
+    5.0) RANGE='[5.0.0,5.0.999]' ;;
+    4.1) RANGE='[4.1.0,4.1.999]' ;;
+    4.0) RANGE='[4.0.0,4.0.999]' ;;
     *) die "--version must be 5.0, 4.1 or 4.0 (the supported release lines), not '$VERSION'" ;;
   esac
   LIB_DIR=$CACHE_DIR/cassandra-$VERSION/lib
