@@ -30,6 +30,7 @@ mod error;
 mod jmx;
 pub mod keyspaces;
 mod nodetool;
+pub mod children;
 
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;

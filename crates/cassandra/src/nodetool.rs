@@ -123,10 +123,10 @@ impl Nodetool {
         let mut cmd = Command::new(&self.program);
         cmd.arg("-h").arg(&self.host).arg("-p").arg(self.port.to_string());
         cmd.args(&self.extra_args).args(args);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         tracing::debug!(program = %self.program.display(), ?args, "nodetool");
-        let out = cmd
-            .output()
+        // Killed with cassette (even kill -9) and with a dropped job: see `children`.
+        let out = crate::children::output(cmd)
             .await
             .map_err(|source| CassandraError::NodetoolMissing { program: self.program.clone(), source })?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -65,8 +65,9 @@ pub struct NodeArgs {
 pub struct RepoArgs {
     /// The backup directory (seed 000's CASSANDRA_BACKUP_DIRECTORY), or an object store:
     /// s3://BUCKET/PREFIX (credentials, region, endpoint from AWS_* variables), gs://BUCKET/PREFIX
-    /// (GOOGLE_*), az://CONTAINER/PREFIX (AZURE_*).
-    #[arg(long, env = "CASSANDRA_BACKUP_DIRECTORY", default_value = "./backup")]
+    /// (GOOGLE_*), az://CONTAINER/PREFIX (AZURE_*); file:///PATH is a directory. Any other URL
+    /// (`S3://`, `gcs://`, `s3:/`) is refused.
+    #[arg(long, env = "CASSANDRA_BACKUP_DIRECTORY", default_value = "./backup", value_parser = backup_location)]
     pub backup_dir: PathBuf,
     /// Object stores: limit transfers to this many MiB per second (all files together).
     #[arg(long, env = "CASSETTE_BANDWIDTH_LIMIT", value_name = "MIB_PER_S")]
@@ -77,6 +78,12 @@ pub struct RepoArgs {
     /// Object stores: multipart part size in MiB; memory in flight is at most 8 parts.
     #[arg(long, env = "CASSETTE_PART_SIZE_MIB", default_value_t = 5)]
     pub part_size_mib: usize,
+}
+
+/// `--backup-dir`: a URL-looking value that is not a known store is an error (exit 2), not a
+/// relative directory.
+fn backup_location(s: &str) -> Result<PathBuf, String> {
+    cassette_object::parse_location(s).map_err(|e| e.to_string())
 }
 
 impl RepoArgs {
@@ -271,7 +278,7 @@ pub struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The backup's name: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'.
+    /// The backup's name: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.
     #[arg(long)]
     pub name: String,
     #[command(flatten)]

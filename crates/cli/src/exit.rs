@@ -63,6 +63,10 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<CassandraError>().is_some() {
         return ENVIRONMENT;
     }
+    // A file, a port, a socket of this machine (a listen address in use, an unreadable file).
+    if err.downcast_ref::<std::io::Error>().is_some() {
+        return ENVIRONMENT;
+    }
     FAILED
 }
 
@@ -78,11 +82,14 @@ fn object_code(e: &ObjectError) -> u8 {
 
 fn repo_code(e: &RepoError) -> u8 {
     match e {
-        RepoError::InvalidBackupName { .. } | RepoError::InvalidComponent { .. } | RepoError::NotFound { .. } => {
-            INVALID_INPUT
-        }
+        // A backup that is not there, or cannot be used as asked (incomplete), was named by the user.
+        RepoError::InvalidBackupName { .. }
+        | RepoError::InvalidComponent { .. }
+        | RepoError::NotFound { .. }
+        | RepoError::Incomplete { .. }
+        | RepoError::NoRepository { .. } => INVALID_INPUT,
         RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
-        RepoError::Io { .. } | RepoError::NoRepository { .. } => ENVIRONMENT,
+        RepoError::Io { .. } => ENVIRONMENT,
         _ => FAILED,
     }
 }

@@ -40,7 +40,7 @@ pub mod repo;
 pub mod transfer;
 pub mod verify;
 
-pub use any::Repository;
+pub use any::{ACCEPTED_LOCATIONS, Repository, parse_location};
 pub use error::{ObjectError, Result};
 pub use list::{list_backups, list_node};
 pub use object_store::PutMode;

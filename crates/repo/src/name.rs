@@ -18,10 +18,11 @@ pub const MAX_BACKUP_NAME_LEN: usize = 128;
 /// Longest directory name most filesystems accept (bytes).
 const NAME_MAX: usize = 255;
 
-/// A validated backup name: 1 to 128 of `[A-Za-z0-9._-]`, not starting with `.`.
+/// A validated backup name: 1 to 128 of `[A-Za-z0-9._-]`, starting with a letter or digit.
 ///
-/// The leading-dot rule keeps backups visible to `ls` and apart from the
-/// `.lock` file; the character set keeps names safe in shells and URLs.
+/// The first character keeps backups visible to `ls` and apart from the `.lock` file (no
+/// `.`), and keeps a name from being read as an option by cassette or any tool it is passed
+/// to (no `-`); the character set keeps names safe in shells and URLs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BackupName(String);
@@ -36,7 +37,9 @@ impl BackupName {
     /// ```
     pub fn parse(s: &str) -> Result<Self> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        let valid = !s.is_empty() && s.len() <= MAX_BACKUP_NAME_LEN && !s.starts_with('.') && s.chars().all(ok_char);
+        let valid = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.len() <= MAX_BACKUP_NAME_LEN
+            && s.chars().all(ok_char);
         if valid { Ok(BackupName(s.to_owned())) } else { Err(RepoError::InvalidBackupName { name: s.to_owned() }) }
     }
 
@@ -117,7 +120,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_backup_names() {
-        for n in ["", ".", "..", ".hidden", "a/b", "a b", "a\nb", "é", "a\0b", &"x".repeat(129)] {
+        for n in ["", ".", "..", ".hidden", "-x", "--name", "_a", "-", "a/b", "a b", "a\nb", "é", "a\0b", &"x".repeat(129)] {
             assert!(BackupName::parse(n).is_err(), "{n:?} should be refused");
         }
     }
@@ -127,7 +130,7 @@ mod tests {
         let msg = BackupName::parse("a/b").unwrap_err().to_string();
         assert_eq!(
             msg,
-            r#"invalid backup name "a/b": use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"#
+            r#"invalid backup name "a/b": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"#
         );
         let msg = BackupName::parse("a\x1b[2Jb").unwrap_err().to_string();
         assert!(msg.contains(r#""a\u{1b}[2Jb""#), "{msg}");

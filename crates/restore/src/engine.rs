@@ -8,7 +8,7 @@ use cassette_cassandra::{ImportOptions, TableInfo};
 use cassette_repo::{FileEntry, NodeLock, RepoError};
 use chrono::Utc;
 
-use crate::journal::{self, Journal, Record, RunState};
+use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::schema::{creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select};
 use crate::source::Source;
@@ -61,7 +61,7 @@ pub async fn run_restore(
         if !req.create_schema {
             return Err(RestoreError::SchemaMissing { missing: absent });
         }
-        let statements = creation_statements(&manifest, &plan, &absent, &renames);
+        let statements = creation_statements(&manifest, &plan, &absent, &renames)?;
         if req.dry_run {
             schema_created = statements;
         } else {
@@ -93,9 +93,13 @@ pub async fn run_restore(
     let resumed = !run.is_empty();
     // Other nodes' journals are read from a shared backup directory; on object storage each
     // node keeps its restore journal locally, so only this node's is known.
+    // The cluster restored into: only its nodes' journals count (TRUNCATE is cluster-wide).
+    let mut ring = vec![host_id.clone()];
+    ring.extend(node.cql.peers().await?.into_iter().map(|p| p.host_id.to_string()));
+    let cluster = ClusterRef { name: local.cluster_name.clone(), host_ids: ring };
     if req.mode.truncates() && !req.new_restore && !source.is_remote() {
         let journals = all_journals(&req.backup_root, &source_cluster, &req.name);
-        let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id);
+        let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id, &cluster);
         for p in
             plan.iter().filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name()))
         {
@@ -141,7 +145,7 @@ pub async fn run_restore(
     if req.new_restore {
         journal.append(&Record::Reset { at: Utc::now() })?;
     }
-    journal.append(&Record::Started { at: Utc::now(), mode: req.mode })?;
+    journal.append(&Record::Started { at: Utc::now(), mode: req.mode, cluster: Some(cluster) })?;
     // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
     // start each (7 s of a 26 s restore in the benchmark).
     let data_dirs = node.cql.data_file_directories().await?;
@@ -150,6 +154,7 @@ pub async fn run_restore(
         _ => req.backup_root.join(cassette_repo::layout::RESTORE_STAGING_DIR),
     };
     let host_staging = req.staging_dir.clone().unwrap_or(default_staging).join(&host_id);
+    wait_for_leftover_imports(&host_staging).await?;
     clear_leftovers(&host_staging);
     let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
     let mut ctx = TableContext {
@@ -421,6 +426,37 @@ fn all_journals(root: &Path, cluster: &str, name: &str) -> Vec<(String, Vec<Reco
         }
     }
     out
+}
+
+/// How long a restore waits for the `nodetool import` of an interrupted run to end.
+const LEFTOVER_IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Waits until no process is still importing from this node's staging directory (a nodetool
+/// JVM an interrupted restore left running, when it was not killed with it): its files are
+/// about to be removed and loaded again.
+async fn wait_for_leftover_imports(host_staging: &Path) -> Result<(), RestoreError> {
+    let deadline = Instant::now() + LEFTOVER_IMPORT_WAIT;
+    let mut warned = false;
+    loop {
+        let running = cassette_cassandra::children::running_with_arg_under(host_staging);
+        if running.is_empty() {
+            return Ok(());
+        }
+        let listed: Vec<String> = running.iter().map(|(pid, cmd)| format!("pid {pid}: {cmd}")).collect();
+        if Instant::now() >= deadline {
+            return Err(RestoreError::OfflineRefused(format!(
+                "a process of an interrupted restore still uses the staging directory {} after {} s ({}): wait for it to end, or stop it, then run the restore again",
+                host_staging.display(),
+                LEFTOVER_IMPORT_WAIT.as_secs(),
+                listed.join("; ")
+            )));
+        }
+        if !warned {
+            tracing::warn!(staging = %host_staging.display(), processes = %listed.join("; "), "waiting for the import of an interrupted restore to end");
+            warned = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// The node-wide job lock, shared with the backup engine (`/tmp/cassette-node-<host ID>`).

@@ -14,6 +14,15 @@
 //! load-only run) must not be truncated, since TRUNCATE is cluster-wide. `--new-restore` writes
 //! a `reset` line, after which earlier records count for nothing.
 //!
+//! TRUNCATE is cluster-wide, not wider: only the journals of nodes of the cluster being restored
+//! count (the same backup may be restored into `prod` and into `staging`). Each `started` line
+//! records the restored node's cluster: its name and the host IDs of its ring. A journal counts
+//! when its node is in the ring now, or when it recorded a cluster of the same name whose ring
+//! shares a host ID with this one (a node since removed). A journal of an older cassette, which
+//! recorded no cluster, counts only when its node is in the ring now: host IDs are unique, so a
+//! node outside the ring did not load into this cluster, unless it has since left the ring
+//! (then its old journal cannot be told from another cluster's, and is not counted).
+//!
 //! An offline restore (`--offline`) journals its own steps in the same file: the plan
 //! (`offline_planned`: directories, quarantine, live table ids; everything a rerun needs when
 //! the node is down), `drained`, `node_stopped`, one `quarantined` per directory or table whose
@@ -42,6 +51,9 @@ pub enum Record {
         at: DateTime<Utc>,
         /// What it does.
         mode: Mode,
+        /// The cluster of the node restored (absent in journals of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<ClusterRef>,
     },
     /// `TRUNCATE keyspace.table` succeeded.
     Truncated {
@@ -125,6 +137,28 @@ pub enum Record {
         /// When.
         at: DateTime<Utc>,
     },
+}
+
+/// Which cluster a node is in: its name, and the host IDs of its ring when the journal was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRef {
+    /// `cluster_name`.
+    pub name: String,
+    /// The host IDs of every node of the ring (the node's own, and its peers').
+    pub host_ids: Vec<String>,
+}
+
+impl ClusterRef {
+    /// Whether the journal of `host` (its records) was written by a node of this cluster.
+    fn holds(&self, host: &str, records: &[Record]) -> bool {
+        self.host_ids.iter().any(|h| h == host)
+            || records.iter().any(|r| match r {
+                Record::Started { cluster: Some(c), .. } => {
+                    c.name == self.name && c.host_ids.iter().any(|h| self.host_ids.contains(h))
+                }
+                _ => false,
+            })
+    }
 }
 
 impl Record {
@@ -218,8 +252,14 @@ impl RunState {
 
 /// For each table (`keyspace.table`) that must not be truncated, the journal and time of the
 /// load that forbids it. `journals` are `(host ID restored, records)` of every node's backup of
-/// this name; `me` is the node about to truncate.
-pub(crate) fn loads_a_truncation_would_wipe(journals: &[(String, Vec<Record>)], me: &str) -> BTreeMap<String, String> {
+/// this name; `me` is the node about to truncate, in `cluster`: only the journals of that
+/// cluster's nodes count (see the module documentation).
+pub(crate) fn loads_a_truncation_would_wipe(
+    journals: &[(String, Vec<Record>)],
+    me: &str,
+    cluster: &ClusterRef,
+) -> BTreeMap<String, String> {
+    let journals: Vec<&(String, Vec<Record>)> = journals.iter().filter(|(h, rs)| cluster.holds(h, rs)).collect();
     let reset =
         journals.iter().flat_map(|(_, rs)| rs).filter(|r| matches!(r, Record::Reset { .. })).map(Record::at).max();
     let mut last_truncate: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
@@ -311,27 +351,66 @@ mod tests {
         assert_eq!(s.truncated.keys().collect::<Vec<_>>(), ["ks.b"]);
     }
 
+    fn ring(name: &str, hosts: &[&str]) -> ClusterRef {
+        ClusterRef { name: name.into(), host_ids: hosts.iter().map(|h| h.to_string()).collect() }
+    }
+
     #[test]
     fn guard_refuses_truncating_what_a_cluster_restore_loaded() {
+        let prod = ring("prod", &["n1", "n2", "n3"]);
         // Node 1 truncated once, nodes 1 and 2 loaded: truncating again (anywhere) would wipe it.
         let journals = vec![
             ("n1".to_string(), vec![truncated(1, "a"), Record::Finished { at: t(2) }, loaded(3, "a", Mode::LoadOnly)]),
             ("n2".to_string(), vec![loaded(4, "a", Mode::LoadOnly)]),
         ];
-        let wiped = loads_a_truncation_would_wipe(&journals, "n3");
+        let wiped = loads_a_truncation_would_wipe(&journals, "n3", &prod);
         assert!(wiped["ks.a"].contains("host ID"), "{wiped:?}");
-        assert!(loads_a_truncation_would_wipe(&journals, "n1").contains_key("ks.a"));
+        assert!(loads_a_truncation_would_wipe(&journals, "n1", &prod).contains_key("ks.a"));
         // A reset (--new-restore) forgets it.
         let mut with_reset = journals.clone();
         with_reset[0].1.push(Record::Reset { at: t(5) });
-        assert!(loads_a_truncation_would_wipe(&with_reset, "n1").is_empty());
+        assert!(loads_a_truncation_would_wipe(&with_reset, "n1", &prod).is_empty());
         // Loads before the latest truncation were already wiped: no objection.
         let journals = vec![("n1".to_string(), vec![loaded(1, "a", Mode::LoadOnly), truncated(2, "a")])];
-        assert!(loads_a_truncation_would_wipe(&journals, "n2").is_empty());
+        assert!(loads_a_truncation_would_wipe(&journals, "n2", &prod).is_empty());
         // This node's own complete restore may be repeated.
         let journals = vec![("n1".to_string(), vec![truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad)])];
-        assert!(loads_a_truncation_would_wipe(&journals, "n1").is_empty());
-        assert!(!loads_a_truncation_would_wipe(&journals, "n2").is_empty());
+        assert!(loads_a_truncation_would_wipe(&journals, "n1", &prod).is_empty());
+        assert!(!loads_a_truncation_would_wipe(&journals, "n2", &prod).is_empty());
+    }
+
+    #[test]
+    fn guard_counts_only_the_journals_of_the_cluster_restored() {
+        let started = |cluster: &ClusterRef| Record::Started { at: t(0), mode: Mode::TruncateAndLoad, cluster: Some(cluster.clone()) };
+        let prod = ring("prod", &["p1", "p2"]);
+        let staging = ring("staging", &["s1"]);
+        let journals = vec![
+            ("p1".to_string(), vec![started(&prod), truncated(1, "a"), loaded(2, "a", Mode::TruncateAndLoad)]),
+            ("s1".to_string(), vec![started(&staging), truncated(3, "a"), loaded(4, "a", Mode::TruncateAndLoad)]),
+        ];
+        // Each cluster may restore again: the other's loads and truncations are not its own.
+        assert!(loads_a_truncation_would_wipe(&journals, "p1", &prod).is_empty());
+        assert!(loads_a_truncation_would_wipe(&journals, "s1", &staging).is_empty());
+        // A truncation on p2 would wipe p1's load, not because of s1's.
+        let wiped = loads_a_truncation_would_wipe(&journals, "p2", &prod);
+        assert!(wiped["ks.a"].contains("host ID p1"), "{wiped:?}");
+        // A reset in staging does not forget prod's loads.
+        let mut reset = journals.clone();
+        reset[1].1.push(Record::Reset { at: t(5) });
+        assert!(loads_a_truncation_would_wipe(&reset, "p2", &prod).contains_key("ks.a"));
+        // Two clusters with the same (default) name are told apart by their host IDs.
+        let other = ring("prod", &["x1"]);
+        assert!(loads_a_truncation_would_wipe(&journals, "x1", &other).is_empty());
+        // A node that left the ring still counts when its journal recorded this cluster.
+        let shrunk = ring("prod", &["p2"]);
+        assert!(loads_a_truncation_would_wipe(&journals, "p2", &shrunk).contains_key("ks.a"));
+        // An older journal (no cluster recorded) counts when its node is in the ring.
+        let old = vec![("p1".to_string(), vec![truncated(1, "a"), loaded(2, "a", Mode::LoadOnly)])];
+        assert!(loads_a_truncation_would_wipe(&old, "p2", &prod).contains_key("ks.a"));
+        assert!(loads_a_truncation_would_wipe(&old, "s1", &staging).is_empty());
+        // Started lines of older versions still parse.
+        let r: Record = serde_json::from_str(r#"{"record":"started","at":"2026-01-01T00:00:00Z","mode":"truncate_and_load"}"#).unwrap();
+        assert!(matches!(r, Record::Started { cluster: None, .. }));
     }
 
     #[test]

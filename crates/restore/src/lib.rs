@@ -56,6 +56,7 @@ pub mod offline;
 mod progress;
 mod request;
 mod schema;
+mod schema_policy;
 mod select;
 mod source;
 mod stage;

@@ -72,8 +72,9 @@ async fn roots(args: &QuarantineArgs) -> anyhow::Result<Vec<PathBuf>> {
             dirs.extend(cql.saved_caches_directory().await.ok());
         }
         Err(e) if dirs.is_empty() => {
-            return Err(anyhow::anyhow!(
-                "{e}; or pass --data-dir (the quarantines are beside the data directories) or --dir"
+            // Keeps the Cassandra error as the cause: exit 4, with what to do first.
+            return Err(anyhow::Error::new(e).context(
+                "the quarantines are beside the node's data directories, which CQL tells: start Cassandra, or pass --data-dir or --dir",
             ));
         }
         Err(_) => {}

@@ -35,11 +35,13 @@ pub async fn run(
     let backups: Vec<BackupSummary> =
         super::list_backups(repo, None, host).await?.into_iter().filter(|b| name.is_none_or(|n| b.name == n)).collect();
     if backups.is_empty() {
-        anyhow::bail!(
-            "no backup{} in {}: `cassette list` shows what is there",
+        return Err(exit::InvalidInput(format!(
+            "no backup{}{} in {}: `cassette list` shows what is there (check --backup-dir)",
             name.map(|n| format!(" named '{n}'")).unwrap_or_default(),
+            host.map(|h| format!(" of host {h}")).unwrap_or_default(),
             repo.backup_dir.display()
-        );
+        ))
+        .into());
     }
     let depth = if quick { Depth::Quick } else { Depth::Full };
     let mut results = Vec::new();

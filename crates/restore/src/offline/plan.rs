@@ -129,7 +129,7 @@ pub(super) async fn live_tables_to_replace(
         if !req.create_schema {
             return Err(RestoreError::SchemaMissing { missing: absent });
         }
-        let statements = creation_statements(manifest, planned, &absent, renames);
+        let statements = creation_statements(manifest, planned, &absent, renames)?;
         if req.dry_run {
             schema_created = statements;
         } else {

@@ -1,0 +1,103 @@
+//! A restore killed (`kill -9`) while `nodetool import` runs: the import's process dies with
+//! cassette instead of running on, and the same command run again finishes the restore.
+
+// One job per node: the job turn is held across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cassette_testkit::{dataset, unique_name};
+use common::*;
+
+/// Whether process `pid` still runs (a zombie has ended).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_restore_leaves_no_import_running_and_resumes() {
+    let cluster = solo();
+    let node = &cluster.nodes[0];
+    let session = cluster.session().await;
+    let ks = unique_name("killimp");
+    dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
+    let mut before = Vec::new();
+    for t in dataset::TABLES {
+        before.push(dataset::dump(&session, &ks, t).await);
+    }
+    let root = other_disk_dir();
+    let r = root.path().to_str().unwrap();
+    let _turn = serial();
+    backup_ok(node, root.path(), "killed", &["-k", &ks]);
+
+    // A nodetool whose import hangs (as a long one does), recording its process ID; every other
+    // call is the real nodetool.
+    let tools = tempfile::tempdir().unwrap();
+    let pidfile = tools.path().join("import.pid");
+    let wrapper = tools.path().join("nodetool");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = import ]; then echo $$ > {}; exec sleep 300; fi\ndone\nexec {} \"$@\"\n",
+            pidfile.display(),
+            cassette_testkit::nodetool_launcher().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut restore = std::process::Command::new(env!("CARGO_BIN_EXE_cassette"))
+        .args(["restore", "--name", "killed", "--backup-dir", r, "-k", &ks])
+        .env("CASSETTE_CQL_HOST", &node.ip)
+        .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
+        .env("CASSETTE_NODETOOL", &wrapper)
+        .env("CASSETTE_JMX_CLIENT", "nodetool")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !pidfile.exists() {
+        assert!(started.elapsed() < Duration::from_secs(180), "the restore never reached its first import");
+        assert!(restore.try_wait().unwrap().is_none(), "the restore ended before its first import");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let import_pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(running(import_pid), "the import runs");
+    restore.kill().unwrap(); // SIGKILL: no destructor of cassette runs
+    restore.wait().unwrap();
+
+    let killed = Instant::now();
+    while running(import_pid) && killed.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = running(import_pid);
+    if left {
+        // Do not leave it behind, whatever the outcome.
+        let _ = std::process::Command::new("kill").arg("-9").arg(import_pid.to_string()).status();
+    }
+    assert!(!left, "the nodetool import (pid {import_pid}) of the killed restore still runs");
+    let staging = root.path().join(".restore-staging");
+    assert!(
+        cassette_cassandra::children::running_with_arg_under(&staging).is_empty(),
+        "no process works in the staging directory"
+    );
+
+    // The same command again, with the real nodetool: it continues and loads every table.
+    let out = cassette(node, &["--json", "restore", "--name", "killed", "--backup-dir", r, "-k", &ks]);
+    assert!(out.status.success(), "the resumed restore: {}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["resumed"], true, "{report}");
+    for (t, rows) in dataset::TABLES.iter().zip(&before) {
+        assert_eq!(&dataset::dump(&session, &ks, t).await, rows, "{ks}.{t} after the resumed restore");
+    }
+    assert!(!Path::new(&format!("/proc/{import_pid}")).exists() || !running(import_pid));
+}
