@@ -82,7 +82,7 @@ fn repo_code(e: &RepoError) -> u8 {
             INVALID_INPUT
         }
         RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
-        RepoError::Io { .. } | RepoError::NoRepository { .. } => ENVIRONMENT,
+        RepoError::Io { .. } | RepoError::NoRepository { .. } | RepoError::StateDir { .. } => ENVIRONMENT,
         _ => FAILED,
     }
 }
