@@ -138,6 +138,12 @@ impl StoredIndex {
         for record in records {
             if let JournalRecord::File { context: FileContext::Table { keyspace, table, table_id }, file } = record {
                 let Some(relative) = table_relative(&file.path, &keyspace, &table) else { continue };
+                // The journal is a repository file like the manifest: a path leaving the backup
+                // is never used (see `cassette_repo::beneath`).
+                if cassette_repo::beneath::check_relative(&file.path).is_some() {
+                    tracing::warn!(path = %file.path, "ignoring a journal entry whose path leaves the backup");
+                    continue;
+                }
                 index.by_key.insert(
                     (keyspace, table_id, relative.to_string()),
                     StoredCopy { path: backup_dir.join(&file.path), entry: file, backup: None },
@@ -162,7 +168,9 @@ impl StoredIndex {
     ) -> Option<&StoredCopy> {
         let copy = self.by_key.get(&(keyspace.to_string(), table_id.to_string(), relative.to_string()))?;
         let same = copy.entry.size == size && copy.entry.mtime_ns == mtime_ns;
-        let present = !self.check_local || std::fs::metadata(&copy.path).is_ok_and(|m| m.len() == size);
+        // Not through a link: a stored copy must be a regular file of the repository.
+        let present =
+            !self.check_local || std::fs::symlink_metadata(&copy.path).is_ok_and(|m| m.is_file() && m.len() == size);
         (same && present).then_some(copy)
     }
 }

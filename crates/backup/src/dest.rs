@@ -44,17 +44,26 @@ impl Dest {
         if let Some(url) = root.to_str().filter(|r| cassette_object::is_remote_url(r)) {
             let repo = Arc::new(RemoteRepo::open(url, transfer.clone())?);
             let backup = repo.backup(cluster, host_id, name)?;
-            let journal_path = state_dir()
-                .join("uploads")
+            let journal_path = cassette_repo::state::state_subdir("uploads")?
                 .join(blake3::hash(repo.url_of(&backup.prefix).as_bytes()).to_hex().as_str())
                 .join("journal.jsonl");
             return Ok(Dest::Remote { repo, backup, journal_path });
         }
         let layout = RepoLayout::new(root);
         let node_dir = layout.node_dir(cluster, host_id)?;
-        std::fs::create_dir_all(&node_dir).map_err(|e| RepoError::io("create backup directory", &node_dir, e))?;
+        std::fs::create_dir_all(root).map_err(|e| RepoError::io("create backup directory", root, e))?;
+        // The repository path policy (`cassette_repo::beneath`): no directory reached through a
+        // symbolic link, the backup's own included, and nothing resumed into a tree holding one.
+        cassette_repo::beneath::create_dir_all(root, &node_dir)?;
         let lock = NodeLock::acquire(&node_dir)?;
-        let backup_dir = layout.backup_dir(cluster, host_id, name)?;
+        let backup_dir = layout.checked_backup_dir(cluster, host_id, name)?;
+        if let Some((path, what)) = cassette_repo::beneath::find_special(&backup_dir)? {
+            return Err(RepoError::Unsafe {
+                path,
+                problem: format!("the interrupted backup {} holds {what}, which is not resumed into", name.as_str()),
+            }
+            .into());
+        }
         Ok(Dest::Local { node_dir, backup_dir, _lock: lock })
     }
 
@@ -208,17 +217,10 @@ fn object_store_overwrite() -> cassette_object::PutMode {
     cassette_object::PutMode::Overwrite
 }
 
-/// Where cassette keeps local state for object-store jobs: `CASSETTE_STATE_DIR`, else
-/// `$XDG_STATE_HOME/cassette`, else `~/.local/state/cassette`.
+/// Where cassette keeps local state (locks, journals of object-store jobs): see
+/// `cassette_repo::state` for the rule and the checks.
 pub fn state_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CASSETTE_STATE_DIR") {
-        return d.into();
-    }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
-        return PathBuf::from(d).join("cassette");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(".local/state/cassette")
+    cassette_repo::state::state_dir_path()
 }
 
 fn remove_local_strays(backup_dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
@@ -229,7 +231,9 @@ fn remove_local_strays(backup_dir: &Path, manifest: &Manifest) -> Result<(), Bac
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.is_dir() {
+                // The entry's own type: a link to a directory is a stray, removed as a link,
+                // never walked into.
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     stack.push(path);
                 } else if !listed.contains(&path) {
                     std::fs::remove_file(&path).map_err(|e| RepoError::io("remove stale file", &path, e))?;

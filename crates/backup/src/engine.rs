@@ -68,9 +68,7 @@ pub async fn run_backup(
     dest.forget_index_entry(name.as_str());
     // One cassette job per Cassandra node, whatever its backup directory: only then can
     // snapshots with cassette's prefix be told to be leftovers.
-    let node_lock_dir = cassette_repo::cassandra_node_lock_dir(&host_id);
-    std::fs::create_dir_all(&node_lock_dir).map_err(|e| RepoError::io("create lock directory", &node_lock_dir, e))?;
-    let _node_lock = NodeLock::acquire(&node_lock_dir)?;
+    let _node_lock = NodeLock::acquire_host(&host_id)?;
     clear_leftover_snapshots(&node.nodetool, &data_dirs, req.snapshot_tag.as_deref()).await?;
     if let Some(tag) = &req.snapshot_tag
         && !disk::snapshot_tags_with_prefix(&data_dirs, tag).iter().any(|t| t == tag)

@@ -89,7 +89,7 @@ fn repo_code(e: &RepoError) -> u8 {
         | RepoError::Incomplete { .. }
         | RepoError::NoRepository { .. } => INVALID_INPUT,
         RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
-        RepoError::Io { .. } => ENVIRONMENT,
+        RepoError::Io { .. } | RepoError::StateDir { .. } => ENVIRONMENT,
         _ => FAILED,
     }
 }

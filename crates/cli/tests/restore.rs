@@ -346,8 +346,7 @@ async fn restore_takes_the_node_wide_job_lock() {
     let node = &solo().nodes[0];
     let root = other_disk_dir();
     let _turn = serial();
-    let dir = std::env::temp_dir().join(format!("cassette-node-{}", host_id(node).await));
-    let _held = cassette_repo::NodeLock::acquire(&dir).unwrap();
+    let _held = cassette_repo::NodeLock::acquire_host(&host_id(node).await).unwrap();
     let out = restore(node, root.path(), "anything", &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("another cassette job"), "{}", stderr(&out));

@@ -180,9 +180,7 @@ pub async fn purge_node(repo: &RemoteRepo, cluster: &str, host_id: &str, opts: &
         backups: Vec::new(),
         garbage: Vec::new(),
     };
-    let lock_dir = cassette_repo::cassandra_node_lock_dir(host_id);
-    let _ = std::fs::create_dir_all(&lock_dir);
-    let _lock = match cassette_repo::NodeLock::acquire(&lock_dir) {
+    let _lock = match cassette_repo::NodeLock::acquire_host(host_id) {
         Ok(l) => l,
         Err(e) => {
             out.skipped =

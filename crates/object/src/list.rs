@@ -70,28 +70,29 @@ pub async fn list_node(repo: &RemoteRepo, cluster: &str, host_id: &str) -> Resul
         .collect();
     let summaries = futures::stream::iter(jobs).buffered(32).collect::<Vec<_>>().await;
     let mut out = Vec::new();
-    let mut unindexed = Vec::new();
+    let mut read = Vec::new();
+    let mut damaged = Vec::new();
     for s in summaries {
         let (summary, from_manifest) = s?;
         let Some(summary) = summary else { continue };
-        if from_manifest {
-            unindexed.push(summary.name.clone());
+        if let Some(entry) = from_manifest {
+            read.push(entry);
+        }
+        if summary.damaged {
+            damaged.push(summary.name.clone());
         }
         out.push(summary);
     }
-    if !unindexed.is_empty() {
-        // Complete backups the index lacked (killed between manifest and index): add them.
-        let mut manifests = Vec::new();
-        for name in &unindexed {
-            let b = RemoteBackup { node: node.clone(), prefix: node.clone().join(name.as_str()), name: name.clone() };
-            if let Ok(m) = repo.read_manifest(&b).await {
-                manifests.push(m);
-            }
-        }
+    if !read.is_empty() || !damaged.is_empty() {
+        // Complete backups the index lacked or described from another manifest file: recorded
+        // as read now; damaged ones dropped from the index.
         if let Err(e) = repo
             .update_index(&node, |entries| {
-                for m in &manifests {
-                    entries.insert(m.backup_name.clone(), cassette_repo::IndexEntry::of(m));
+                for name in &damaged {
+                    entries.remove(name);
+                }
+                for entry in read {
+                    entries.insert(entry.name.clone(), entry);
                 }
             })
             .await
@@ -105,14 +106,16 @@ pub async fn list_node(repo: &RemoteRepo, cluster: &str, host_id: &str) -> Resul
     Ok(out)
 }
 
-/// One backup: `(None, _)` if it is being deleted; `(_, true)` if its manifest had to be read.
+/// One backup: `(None, _)` if it is being deleted; `(_, Some(entry))` if its manifest had to be
+/// read (the index did not describe it, or described another manifest object: a cache must not
+/// vouch for what it has not read), with the index entry to record.
 async fn describe(
     repo: &RemoteRepo,
     cluster: &str,
     host_id: &str,
     b: &RemoteBackup,
     indexed: Option<cassette_repo::IndexEntry>,
-) -> Result<(Option<BackupSummary>, bool)> {
+) -> Result<(Option<BackupSummary>, Option<cassette_repo::IndexEntry>)> {
     let mut s = BackupSummary {
         cluster: cluster.to_string(),
         host_id: host_id.to_string(),
@@ -126,16 +129,20 @@ async fn describe(
         finished_at: None,
         last_written_at: None,
         error: None,
+        damaged: false,
     };
-    let has_manifest = repo.exists(&b.manifest()).await?;
-    if has_manifest {
+    if let Some(stamp) = repo.stamp(&b.manifest()).await? {
         let (entry, read) = match indexed {
-            Some(e) => (Some(e), false),
-            None => match repo.read_manifest(b).await {
-                Ok(m) => (Some(cassette_repo::IndexEntry::of(&m)), true),
+            Some(e) if e.manifest == Some(stamp) => (Some(e), None),
+            _ => match repo.read_manifest(b).await {
+                Ok(m) => {
+                    let e = cassette_repo::IndexEntry::stamped(&m, Some(stamp));
+                    (Some(e.clone()), Some(e))
+                }
                 Err(e) => {
                     s.error = Some(e.to_string());
-                    (None, false)
+                    s.damaged = true;
+                    (None, None)
                 }
             },
         };
@@ -152,12 +159,12 @@ async fn describe(
     let objects = repo.objects(&b.prefix).await?;
     let tombstone = b.key(TOMBSTONE);
     if objects.iter().any(|o| o.location == tombstone) {
-        return Ok((None, false));
+        return Ok((None, None));
     }
     s.files = objects.len() as u64;
     s.bytes = objects.iter().map(|o| o.size).sum();
     s.bytes_added = s.bytes;
     s.last_written_at = objects.iter().map(|o| o.last_modified).max();
     s.started_at = s.last_written_at.and(objects.iter().map(|o| o.last_modified).min());
-    Ok((Some(s), false))
+    Ok((Some(s), None))
 }

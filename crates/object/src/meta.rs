@@ -40,6 +40,18 @@ impl RemoteRepo {
             .map_err(|e| ObjectError::store("list", self.url_of(prefix), e))
     }
 
+    /// The object `key`'s size and modification time, if it exists (one HEAD).
+    pub async fn stamp(&self, key: &Key) -> Result<Option<cassette_repo::index::ManifestStamp>> {
+        match self.store.head(key).await {
+            Ok(m) => Ok(Some(cassette_repo::index::ManifestStamp {
+                size: m.size,
+                mtime_ns: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(ObjectError::store("look up", self.url_of(key), e)),
+        }
+    }
+
     /// Whether `key` exists.
     pub async fn exists(&self, key: &Key) -> Result<bool> {
         match self.store.head(key).await {
@@ -68,7 +80,19 @@ impl RemoteRepo {
     pub async fn read_manifest(&self, b: &RemoteBackup) -> Result<Manifest> {
         let url = self.url_of(&b.manifest());
         match self.get_small(&b.manifest()).await? {
-            Some(bytes) => Ok(Manifest::parse(Path::new(&url), &bytes)?),
+            Some(bytes) => {
+                let m = Manifest::parse(Path::new(&url), &bytes)?;
+                // A manifest copied or swapped from another backup is not this one's.
+                if m.backup_name != b.name {
+                    return Err(cassette_repo::RepoError::ManifestMismatch {
+                        path: url.into(),
+                        found: m.backup_name,
+                        expected: b.name.clone(),
+                    }
+                    .into());
+                }
+                Ok(m)
+            }
             None => match self.state(b).await? {
                 BackupState::Absent => Err(ObjectError::NotFound { url: self.url_of(&b.prefix) }),
                 _ => Err(ObjectError::Incomplete { url: self.url_of(&b.prefix) }),

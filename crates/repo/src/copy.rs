@@ -169,7 +169,12 @@ pub fn copy_verified_with(
 
 /// Hashes `path` exactly as [`copy_verified`] would, without writing anything.
 pub fn hash_file(path: &Path) -> Result<StoredFile> {
-    let mut input = File::open(path).ctx("open", path)?;
+    hash_open_file(File::open(path).ctx("open", path)?, path)
+}
+
+/// [`hash_file`] of a file already opened (by the repository path policy, `beneath`); `path` is
+/// for messages.
+pub fn hash_open_file(mut input: File, path: &Path) -> Result<StoredFile> {
     let meta = input.metadata().ctx("stat", path)?;
     let (read, hashes) = stream(&mut input, path, None, meta.len())?;
     check_unchanged(&input, path, &meta, read, hashes)

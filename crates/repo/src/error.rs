@@ -163,6 +163,47 @@ pub enum RepoError {
         reason: &'static str,
     },
 
+    /// A path in the repository is a symbolic link, or not the kind of file it must be, or
+    /// leaves the repository: cassette refuses it rather than follow it.
+    #[error("refusing {}: {problem}; cassette follows no symbolic link and reads only regular files in a repository, so that whoever can write the repository cannot make it touch anything outside: remove or replace it (a backup holding it can be checked with `cassette verify` and removed with `cassette delete`)", path.display())]
+    Unsafe {
+        /// The path refused.
+        path: PathBuf,
+        /// What was found there.
+        problem: String,
+    },
+
+    /// A path named in a manifest cannot be used.
+    #[error("manifest {} lists the path {entry:?}, which {reason}: paths in a manifest are relative to the backup and stay inside it; the manifest is damaged or was tampered with: do not restore this backup", path.display())]
+    ManifestPath {
+        /// The manifest file.
+        path: PathBuf,
+        /// The path as listed.
+        entry: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+
+    /// The manifest belongs to another backup (copied or swapped in).
+    #[error("manifest {} names the backup {found:?}, but it is in the directory of {expected:?}: it was copied or swapped from another backup; the backup is damaged: restore the manifest from a copy of the repository or delete this backup", path.display())]
+    ManifestMismatch {
+        /// The manifest file.
+        path: PathBuf,
+        /// The backup name it holds.
+        found: String,
+        /// The name of its directory.
+        expected: String,
+    },
+
+    /// cassette's state directory (locks, upload journals) cannot be trusted.
+    #[error("cannot use the state directory {}: {problem}; it must be a directory owned by the user running cassette and not writable by group or others (set CASSETTE_STATE_DIR to choose another)", path.display())]
+    StateDir {
+        /// The state directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// The archive would be written inside the backup being archived.
     #[error("cannot write archive {} inside the backup it archives ({}): choose an output path outside the backup directory", out.display(), backup_dir.display())]
     ArchiveInsideBackup {

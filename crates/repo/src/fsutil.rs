@@ -18,6 +18,89 @@ pub fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Refuses `path` if it is a symbolic link (a directory cassette is about to write into).
+pub(crate) fn refuse_link(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(crate::RepoError::Unsafe {
+            path: path.to_owned(),
+            problem: "it is a symbolic link where a directory should be".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates (or truncates) the file `path` for writing, refusing a symbolic link or anything but
+/// a regular file there: a link planted at a `.partial` name is never written through.
+pub fn create_nofollow(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() },
+            _ => crate::RepoError::io("create", path, e),
+        })?;
+    let meta = f.metadata().ctx("stat", path)?;
+    if !meta.is_file() || std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
+        return Err(crate::RepoError::Unsafe {
+            path: path.to_owned(),
+            problem: "it is not a regular file of its own (a FIFO, device, or a hard link to another file)".into(),
+        });
+    }
+    // Truncated only once known to be a regular file of its own (a FIFO is never opened for
+    // writing by a blocking open, a device never truncated).
+    f.set_len(0).ctx("truncate", path)?;
+    Ok(f)
+}
+
+/// Opens (creating it if missing) the file `path` for appending and reading, refusing a symbolic
+/// link, a symbolic link as its directory, or anything but a regular file of its own: journals.
+pub fn open_append_nofollow(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        refuse_link(parent)?;
+    }
+    let f = File::options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() },
+            _ => crate::RepoError::io("open", path, e),
+        })?;
+    let meta = f.metadata().ctx("stat", path)?;
+    if !meta.is_file() || std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
+        return Err(crate::RepoError::Unsafe {
+            path: path.to_owned(),
+            problem: "it is not a regular file of its own (a FIFO, device, or a hard link to another file)".into(),
+        });
+    }
+    Ok(f)
+}
+
+/// The bytes of the regular file `path`, or `None` if there is none; a symbolic link, FIFO or
+/// anything else there is refused (never followed, never blocks).
+pub fn read_regular(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut f = match crate::beneath::open_regular(dir, path) {
+        Ok(f) => f,
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ctx("read", path)?;
+    Ok(Some(bytes))
+}
+
 /// Fsyncs a directory, making renames and creations inside it durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).ctx("sync directory", dir)
@@ -57,10 +140,11 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 pub(crate) fn write_atomically_at(path: &Path, bytes: &[u8], fault_point: Option<&str>) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).ctx("create directory", parent)?;
+        refuse_link(parent)?;
     }
     let partial = partial_path(path);
     let result = (|| {
-        let mut f = File::create(&partial).ctx("create", &partial)?;
+        let mut f = create_nofollow(&partial)?;
         f.write_all(bytes).ctx("write", &partial)?;
         f.sync_all().ctx("sync", &partial)?;
         if let Some(point) = fault_point {

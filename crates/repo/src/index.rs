@@ -2,15 +2,16 @@
 //! thousands of backups reads one file instead of every manifest.
 //!
 //! `<node_dir>/.index.json` is a cache, never the truth: a backup is complete iff its
-//! `manifest.json` exists. A reader trusts an entry only for a backup directory that exists and
-//! still holds a manifest (one readdir of the node directory, one stat per backup, no manifest
-//! read) and reads the manifests of the directories the index does not describe. Writers
+//! `manifest.json` exists and reads. An entry records the size and modification time of the
+//! manifest file it was made from; a reader trusts it only for a backup directory whose
+//! manifest has that size and time now (one readdir of the node directory, one stat per backup,
+//! no manifest read), and reads the manifests of the directories the index does not describe
+//! (a manifest replaced, truncated or swapped since is read again, and shown damaged). Writers
 //! (the backup engine after a manifest, delete and purge, list when it found a gap) take
 //! `<node_dir>/.index.lock` for their read-modify-write and replace the file atomically.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -37,17 +38,47 @@ pub struct IndexEntry {
     pub finished_at: DateTime<Utc>,
     /// The manifest's `totals`.
     pub totals: Totals,
+    /// The size and modification time of the manifest file this entry was made from: the entry
+    /// describes that file only, and a reader reads the manifest again when they differ. `None`
+    /// (an index written by an older cassette): never trusted, the manifest is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestStamp>,
+}
+
+/// What identifies a manifest file cheaply: one `stat` (a `HEAD` on object storage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestStamp {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+}
+
+impl ManifestStamp {
+    /// The stamp of the local manifest file `path`, if it is a regular file (a symbolic link or
+    /// a FIFO has none: the manifest is then read, and refused, never trusted).
+    pub fn of_file(path: &Path) -> Option<ManifestStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+        Some(ManifestStamp { size: m.len(), mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec() })
+    }
 }
 
 impl IndexEntry {
-    /// The entry of a backup whose manifest is `m`.
+    /// The entry of a backup whose manifest is `m`, with no stamp (see [`IndexEntry::manifest`]).
     pub fn of(m: &Manifest) -> IndexEntry {
         IndexEntry {
             name: m.backup_name.clone(),
             started_at: m.started_at,
             finished_at: m.finished_at,
             totals: m.totals,
+            manifest: None,
         }
+    }
+
+    /// The entry of `m`, read from (or just written as) a manifest file with `stamp`.
+    pub fn stamped(m: &Manifest, stamp: Option<ManifestStamp>) -> IndexEntry {
+        IndexEntry { manifest: stamp, ..IndexEntry::of(m) }
     }
 }
 
@@ -86,10 +117,10 @@ impl NodeIndex {
 /// such, and listing falls back to the manifests.
 pub fn load(node_dir: &Path) -> NodeIndex {
     let path = RepoLayout::index_path(node_dir);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return NodeIndex::Missing,
-        Err(e) => return NodeIndex::Damaged(format!("cannot read {}: {e}", path.display())),
+    let bytes = match crate::fsutil::read_regular(&path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return NodeIndex::Missing,
+        Err(e) => return NodeIndex::Damaged(e.to_string()),
     };
     let value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
@@ -111,27 +142,29 @@ pub fn load(node_dir: &Path) -> NodeIndex {
 /// How the backup directories of a node relate to its index.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Reconciled<'a> {
-    /// Backups the index describes: the directory exists and holds a manifest.
+    /// Backups the index describes: the directory exists and holds the very manifest file the
+    /// entry was made from (same size and modification time).
     pub indexed: Vec<&'a IndexEntry>,
     /// Directories the index does not describe (incomplete, or written without an index).
     pub unindexed: Vec<String>,
-    /// Index entries whose directory is gone or has no manifest any more.
+    /// Index entries whose directory is gone, or whose manifest is gone or changed.
     pub stale: Vec<String>,
 }
 
 /// Splits the backup directories `dirs` of a node (a readdir) against its index `entries`;
-/// `has_manifest` says whether a directory holds a `manifest.json` (a stat). Pure, so that the
-/// rules are tested apart from any storage.
+/// `stamp` gives the stamp of a directory's `manifest.json` (a stat), `None` without one. An
+/// entry is trusted only if its recorded stamp is that of the manifest there now: a cache must
+/// not vouch for a file it has not read. Pure, so that the rules are tested apart from storage.
 pub fn reconcile<'a>(
     entries: &'a BTreeMap<String, IndexEntry>,
     dirs: &[String],
-    has_manifest: impl Fn(&str) -> bool,
+    stamp: impl Fn(&str) -> Option<ManifestStamp>,
 ) -> Reconciled<'a> {
     let mut out = Reconciled::default();
     let mut seen = std::collections::BTreeSet::new();
     for name in dirs {
         match entries.get(name) {
-            Some(e) if has_manifest(name) => {
+            Some(e) if e.manifest.is_some() && stamp(name) == e.manifest => {
                 seen.insert(name.as_str());
                 out.indexed.push(e);
             }
@@ -144,8 +177,9 @@ pub fn reconcile<'a>(
 
 /// Adds (or replaces) the entry of the backup whose manifest `m` was just written.
 pub fn record(node_dir: &Path, m: &Manifest) -> Result<()> {
+    let stamp = ManifestStamp::of_file(&RepoLayout::manifest_path(&node_dir.join(&m.backup_name)));
     update(node_dir, |entries| {
-        entries.insert(m.backup_name.clone(), IndexEntry::of(m));
+        entries.insert(m.backup_name.clone(), IndexEntry::stamped(m, stamp));
         Ok(true)
     })
 }
@@ -164,13 +198,17 @@ pub fn forget(node_dir: &Path, names: &[&str]) -> Result<()> {
 pub fn refresh(node_dir: &Path, names: &[String]) -> Result<()> {
     update(node_dir, |entries| {
         let before = entries.len();
-        entries.retain(|name, _| RepoLayout::manifest_path(&node_dir.join(name)).is_file());
+        entries.retain(|name, e| {
+            e.manifest.is_some() && ManifestStamp::of_file(&RepoLayout::manifest_path(&node_dir.join(name))) == e.manifest
+        });
         let mut changed = entries.len() != before;
         for name in names {
-            if let Ok(m) = Manifest::read(&node_dir.join(name))
-                && m.backup_name == *name
-            {
-                entries.insert(name.clone(), IndexEntry::of(&m));
+            let dir = node_dir.join(name);
+            // Stamped before the read: a manifest replaced meanwhile leaves a stamp that does
+            // not match, so the next listing reads it again.
+            let stamp = ManifestStamp::of_file(&RepoLayout::manifest_path(&dir));
+            if let Ok(m) = Manifest::read(&dir) {
+                entries.insert(name.clone(), IndexEntry::stamped(&m, stamp));
                 changed = true;
             }
         }
@@ -190,10 +228,9 @@ pub fn rebuild(node_dir: &Path) -> Result<usize> {
             if name.starts_with('.') || !entry.file_type().ctx("stat", &entry.path())?.is_dir() {
                 continue;
             }
-            if let Ok(m) = Manifest::read(&entry.path())
-                && m.backup_name == name
-            {
-                entries.insert(name, IndexEntry::of(&m));
+            let stamp = ManifestStamp::of_file(&RepoLayout::manifest_path(&entry.path()));
+            if let Ok(m) = Manifest::read(&entry.path()) {
+                entries.insert(name, IndexEntry::stamped(&m, stamp));
             }
         }
         count = entries.len();
@@ -249,7 +286,21 @@ struct IndexLock(#[allow(dead_code)] File);
 impl IndexLock {
     fn acquire(node_dir: &Path) -> Result<IndexLock> {
         let path: PathBuf = RepoLayout::index_lock_path(node_dir);
-        let file = File::options().create(true).truncate(false).write(true).open(&path).ctx("open", &path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never through a link planted at its name (the repository path policy, `beneath`).
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => RepoError::Unsafe { path: path.clone(), problem: "it is a symbolic link".into() },
+                _ => RepoError::io("open", &path, e),
+            })?;
+        if !file.metadata().ctx("stat", &path)?.is_file() {
+            return Err(RepoError::Unsafe { path, problem: "it is not a regular file".into() });
+        }
         file.lock().ctx("lock", &path)?;
         Ok(IndexLock(file))
     }
@@ -268,21 +319,32 @@ mod tests {
         m
     }
 
+    fn stamp(size: u64) -> ManifestStamp {
+        ManifestStamp { size, mtime_ns: 1_700_000_000_000_000_000 }
+    }
+
     fn entry(name: &str) -> IndexEntry {
-        IndexEntry::of(&manifest(name, 1))
+        IndexEntry::stamped(&manifest(name, 1), Some(stamp(100)))
     }
 
     #[test]
     fn reconcile_trusts_only_entries_whose_directory_still_holds_a_manifest() {
         let entries: BTreeMap<String, IndexEntry> =
             ["a", "b", "c", "gone"].iter().map(|n| (n.to_string(), entry(n))).collect();
+        let mut entries = entries;
+        entries.insert("old".into(), IndexEntry::of(&manifest("old", 1)));
+        entries.insert("changed".into(), entry("changed"));
         // a: indexed; b: manifest removed since; c: not there; d: not indexed (older cassette);
-        // e: incomplete; gone: deleted.
-        let dirs: Vec<String> = ["a", "b", "d", "e"].iter().map(|s| s.to_string()).collect();
-        let r = reconcile(&entries, &dirs, |n| matches!(n, "a" | "d"));
+        // e: incomplete; gone: deleted; old: indexed without a stamp; changed: another file now.
+        let dirs: Vec<String> = ["a", "b", "changed", "d", "e", "old"].iter().map(|s| s.to_string()).collect();
+        let r = reconcile(&entries, &dirs, |n| match n {
+            "a" | "d" | "old" => Some(stamp(100)),
+            "changed" => Some(stamp(99)),
+            _ => None,
+        });
         assert_eq!(r.indexed.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["a"]);
-        assert_eq!(r.unindexed, ["b", "d", "e"]);
-        assert_eq!(r.stale, ["b", "c", "gone"]);
+        assert_eq!(r.unindexed, ["b", "changed", "d", "e", "old"]);
+        assert_eq!(r.stale, ["b", "c", "changed", "gone", "old"]);
     }
 
     #[test]
@@ -297,7 +359,9 @@ mod tests {
         }
         let names = |i: NodeIndex| i.entries().keys().cloned().collect::<Vec<_>>();
         assert_eq!(names(load(node)), ["b1", "b2", "b3"]);
-        assert_eq!(load(node).entries()["b2"], IndexEntry::of(&manifest("b2", 2)));
+        let b2 = &load(node).entries()["b2"].clone();
+        assert_eq!(b2.manifest, ManifestStamp::of_file(&node.join("b2/manifest.json")));
+        assert_eq!(IndexEntry { manifest: None, ..b2.clone() }, IndexEntry::of(&manifest("b2", 2)));
         forget(node, &["b1", "nope"]).unwrap();
         assert_eq!(names(load(node)), ["b2", "b3"]);
         // b3's manifest vanished, b1 is back unindexed: refresh fixes both.

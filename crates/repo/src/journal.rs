@@ -11,8 +11,8 @@
 //! later `synced` line vouches for, so after a power loss a resumed backup
 //! copies again what the flush did not cover.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -83,8 +83,9 @@ impl Journal {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).ctx("create directory", parent)?;
         }
-        let file = OpenOptions::new().create(true).read(true).append(true).open(path).ctx("open", path)?;
-        let bytes = fs::read(path).ctx("read", path)?;
+        let mut file = crate::fsutil::open_append_nofollow(path)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).ctx("read", path)?;
         let (_, valid_len) = scan(path, &bytes)?;
         if valid_len < bytes.len() {
             tracing::warn!(path = %path.display(), dropped = bytes.len() - valid_len, "dropping torn last journal line");
@@ -97,10 +98,9 @@ impl Journal {
     /// empty. A torn or unparsable last line is ignored (the process died
     /// while writing it); a bad line before the last is an error.
     pub fn load(path: &Path) -> Result<Vec<JournalRecord>> {
-        match fs::read(path) {
-            Ok(bytes) => Ok(scan(path, &bytes)?.0),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(RepoError::io("read", path, e)),
+        match crate::fsutil::read_regular(path)? {
+            Some(bytes) => Ok(scan(path, &bytes)?.0),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -246,7 +246,7 @@ mod tests {
         let mut j = Journal::open(&p).unwrap();
         j.append_file(&ctx(), &file("ks/t/a", 1)).unwrap();
         drop(j);
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(br#"{"record":"file","context":{"kind":"tab"#).unwrap();
         drop(f);
         assert_eq!(Journal::load(&p).unwrap().len(), 1);

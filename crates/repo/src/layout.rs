@@ -67,6 +67,14 @@ impl RepoLayout {
         Ok(self.node_dir(cluster, host_id)?.join(name.as_str()))
     }
 
+    /// [`RepoLayout::backup_dir`], checked: the node's and the backup's directories, if they
+    /// exist, are directories reached from the root without a symbolic link (`beneath`).
+    pub fn checked_backup_dir(&self, cluster: &str, host_id: &str, name: &BackupName) -> Result<PathBuf> {
+        let dir = self.backup_dir(cluster, host_id, name)?;
+        crate::beneath::check_dir(&self.root, &dir)?;
+        Ok(dir)
+    }
+
     /// `<backup_dir>/<keyspace>/<table>`: where a table's SSTable components go.
     pub fn table_dir(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
         Ok(backup_dir.join(path_component("keyspace", keyspace)?).join(path_component("table", table)?))

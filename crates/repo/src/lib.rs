@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod beneath;
 pub mod copy;
 pub mod delete;
 pub mod error;
@@ -67,11 +68,13 @@ pub mod name;
 pub mod purge;
 pub mod retention;
 pub mod space;
+pub mod state;
 pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
 pub use copy::{
-    Durability, LinkOutcome, StoredFile, copy_verified, copy_verified_with, hash_file, link_or_copy, link_or_copy_with,
+    Durability, LinkOutcome, StoredFile, copy_verified, copy_verified_with, hash_file, hash_open_file, link_or_copy,
+    link_or_copy_with,
     read_digest_crc32,
 };
 pub use delete::{DeleteSummary, delete_backup};
@@ -81,7 +84,7 @@ pub use index::IndexEntry;
 pub use journal::{FileContext, Journal, JournalRecord};
 pub use layout::{BackupState, RepoLayout, relative_path};
 pub use list::{BackupSummary, list_backups, list_node, node_dirs, rebuild_indexes};
-pub use lock::{NodeLock, cassandra_node_lock_dir};
+pub use lock::NodeLock;
 pub use manifest::{
     ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, TableEntry, Totals,
 };

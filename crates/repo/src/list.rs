@@ -49,6 +49,11 @@ pub struct BackupSummary {
     pub last_written_at: Option<DateTime<Utc>>,
     /// Why it could not be described fully (e.g. an unreadable manifest).
     pub error: Option<String>,
+    /// Something is where its manifest goes, but it cannot be read or is not this backup's
+    /// (truncated, not JSON, an unknown version, another backup's, a link or a FIFO): never
+    /// restored, never deleted by purge. Shown as DAMAGED.
+    #[serde(default)]
+    pub damaged: bool,
 }
 
 /// Lists the backups under `root` (`<root>/<cluster>/<host_id>/<backup>`),
@@ -78,7 +83,10 @@ pub fn node_dirs(root: &Path, cluster: Option<&str>, host: Option<&str>) -> Resu
             Some(h) => vec![path_component("host ID", h)?.to_owned()],
             None => subdirs(&cluster_dir)?,
         };
-        out.extend(hosts.into_iter().map(|h| cluster_dir.join(h)).filter(|d| d.is_dir()));
+        // Only directories reached without a symbolic link (`beneath`): a link is not listed.
+        out.extend(
+            hosts.into_iter().map(|h| cluster_dir.join(h)).filter(|d| matches!(crate::beneath::check_dir(root, d), Ok(true))),
+        );
     }
     Ok(out)
 }
@@ -93,7 +101,9 @@ pub fn list_node(node_dir: &Path) -> Result<Vec<BackupSummary>> {
     let (cluster, host) = (component(node_dir.parent()), component(Some(node_dir)));
     let names = subdirs(node_dir)?;
     let loaded = index::load(node_dir);
-    let split = index::reconcile(loaded.entries(), &names, |n| RepoLayout::manifest_path(&node_dir.join(n)).is_file());
+    let split = index::reconcile(loaded.entries(), &names, |n| {
+        index::ManifestStamp::of_file(&RepoLayout::manifest_path(&node_dir.join(n)))
+    });
     let mut out: Vec<BackupSummary> = split.indexed.iter().map(|e| from_entry(&cluster, &host, node_dir, e)).collect();
     let mut to_index = Vec::new();
     for name in &split.unindexed {
@@ -141,6 +151,7 @@ fn from_entry(cluster: &str, host: &str, node_dir: &Path, e: &IndexEntry) -> Bac
         finished_at: Some(e.finished_at),
         last_written_at: None,
         error: None,
+        damaged: false,
     }
 }
 
@@ -180,6 +191,7 @@ fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSumm
         finished_at: None,
         last_written_at: None,
         error: None,
+        damaged: false,
     };
     match Manifest::read(&s.path) {
         Ok(m) => {
@@ -192,7 +204,10 @@ fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSumm
             return s;
         }
         Err(RepoError::Incomplete { .. }) => {}
-        Err(e) => s.error = Some(e.to_string()),
+        Err(e) => {
+            s.damaged = fs::symlink_metadata(RepoLayout::manifest_path(&s.path)).is_ok();
+            s.error = Some(e.to_string());
+        }
     }
     s.started_at = Journal::load(&RepoLayout::journal_path(&s.path)).ok().and_then(|records| {
         records.into_iter().find_map(|r| match r {
@@ -296,6 +311,7 @@ mod tests {
         let all = list_backups(d.path(), None, None).unwrap();
         assert_eq!(all.len(), 1);
         assert!(!all[0].complete);
+        assert!(all[0].damaged);
         assert!(all[0].error.as_deref().unwrap().contains("cannot parse manifest"));
     }
 

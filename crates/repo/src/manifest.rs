@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RepoError, Result};
 use crate::fsutil::write_atomically_at;
+use crate::beneath::check_relative;
 use crate::layout::RepoLayout;
+use crate::name::path_component;
 
 /// The `format` field of every manifest cassette writes.
 pub const MANIFEST_FORMAT: &str = "cassette.backup-manifest";
@@ -208,25 +210,47 @@ impl Manifest {
         json
     }
 
-    /// Reads and checks `<backup_dir>/manifest.json`.
+    /// Reads and checks `<backup_dir>/manifest.json`: a regular file (a symbolic link, FIFO or
+    /// anything else there is refused, see `beneath`), of the backup whose directory it is in.
     ///
     /// Errors: [`RepoError::NotFound`] if there is no backup directory,
-    /// [`RepoError::Incomplete`] if it has no manifest, and
+    /// [`RepoError::Incomplete`] if it has no manifest,
     /// [`RepoError::ManifestFormat`]/[`RepoError::ManifestVersion`] for a
-    /// manifest this build does not understand.
+    /// manifest this build does not understand, [`RepoError::ManifestPath`] for a path that
+    /// leaves the backup, and [`RepoError::ManifestMismatch`] for another backup's manifest.
     pub fn read(backup_dir: &Path) -> Result<Manifest> {
+        let m = Self::read_unnamed(backup_dir)?;
+        let dir_name = backup_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if m.backup_name != dir_name {
+            return Err(RepoError::ManifestMismatch {
+                path: RepoLayout::manifest_path(backup_dir),
+                found: m.backup_name,
+                expected: dir_name,
+            });
+        }
+        Ok(m)
+    }
+
+    /// [`Manifest::read`] without the check that the manifest names its directory (a backup
+    /// being deleted is in a directory of another name).
+    pub fn read_unnamed(backup_dir: &Path) -> Result<Manifest> {
         let path = RepoLayout::manifest_path(backup_dir);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(if backup_dir.is_dir() {
+        let mut bytes = Vec::new();
+        let read = crate::beneath::open_regular(backup_dir, &path).and_then(|mut f| {
+            use std::io::Read;
+            f.read_to_end(&mut bytes).map_err(|e| RepoError::io("read", &path, e))
+        });
+        match read {
+            Ok(_) => {}
+            Err(e) if e.io_kind() == Some(io::ErrorKind::NotFound) => {
+                return Err(if fs::symlink_metadata(backup_dir).is_ok_and(|m| m.is_dir()) {
                     RepoError::Incomplete { path: backup_dir.to_owned() }
                 } else {
                     RepoError::NotFound { path: backup_dir.to_owned() }
                 });
             }
-            Err(e) => return Err(RepoError::io("read", path, e)),
-        };
+            Err(e) => return Err(e),
+        }
         Self::parse(&path, &bytes)
     }
 
@@ -259,7 +283,69 @@ impl Manifest {
                 supported: MANIFEST_VERSION,
             });
         }
-        serde_json::from_slice(bytes).map_err(parse_err)
+        let m: Manifest = serde_json::from_slice(bytes).map_err(parse_err)?;
+        m.check_paths(path)?;
+        Ok(m)
+    }
+
+    /// The rules of every name and path a manifest holds, checked on parse so that no reader
+    /// ever joins an unchecked path: names are single path components; file paths are
+    /// relative, without `.`/`..`/empty components or NUL, and inside their table's (or
+    /// configuration directory's) directory; hashes are hex; the sizes add up.
+    fn check_paths(&self, path: &Path) -> Result<()> {
+        let bad = |entry: &str, reason: String| RepoError::ManifestPath {
+            path: path.to_owned(),
+            entry: entry.to_owned(),
+            reason,
+        };
+        let name = |kind: &str, value: &str| {
+            path_component(kind, value).map(|_| ()).map_err(|e| bad(value, format!("is not a valid {kind} ({e})")))
+        };
+        name("backup name", &self.backup_name)?;
+        let mut total: u64 = 0;
+        let mut file = |f: &FileEntry, inside: &str| -> Result<()> {
+            if let Some(reason) = check_relative(&f.path) {
+                return Err(bad(&f.path, reason.to_owned()));
+            }
+            if !f.path.strip_prefix(inside).is_some_and(|rest| rest.starts_with('/')) {
+                return Err(bad(&f.path, format!("is not inside {inside}/")));
+            }
+            if let Some(o) = &f.object
+                && let Some(reason) = check_relative(o)
+            {
+                return Err(bad(o, reason.to_owned()));
+            }
+            if let Some(r) = &f.reused_from {
+                path_component("backup name", r).map_err(|e| bad(r, format!("is not a backup name ({e})")))?;
+            }
+            if f.blake3.len() != 64 || !f.blake3.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad(&f.path, format!("has a BLAKE3 hash {:?} that is not 64 hex digits", f.blake3)));
+            }
+            total = total.checked_add(f.size).ok_or_else(|| bad(&f.path, "has sizes adding up past 2^64 bytes".into()))?;
+            Ok(())
+        };
+        for ks in &self.keyspaces {
+            name("keyspace", &ks.name)?;
+            for t in &ks.tables {
+                name("table", &t.name)?;
+                if t.id.len() != 32 || !t.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad(&t.id, format!("is not a table ID of {}.{} (32 hex digits)", ks.name, t.name)));
+                }
+                let dir = format!("{}/{}", ks.name, t.name);
+                for f in &t.files {
+                    file(f, &dir)?;
+                }
+            }
+        }
+        for c in &self.config_dirs {
+            if let Some(reason) = check_relative(&c.stored_as) {
+                return Err(bad(&c.stored_as, reason.to_owned()));
+            }
+            for f in &c.files {
+                file(f, &c.stored_as)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -325,13 +411,62 @@ pub(crate) mod tests {
 
     #[test]
     fn roundtrip_and_no_partial_left() {
-        let d = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("b1");
         let m = sample();
-        m.write_atomically(d.path()).unwrap();
-        assert_eq!(Manifest::read(d.path()).unwrap(), m);
-        assert!(!d.path().join("manifest.json.partial").exists());
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        m.write_atomically(&d).unwrap();
+        assert_eq!(Manifest::read(&d).unwrap(), m);
+        assert!(!d.join("manifest.json.partial").exists());
+        let names: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["manifest.json"]);
+    }
+
+    #[test]
+    fn another_backups_manifest_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        sample().write_atomically(&t.path().join("b2")).unwrap();
+        let err = Manifest::read(&t.path().join("b2")).unwrap_err();
+        assert!(matches!(err, RepoError::ManifestMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("names the backup \"b1\""), "{err}");
+    }
+
+    #[test]
+    fn paths_leaving_the_backup_are_refused_on_parse() {
+        let bad_paths = ["../../x", "/etc/hostname", "ks1/t1/../../../x", "ks1/t1//x", "ks1/t2/x", "ks1/t1", "ks1/t1/a\0b", ""];
+        for p in bad_paths {
+            let mut m = sample();
+            m.keyspaces[0].tables[0].files[0].path = p.into();
+            let err = Manifest::parse(Path::new("m.json"), &m.to_json()).unwrap_err();
+            assert!(matches!(err, RepoError::ManifestPath { .. }), "{p:?}: {err}");
+        }
+        let mut m = sample();
+        m.keyspaces[0].name = "..".into();
+        assert!(Manifest::parse(Path::new("m.json"), &m.to_json()).is_err());
+        let mut m = sample();
+        m.config_dirs[0].stored_as = "/etc".into();
+        assert!(Manifest::parse(Path::new("m.json"), &m.to_json()).is_err());
+        let mut m = sample();
+        m.keyspaces[0].tables[0].files[0].object = Some("../other/x".into());
+        assert!(Manifest::parse(Path::new("m.json"), &m.to_json()).is_err());
+        let mut m = sample();
+        m.keyspaces[0].tables[0].files[0].blake3 = "é".repeat(20);
+        assert!(Manifest::parse(Path::new("m.json"), &m.to_json()).is_err());
+        let mut m = sample();
+        m.keyspaces[0].tables[0].files[0].size = u64::MAX;
+        assert!(Manifest::parse(Path::new("m.json"), &m.to_json()).is_err());
+    }
+
+    #[test]
+    fn a_fifo_or_a_link_as_manifest_is_refused_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path().join("b1");
+        fs::create_dir(&b).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &b.join("manifest.json"), rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+        assert!(matches!(Manifest::read(&b), Err(RepoError::Unsafe { .. })));
+        fs::remove_file(b.join("manifest.json")).unwrap();
+        sample().write_atomically(&t.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("elsewhere/manifest.json"), b.join("manifest.json")).unwrap();
+        assert!(matches!(Manifest::read(&b), Err(RepoError::Unsafe { .. })));
     }
 
     #[test]

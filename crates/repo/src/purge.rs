@@ -22,7 +22,7 @@ use crate::delete::{self, DELETING_PREFIX, DeleteSummary};
 use crate::error::{RepoError, Result};
 use crate::layout::{META_DIR, PARTIAL_SUFFIX, RESTORE_STAGING_DIR};
 use crate::list::{BackupSummary, list_node, node_dirs};
-use crate::lock::{NodeLock, cassandra_node_lock_dir};
+use crate::lock::NodeLock;
 use crate::manifest::Manifest;
 use crate::retention::{self, Policy, Reason};
 use crate::{fault, index};
@@ -68,6 +68,8 @@ pub struct PlannedBackup {
     pub name: String,
     /// Whether it has a manifest.
     pub complete: bool,
+    /// Its manifest is there but cannot be read: kept (see `BackupSummary::damaged`).
+    pub damaged: bool,
     /// When it finished (complete backups).
     pub finished_at: Option<DateTime<Utc>>,
     /// Kept or not.
@@ -152,6 +154,7 @@ pub fn plan(
             PlannedBackup {
                 name: b.name.clone(),
                 complete: b.complete,
+                damaged: b.damaged,
                 finished_at: b.finished_at,
                 keep: reason.keeps(),
                 why: reason.describe(b, &opts.policy, opts.now),
@@ -198,7 +201,7 @@ fn plan_and_run(node_dir: &Path, opts: &PurgeOptions, out: &mut NodePurge) -> Re
     // The repository lock keeps backups of this node out; the Cassandra-node lock, when this
     // machine runs the node's jobs, also keeps a restore reading these backups out.
     let _lock = NodeLock::acquire(node_dir)?;
-    let _job_lock = NodeLock::acquire(&cassandra_node_lock_dir(&out.host_id))?;
+    let _job_lock = NodeLock::acquire_host(&out.host_id)?;
     let backups = opts.selected(list_node(node_dir)?);
     out.backups = plan(&backups, opts, |b| restored_recently(&b.path, opts));
     out.garbage = leftovers(node_dir, &out.host_id, &backups, out, opts);
@@ -230,12 +233,13 @@ fn plan_and_run(node_dir: &Path, opts: &PurgeOptions, out: &mut NodePurge) -> Re
         }
         fault::point("purge-removed");
     }
+    // Beneath the repository root, never through a link (`beneath`): a staging directory
+    // that is a link to a live keyspace directory is refused, its target untouched.
+    let root = node_dir.parent().and_then(Path::parent).unwrap_or(node_dir);
     for g in &mut out.garbage {
-        let removed = if g.path.is_dir() { std::fs::remove_dir_all(&g.path) } else { std::fs::remove_file(&g.path) };
-        match removed {
+        match crate::beneath::remove_all(root, &g.path) {
             Ok(()) => g.removed = true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => g.removed = true,
-            Err(e) => g.error = Some(format!("cannot remove {}: {e}", g.path.display())),
+            Err(e) => g.error = Some(e.to_string()),
         }
     }
     Ok(())
@@ -407,13 +411,14 @@ mod tests {
         let node = root.path().join("c/h");
         backup(&node, "b", 1, None);
         fs::create_dir_all(node.join(".deleting-x-42/ks/t")).unwrap();
-        fs::write(node.join(".index.json.partial"), b"{").unwrap();
         fs::create_dir_all(node.join("b/cassette-meta/tables")).unwrap();
         fs::write(node.join("b/cassette-meta/tables/ks.t.cql.partial"), b"CREATE").unwrap();
         // Listed by the manifest: a configuration file really named so.
         let mut m = Manifest::read(&node.join("b")).unwrap();
         m.config_dirs[0].files[0].path = "cassette-meta/conf/0-cassandra/odd.partial".into();
         m.write_atomically(&node.join("b")).unwrap();
+        index::record(&node, &m).unwrap(); // the index describes this manifest file: no repair
+        fs::write(node.join(".index.json.partial"), b"{").unwrap();
         fs::create_dir_all(node.join("b/cassette-meta/conf/0-cassandra")).unwrap();
         fs::write(node.join("b/cassette-meta/conf/0-cassandra/odd.partial"), b"7 bytes").unwrap();
         let staging = root.path().join(".restore-staging/h");

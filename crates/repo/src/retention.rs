@@ -79,7 +79,8 @@ impl Reason {
                 "incomplete, last written {written} ago, within the grace period ({grace}): it may be running or about to be resumed"
             ),
             Reason::Unreadable => format!(
-                "{}: kept; check it with `cassette verify`, remove it with `cassette delete`",
+                "{}{}: kept; check it with `cassette verify`, remove it with `cassette delete`",
+                if b.damaged { "DAMAGED, " } else { "" },
                 b.error.as_deref().unwrap_or("its age is unknown")
             ),
             Reason::RestoreActive => format!("a restore used it within the grace period ({grace})"),
@@ -123,7 +124,7 @@ pub fn select(backups: &[BackupSummary], policy: &Policy, now: DateTime<Utc>) ->
         };
     }
     for (i, b) in backups.iter().enumerate() {
-        if b.complete || b.error.is_some() {
+        if b.complete || b.damaged || b.error.is_some() {
             continue;
         }
         reasons[i] = match b.last_written_at.or(b.started_at) {
@@ -172,6 +173,7 @@ mod tests {
             finished_at: Some(finished),
             last_written_at: None,
             error: None,
+            damaged: false,
         }
     }
 

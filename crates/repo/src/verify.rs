@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{RepoError, Result};
 use crate::manifest::{FileEntry, Manifest};
 
 /// A stored file that does not match its manifest entry.
@@ -39,12 +39,22 @@ pub struct VerifyReport {
     pub bad: Vec<BadFile>,
 }
 
-/// What is wrong with one stored file, or `None` when it matches its entry.
+/// What is wrong with one stored file, or `None` when it matches its entry. The file is opened
+/// beneath `backup_dir` by the repository path policy (`beneath`): a symbolic link, a FIFO or
+/// anything but a regular file is reported, never followed or read.
 pub fn check_file(backup_dir: &Path, entry: &FileEntry, depth: Depth) -> Option<String> {
+    if let Some(reason) = crate::beneath::check_relative(&entry.path) {
+        return Some(format!("not a path inside the backup: {reason}"));
+    }
     let path = backup_dir.join(&entry.path);
-    let size = match std::fs::metadata(&path) {
+    let file = match crate::beneath::open_regular(backup_dir, &path) {
+        Ok(f) => f,
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => return Some("missing".into()),
+        Err(RepoError::Unsafe { problem, .. }) => return Some(format!("refused: {problem}")),
+        Err(e) => return Some(format!("unreadable: {e}")),
+    };
+    let size = match file.metadata() {
         Ok(m) => m.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("missing".into()),
         Err(e) => return Some(format!("unreadable: {e}")),
     };
     if size != entry.size {
@@ -53,7 +63,7 @@ pub fn check_file(backup_dir: &Path, entry: &FileEntry, depth: Depth) -> Option<
     if depth == Depth::Quick {
         return None;
     }
-    let stored = match crate::hash_file(&path) {
+    let stored = match crate::hash_open_file(file, &path) {
         Ok(s) => s,
         Err(e) => return Some(format!("unreadable: {e}")),
     };
@@ -61,7 +71,7 @@ pub fn check_file(backup_dir: &Path, entry: &FileEntry, depth: Depth) -> Option<
         return Some(format!(
             "content changed: BLAKE3 {} but the manifest says {}",
             &stored.blake3[..16],
-            &entry.blake3[..entry.blake3.len().min(16)]
+            entry.blake3.get(..16).unwrap_or(&entry.blake3)
         ));
     }
     if let Some(crc) = entry.digest_crc32

@@ -155,7 +155,7 @@ pub async fn run_restore(
     };
     let host_staging = req.staging_dir.clone().unwrap_or(default_staging).join(&host_id);
     wait_for_leftover_imports(&host_staging).await?;
-    clear_leftovers(&host_staging);
+    clear_leftovers(&host_staging)?;
     let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
     let mut ctx = TableContext {
         node,
@@ -459,9 +459,7 @@ async fn wait_for_leftover_imports(host_staging: &Path) -> Result<(), RestoreErr
     }
 }
 
-/// The node-wide job lock, shared with the backup engine (`/tmp/cassette-node-<host ID>`).
+/// The node-wide job lock, shared with the backup engine (in the state directory, see `cassette_repo::state`).
 pub(crate) fn node_lock(host_id: &str) -> Result<NodeLock, RestoreError> {
-    let dir = cassette_repo::cassandra_node_lock_dir(host_id);
-    std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create lock directory", &dir, e))?;
-    Ok(NodeLock::acquire(&dir)?)
+    Ok(NodeLock::acquire_host(host_id)?)
 }

@@ -31,7 +31,7 @@
 //! what was quarantined is never quarantined again (that would quarantine the restored files).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -187,8 +187,10 @@ pub fn journal_path(backup_dir: &Path, host_id: &str) -> PathBuf {
 /// Reads a journal; a missing file is empty, a torn or unreadable line (a crash while writing
 /// it) is skipped.
 pub fn load(path: &Path) -> Vec<Record> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    // A link or a FIFO planted as a journal is neither followed nor waited on.
+    let Ok(Some(bytes)) = cassette_repo::fsutil::read_regular(path) else { return Vec::new() };
+    String::from_utf8_lossy(&bytes)
+        .lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// What the current run of this node's journal already did.
@@ -298,21 +300,16 @@ impl Journal {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| cassette_repo::RepoError::io("create directory", parent, e))?;
         }
+        // Never through a symbolic link, only a regular file of its own (the repository path
+        // policy, `cassette_repo::beneath`).
+        let file = cassette_repo::fsutil::open_append_nofollow(path)?;
         // A torn last line (crash while writing) would glue onto the next record: cut it off.
-        if let Ok(text) = std::fs::read_to_string(path)
-            && !text.is_empty()
-            && !text.ends_with('\n')
-        {
-            let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            let f =
-                OpenOptions::new().write(true).open(path).map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
-            f.set_len(keep as u64).map_err(|e| cassette_repo::RepoError::io("truncate", path, e))?;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut (&file), &mut text).map_err(|e| cassette_repo::RepoError::io("read", path, e))?;
+        if !text.is_empty() && !text.ends_with(b"\n") {
+            let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64).map_err(|e| cassette_repo::RepoError::io("truncate", path, e))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| cassette_repo::RepoError::io("open", path, e))?;
         Ok(Journal { file, path: path.to_owned() })
     }
 
@@ -453,7 +450,7 @@ mod tests {
         let mut j = Journal::open(&p).unwrap();
         j.append(&truncated(1, "a")).unwrap();
         drop(j);
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"{\"record\":\"loa").unwrap();
         let mut j = Journal::open(&p).unwrap();
         j.append(&loaded(2, "a", Mode::TruncateAndLoad)).unwrap();

@@ -16,7 +16,7 @@ pub(crate) struct Located {
 /// the backups that exist for that node, and the nodes that have a backup of that name.
 pub(crate) fn locate(root: &Path, cluster: &str, host_id: &str, name: &str) -> Result<Located, RestoreError> {
     let name = BackupName::parse(name).map_err(|e| RestoreError::InvalidInput(e.to_string()))?;
-    let dir = RepoLayout::new(root).backup_dir(cluster, host_id, &name)?;
+    let dir = RepoLayout::new(root).checked_backup_dir(cluster, host_id, &name)?;
     match Manifest::read(&dir) {
         Ok(manifest) => Ok(Located { dir, manifest }),
         Err(RepoError::Incomplete { path }) => Err(RestoreError::Incomplete { path: path.display().to_string() }),

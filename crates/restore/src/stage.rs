@@ -43,15 +43,19 @@ pub(crate) fn table_staging_dir(run_dir: &Path, keyspace: &str, table: &str) -> 
     run_dir.join(keyspace).join(table)
 }
 
-/// Removes staging directories left by earlier runs for this node.
-pub(crate) fn clear_leftovers(host_dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(host_dir) {
-        for e in entries.flatten() {
-            if let Err(err) = std::fs::remove_dir_all(e.path()) {
-                tracing::warn!(path = %e.path().display(), error = %err, "could not remove a leftover staging directory");
-            }
-        }
-    }
+/// Removes staging directories left by earlier runs for this node, making sure first that this
+/// node's staging directory (`<staging root>/<host ID>`, created if missing) and the staging root
+/// are real directories, not symbolic links: the repository path policy
+/// (`cassette_repo::beneath`). Nothing is ever removed through a link: a link planted there
+/// (say to a live keyspace directory) makes the restore stop before it touches anything.
+pub(crate) fn clear_leftovers(host_dir: &Path) -> Result<(), RepoError> {
+    let staging_root = host_dir.parent().unwrap_or(host_dir);
+    // The directory holding the staging root (the repository root for the default staging
+    // directory) is the anchor: the staging root is checked as well.
+    let anchor = staging_root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(staging_root);
+    std::fs::create_dir_all(anchor).map_err(|e| RepoError::io("create staging directory", anchor, e))?;
+    cassette_repo::beneath::create_dir_all(anchor, host_dir)?;
+    cassette_repo::beneath::remove_contents(anchor, host_dir)
 }
 
 #[cfg(test)]
@@ -80,7 +84,7 @@ mod tests {
         assert_eq!(ino(&dir.join("nb-1-big-Data.db")), ino(&table.join("nb-1-big-Data.db")));
         assert_ne!(ino(&dir.join("nb-1-big-Statistics.db")), ino(&table.join("nb-1-big-Statistics.db")));
         assert!(!dir.join("stale").exists());
-        clear_leftovers(&d.path().join("staging/h"));
+        clear_leftovers(&d.path().join("staging/h")).unwrap();
         assert!(!d.path().join("staging/h/1").exists());
     }
 }

@@ -53,7 +53,13 @@ pub async fn run(
             b.cluster,
             b.host_id,
             b.name,
-            if b.complete { "complete" } else { "INCOMPLETE" },
+            if b.complete {
+                "complete"
+            } else if b.damaged {
+                "DAMAGED"
+            } else {
+                "INCOMPLETE"
+            },
             b.files,
             super::human_bytes(b.bytes),
             super::human_bytes(b.bytes_added),

@@ -14,6 +14,8 @@ struct Verified {
     host_id: String,
     name: String,
     complete: bool,
+    /// Its manifest is there but cannot be read (see `cassette list`).
+    damaged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<VerifyReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,6 +53,8 @@ pub async fn run(
                 Ok(r) => (Some(r), None),
                 Err(e) => (None, Some(e)),
             }
+        } else if b.damaged {
+            (None, Some(b.error.clone().unwrap_or_else(|| "its manifest cannot be read".into())))
         } else {
             (None, Some("incomplete: no manifest (interrupted or failed); it cannot be restored. Run the same backup again to resume it".to_string()))
         };
@@ -59,6 +63,7 @@ pub async fn run(
             host_id: b.host_id,
             name: b.name,
             complete: b.complete,
+            damaged: b.damaged,
             report,
             error,
         });
@@ -84,6 +89,7 @@ pub async fn run(
                         println!("  {}: {}", bad.path, bad.problem);
                     }
                 }
+                (None, Some(e)) if r.damaged => println!("DAMAGED  {who}: {e}"),
                 (None, Some(e)) => println!("BAD      {who}: {e}"),
                 (None, None) => unreachable!("a result has a report or an error"),
             }
