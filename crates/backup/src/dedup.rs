@@ -29,6 +29,8 @@ pub(crate) struct StoredCopy {
 #[derive(Default)]
 pub(crate) struct StoredIndex {
     by_key: HashMap<Key, StoredCopy>,
+    /// The stored paths of `by_key` (a resumed backup removes its files that are not here).
+    paths: std::collections::HashSet<PathBuf>,
     /// Local repositories: a stored copy counts only while its file is there with its size.
     /// Remote indexes are checked against a listing when built.
     check_local: bool,
@@ -123,13 +125,47 @@ impl StoredIndex {
         index
     }
 
-    /// Indexes what an interrupted run of this backup journaled as stored.
+    /// Indexes what an interrupted run of this backup journaled as stored. Local copies count
+    /// once a filesystem flush covered them (a `synced` line). Those journaled after the last
+    /// flush (the table being copied when the run died or its disk filled up) count too if,
+    /// after a flush now, they still hash as journaled: they need not be copied again.
     pub fn from_journal(backup_dir: &Path) -> StoredIndex {
-        // Local copies count only once a filesystem flush covered them (a `synced` line).
         let path = RepoLayout::journal_path(backup_dir);
-        let mut index = StoredIndex::from_journal_records(backup_dir, Journal::load_durable(&path));
-        index.check_local = true;
-        index
+        let records = Journal::load(&path);
+        let covered = records
+            .as_ref()
+            .ok()
+            .and_then(|r| r.iter().rposition(|r| matches!(r, JournalRecord::Synced)))
+            .map_or(0, |i| i + 1);
+        let unsynced = records.as_ref().map(|r| r.len() > covered).unwrap_or(false);
+        if unsynced && let Err(e) = cassette_repo::sync_filesystem(backup_dir) {
+            tracing::warn!(backup = %backup_dir.display(), error = %e, "cannot flush the interrupted run's files; copying them again");
+            return StoredIndex::from_journal_records(backup_dir, Journal::load_durable(&path)).checked_locally();
+        }
+        let records = records.map(|records| {
+            records
+                .into_iter()
+                .enumerate()
+                .filter(|(i, r)| match r {
+                    JournalRecord::File { file, .. } if *i >= covered => {
+                        cassette_repo::check_file(backup_dir, file, cassette_repo::Depth::Full).is_none()
+                    }
+                    _ => true,
+                })
+                .map(|(_, r)| r)
+                .collect()
+        });
+        StoredIndex::from_journal_records(backup_dir, records).checked_locally()
+    }
+
+    fn checked_locally(mut self) -> StoredIndex {
+        self.check_local = true;
+        self
+    }
+
+    /// Whether a stored file of this backup (absolute path) is one the index vouches for.
+    pub fn vouches_for(&self, path: &Path) -> bool {
+        self.paths.contains(path)
     }
 
     fn from_journal_records(backup_dir: &Path, records: cassette_repo::Result<Vec<JournalRecord>>) -> StoredIndex {
@@ -144,6 +180,7 @@ impl StoredIndex {
                     tracing::warn!(path = %file.path, "ignoring a journal entry whose path leaves the backup");
                     continue;
                 }
+                index.paths.insert(backup_dir.join(&file.path));
                 index.by_key.insert(
                     (keyspace, table_id, relative.to_string()),
                     StoredCopy { path: backup_dir.join(&file.path), entry: file, backup: None },

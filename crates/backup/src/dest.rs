@@ -223,6 +223,38 @@ pub fn state_dir() -> PathBuf {
     cassette_repo::state::state_dir_path()
 }
 
+/// Before a resumed local backup copies anything: every file under its selected keyspaces that
+/// `resume` does not vouch for (stored but not journaled, `*.partial`, changed since) is
+/// removed. It would be replaced by a copy anyway; removed first, its space is free for the
+/// copy, and the free-space check counts only what is still to store.
+pub(crate) fn remove_untrusted(
+    backup_dir: &Path,
+    keyspaces: &[String],
+    resume: &crate::dedup::StoredIndex,
+) -> Result<(), BackupError> {
+    let mut removed = 0u64;
+    for ks in keyspaces {
+        let mut stack = vec![backup_dir.join(ks)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(kind) = entry.file_type() else { continue };
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if !resume.vouches_for(&path) {
+                    std::fs::remove_file(&path).map_err(|e| RepoError::io("remove unjournaled file", &path, e))?;
+                    removed += 1;
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(backup = %backup_dir.display(), removed, "removed files of the interrupted run that its journal does not vouch for");
+    }
+    Ok(())
+}
+
 fn remove_local_strays(backup_dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
     let listed: std::collections::HashSet<PathBuf> = manifest.files().map(|f| backup_dir.join(&f.path)).collect();
     for ks in &manifest.keyspaces {

@@ -14,6 +14,7 @@ use chrono::Utc;
 
 use crate::dedup::StoredIndex;
 use crate::dest::{Dest, is_remote};
+use crate::safety;
 use crate::select::{KeyspaceSelection, select};
 use crate::table_copy::{TableCopy, snapshot_contents};
 use crate::{
@@ -32,20 +33,31 @@ pub async fn run_backup(
     let started = Instant::now();
     progress.stage(Stage::Prepare, "");
     let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
+    if let Some(tag) = &req.snapshot_tag {
+        safety::check_given_snapshot(tag, &name)?;
+    }
     // The JMX client's JVM starts while the job prepares (a no-op when it already runs).
     node.nodetool.warm_up();
     let local = node.cql.local_node().await?;
     let data_dirs = match &req.data_dirs {
-        Some(dirs) => dirs.clone(),
+        Some(dirs) => {
+            if !req.data_dirs_override {
+                safety::check_node_data_dirs(dirs, node.cql.data_file_directories().await)?;
+            }
+            dirs.clone()
+        }
         None => node.cql.data_file_directories().await?,
     };
     let selection = select(&node.cql, req).await?;
-    let remote = is_remote(&req.backup_root);
-    if !req.allow_same_disk && !remote {
-        check_other_disk(&req.backup_root, &data_dirs)?;
+    let host_id = local.host_id.to_string();
+    if !is_remote(&req.backup_root) {
+        let node_dir = RepoLayout::new(&req.backup_root).node_dir(&local.cluster_name, &host_id)?;
+        safety::check_outside_data_dirs(&req.backup_root, &node_dir, &data_dirs)?;
+        if !req.allow_same_disk {
+            safety::check_other_disk(&req.backup_root, &data_dirs)?;
+        }
     }
 
-    let host_id = local.host_id.to_string();
     let dest = Dest::open(&req.backup_root, &req.transfer, &local.cluster_name, &host_id, &name).await?;
     let resumed = match dest.state().await? {
         BackupState::Complete => {
@@ -81,7 +93,20 @@ pub async fn run_backup(
 
     let (resume, previous) = match &dest {
         Dest::Local { node_dir, backup_dir, .. } => (
-            if resumed { StoredIndex::from_journal(backup_dir) } else { StoredIndex::default() },
+            if resumed {
+                // What the interrupted run stored and the journal cannot vouch for is removed:
+                // it would be copied again anyway, and it holds the space the copy needs.
+                let keyspaces: Vec<String> = selection.iter().map(|k| k.name.clone()).collect();
+                let dir = backup_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let resume = StoredIndex::from_journal(&dir);
+                    crate::dest::remove_untrusted(&dir, &keyspaces, &resume).map(|()| resume)
+                })
+                .await
+                .expect("resume task panicked")?
+            } else {
+                StoredIndex::default()
+            },
             StoredIndex::from_previous_backup(node_dir, name.as_str()),
         ),
         Dest::Remote { repo, backup, journal_path } => (
@@ -98,7 +123,7 @@ pub async fn run_backup(
         std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create journal directory", parent, e))?;
     }
     let started_at = first_start(&journal_path).unwrap_or_else(Utc::now);
-    let tag = req.snapshot_tag.clone().unwrap_or_else(|| snapshot_tag_for(&name));
+    let tag = req.snapshot_tag.clone().unwrap_or_else(|| new_snapshot_tag(&name));
     let mut journal = Journal::open(&journal_path)?;
     journal.append(&JournalRecord::Started { backup_name: name.to_string(), snapshot_tag: tag.clone(), started_at })?;
     let journal = Mutex::new(journal);
@@ -314,13 +339,21 @@ impl KeyspaceContext<'_> {
         entry: &mut KeyspaceEntry,
     ) -> Result<Vec<TableOutcome>, CopyStop> {
         self.progress.stage(Stage::Copy, &ks.name);
-        let mut planned: Vec<(&TableInfo, TableCopy<'_>, Vec<disk::DataFile>, Option<String>)> = Vec::new();
+        let mut planned: Vec<(&TableInfo, TableCopy<'_>, Result<Vec<disk::DataFile>, String>, Option<String>)> =
+            Vec::new();
         for table in &ks.tables {
             let dirs = disk::snapshot_dirs(self.data_dirs, &table.keyspace, &table.name, &table.id_hex(), self.tag);
             let (files, schema) = snapshot_contents(&dirs).map_err(CopyStop::Failed)?;
+            // Every file Cassandra's snapshot lists must be here: else the backup would hold
+            // less than the table (nothing at all, from a wrong data directory) and look whole.
+            let listed = snapshot_listing(table, self.data_dirs, &dirs, self.tag, &files);
+            let (files, listed) = match listed {
+                Ok(n) => (Ok(files), n),
+                Err(e) => (Err(e), 0),
+            };
             let copy = TableCopy {
                 table,
-                snapshot_dirs: dirs,
+                snapshot_sstables: listed,
                 dest: self.dest,
                 resume: self.resume,
                 previous: self.previous,
@@ -335,7 +368,8 @@ impl KeyspaceContext<'_> {
         }
         // Free space: refuse before copying rather than fill the disk halfway.
         if let Dest::Local { backup_dir, .. } = self.dest {
-            let needed: u64 = planned.iter().map(|(_, c, f, _)| c.bytes_to_copy(f)).sum();
+            let needed: u64 =
+                planned.iter().filter_map(|(_, c, f, _)| f.as_ref().ok().map(|f| c.bytes_to_copy(f))).sum();
             let available = cassette_repo::available_bytes(backup_dir.parent().unwrap_or(backup_dir))
                 .map_err(|e| CopyStop::Fatal(e.into()))?;
             if needed > available {
@@ -347,13 +381,16 @@ impl KeyspaceContext<'_> {
                 }));
             }
         }
-        let files: u64 = planned.iter().map(|(_, _, f, _)| f.len() as u64).sum();
-        let bytes: u64 = planned.iter().map(|(_, _, f, _)| f.iter().map(|d| d.size).sum::<u64>()).sum();
+        let found = || planned.iter().filter_map(|(_, _, f, _)| f.as_ref().ok());
+        let files: u64 = found().map(|f| f.len() as u64).sum();
+        let bytes: u64 = found().map(|f| f.iter().map(|d| d.size).sum::<u64>()).sum();
         self.progress.add_total(files, bytes);
         let mut outcomes = Vec::new();
         for (_table, copy, files, schema) in planned {
-            debug_assert!(!copy.snapshot_dirs.is_empty() || files.is_empty());
-            let (table_entry, outcome) = copy.run(files, schema).await;
+            let (table_entry, outcome) = match files {
+                Ok(files) => copy.run(files, schema).await,
+                Err(e) => copy.failed(e),
+            };
             self.progress.table_finished(&outcome);
             entry.tables.push(table_entry);
             outcomes.push(outcome);
@@ -369,10 +406,69 @@ enum CopyStop {
     Fatal(BackupError),
 }
 
-/// The tag of a backup's snapshot: cassette's prefix, the name, the time (a retried backup of
-/// the same name must not find the killed run's snapshot under its own tag).
-fn snapshot_tag_for(name: &BackupName) -> String {
-    format!("{SNAPSHOT_TAG_PREFIX}{name}-{}", Utc::now().timestamp_millis())
+/// The tag of a new snapshot for backup `name` (see [`safety::snapshot_tag_for`]).
+fn new_snapshot_tag(name: &BackupName) -> String {
+    safety::snapshot_tag_for(name, Utc::now().timestamp_millis())
+}
+
+/// Checks the files found in a table's snapshot directories against the `manifest.json`
+/// Cassandra wrote into the snapshot, and returns how many SSTables it lists. A table without
+/// any snapshot directory, without the manifest, or with a listed file not found fails,
+/// naming where it looked.
+fn snapshot_listing(
+    table: &TableInfo,
+    data_dirs: &[PathBuf],
+    found_dirs: &[PathBuf],
+    tag: &str,
+    files: &[disk::DataFile],
+) -> Result<u64, String> {
+    let looked_in = || {
+        data_dirs
+            .iter()
+            .map(|d| {
+                d.join(&table.keyspace)
+                    .join(disk::table_dir_name(&table.name, &table.id_hex()))
+                    .join("snapshots")
+                    .join(tag)
+                    .display()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let hint = "are these the node's data directories, all of them, as this machine sees them (--data-dir)?";
+    if found_dirs.is_empty() {
+        return Err(format!(
+            "Cassandra's snapshot '{tag}' of {}.{} is not in any data directory (looked in {}): {hint}",
+            table.keyspace,
+            table.name,
+            looked_in()
+        ));
+    }
+    let listed = disk::snapshot_manifest_files(found_dirs).map_err(|e| e.to_string())?.ok_or_else(|| {
+        format!(
+            "Cassandra's snapshot '{tag}' of {}.{} has no manifest.json (looked in {}), so which files it holds is unknown: {hint}",
+            table.keyspace,
+            table.name,
+            looked_in()
+        )
+    })?;
+    let present: std::collections::HashSet<&str> = files.iter().map(|f| f.relative.as_str()).collect();
+    let missing: Vec<&str> = listed.iter().map(String::as_str).filter(|f| !present.contains(f)).collect();
+    if !missing.is_empty() {
+        const SHOWN: usize = 5;
+        let more = if missing.len() > SHOWN { format!(" and {} more", missing.len() - SHOWN) } else { String::new() };
+        return Err(format!(
+            "Cassandra's snapshot '{tag}' of {}.{} lists {} SSTables, and {} of them are not in the snapshot directories (looked in {}): {}{more}; {hint}",
+            table.keyspace,
+            table.name,
+            listed.len(),
+            missing.len(),
+            looked_in(),
+            missing[..missing.len().min(SHOWN)].join(", ")
+        ));
+    }
+    Ok(listed.len() as u64)
 }
 
 /// Takes the snapshot of a backup ahead of it, of every keyspace the request selects, in one
@@ -381,7 +477,7 @@ fn snapshot_tag_for(name: &BackupName) -> String {
 pub async fn take_snapshot(node: &Node, req: &BackupRequest) -> Result<String, BackupError> {
     let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
     let selection = select(&node.cql, req).await?;
-    let tag = snapshot_tag_for(&name);
+    let tag = new_snapshot_tag(&name);
     snapshot_selection(&node.nodetool, &tag, &selection).await?;
     Ok(tag)
 }
@@ -403,39 +499,21 @@ async fn snapshot_selection(
     }
 }
 
-/// Clears snapshots with cassette's tag prefix: leftovers of a run that was killed before its
-/// `clear` stage. The caller holds the node-wide lock, so no other cassette job owns them;
-/// `keep` is the snapshot this job was given to copy.
+/// Clears snapshots cassette took (its tags, `cassette-<name>-<ms>`): leftovers of a run that
+/// was killed before its `clear` stage. The caller holds the node-wide lock, so no other
+/// cassette job owns them; `keep` is the snapshot this job was given to copy. An operator's
+/// snapshot is never cleared, even one whose tag starts with `cassette-`.
 async fn clear_leftover_snapshots(
     nodetool: &Nodetool,
     data_dirs: &[PathBuf],
     keep: Option<&str>,
 ) -> Result<(), BackupError> {
     for tag in disk::snapshot_tags_with_prefix(data_dirs, SNAPSHOT_TAG_PREFIX) {
-        if Some(tag.as_str()) == keep {
+        if Some(tag.as_str()) == keep || safety::backup_of_snapshot_tag(&tag).is_none() {
             continue;
         }
         tracing::warn!(%tag, "clearing a snapshot left by an interrupted cassette run");
         nodetool.clear_snapshot(&tag, &[]).await?;
-    }
-    Ok(())
-}
-
-fn check_other_disk(backup_root: &Path, data_dirs: &[PathBuf]) -> Result<(), BackupError> {
-    // The backup directory may not exist yet: compare its nearest existing ancestor.
-    let mut probe = backup_root.to_path_buf();
-    while !probe.exists() {
-        if !probe.pop() {
-            return Ok(());
-        }
-    }
-    for d in data_dirs {
-        if cassette_repo::same_filesystem(&probe, d).unwrap_or(false) {
-            return Err(BackupError::SameDisk {
-                backup: backup_root.display().to_string(),
-                data: d.display().to_string(),
-            });
-        }
     }
     Ok(())
 }

@@ -31,6 +31,16 @@ pub enum BackupError {
         /// Data directory.
         data: String,
     },
+    /// A `--data-dir` that is not one of the node's own data directories.
+    #[error(
+        "--data-dir {given} is not one of the node's data_file_directories ({node}, as CQL reports them): a backup would copy whatever {given} holds, not the node's data. Leave out --data-dir to use the node's own; if {given} is one of them as this machine mounts it (a container with other mount paths), add --data-dir-override"
+    )]
+    ForeignDataDir {
+        /// The directory given.
+        given: String,
+        /// The node's own, as CQL reports them.
+        node: String,
+    },
     /// Not enough free space on the backup target.
     #[error(
         "not enough free space in {path}: the keyspace '{keyspace}' needs {needed} bytes more, {available} are available. Free space or choose another --backup-dir; nothing complete was written, and running the same backup again resumes it"

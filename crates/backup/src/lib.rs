@@ -3,11 +3,13 @@
 //! [`run_backup`] backs up the node that a [`Node`] (CQL session + nodetool) reaches into a
 //! repository directory laid out by `cassette-repo`. A job is a sequence of named [`Stage`]s:
 //!
-//! 1. `prepare`: check the name, the node, the selection, the target; take the node lock;
-//!    clear snapshots that an interrupted cassette run left on the node;
+//! 1. `prepare`: check the name, the node, the selection, the target (`--data-dir` the node's
+//!    own, the backup directory outside them); take the node lock; clear snapshots that an
+//!    interrupted cassette run left on the node (only tags cassette makes);
 //! 2. `schema`: store the CQL schema of every selected keyspace;
 //! 3. `snapshot`: one `nodetool snapshot -t cassette-...` of every selected keyspace (one point
-//!    in time for the node); then per keyspace `copy`: every SSTable file, verified against
+//!    in time for the node); then per keyspace `copy`: every SSTable file (a table fails unless
+//!    every file Cassandra's snapshot `manifest.json` lists is found), verified against
 //!    `Digest.crc32`, hashed with BLAKE3, hard-linked instead of copied when an earlier backup
 //!    of this node holds the same file, made durable by one filesystem flush per table; then
 //!    `clear` (always, also when a copy failed);
@@ -39,6 +41,7 @@ mod engine;
 mod error;
 mod progress;
 mod request;
+mod safety;
 mod select;
 mod table_copy;
 

@@ -33,13 +33,19 @@ pub struct BackupRequest {
     pub alias: Option<String>,
     /// Allow a backup directory on the same filesystem as a data directory.
     pub allow_same_disk: bool,
-    /// Data directories; `None`: ask the node (`system_views.settings`).
+    /// Data directories; `None`: ask the node (`system_views.settings`). Each must be one of
+    /// the node's own (through any path) unless `data_dirs_override`.
     pub data_dirs: Option<Vec<PathBuf>>,
+    /// `data_dirs` are the node's data directories as this machine mounts them (a container
+    /// whose mount paths differ from the node's): not checked against what CQL reports. The
+    /// snapshot's own file list is checked either way.
+    pub data_dirs_override: bool,
     /// Files copied at once.
     pub parallel_files: usize,
     /// Copy this snapshot, taken earlier by [`crate::take_snapshot`], instead of taking one per
     /// keyspace: a cluster backup snapshots every node first, so the nodes' backups are close
-    /// to one point in time. It is cleared like cassette's own snapshots.
+    /// to one point in time. It is cleared like cassette's own snapshots, so it must be one:
+    /// a tag [`crate::take_snapshot`] made for this backup's name, or the job is refused.
     pub snapshot_tag: Option<String>,
     /// Object storage: part size, buffers, files at once, bandwidth (unused for a directory).
     pub transfer: cassette_object::Transfer,
@@ -58,6 +64,7 @@ impl BackupRequest {
             alias: None,
             allow_same_disk: false,
             data_dirs: None,
+            data_dirs_override: false,
             parallel_files: 2,
             snapshot_tag: None,
             transfer: cassette_object::Transfer::default(),

@@ -19,7 +19,8 @@ use crate::{Progress, Status, TableOutcome};
 
 pub(crate) struct TableCopy<'a> {
     pub table: &'a TableInfo,
-    pub snapshot_dirs: Vec<PathBuf>,
+    /// How many SSTables Cassandra's snapshot manifest lists (all of them found).
+    pub snapshot_sstables: u64,
     pub dest: &'a Dest,
     pub resume: &'a StoredIndex,
     pub previous: &'a StoredIndex,
@@ -169,7 +170,38 @@ impl TableCopy<'_> {
             bytes_copied,
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        let entry = TableEntry { name: t.name.clone(), id: t.id_hex(), schema_cql, files: entries };
+        let entry = TableEntry {
+            name: t.name.clone(),
+            id: t.id_hex(),
+            schema_cql,
+            files: entries,
+            snapshot_sstables: Some(self.snapshot_sstables),
+        };
+        (entry, outcome)
+    }
+
+    /// The outcome of a table that failed before any copy (its snapshot is not what Cassandra
+    /// says it holds).
+    pub fn failed(&self, error: String) -> (TableEntry, TableOutcome) {
+        let t = self.table;
+        let outcome = TableOutcome {
+            keyspace: t.keyspace.clone(),
+            table: t.name.clone(),
+            status: Status::Failure,
+            error: Some(error),
+            files: 0,
+            bytes: 0,
+            bytes_added: 0,
+            bytes_copied: 0,
+            duration_ms: 0,
+        };
+        let entry = TableEntry {
+            name: t.name.clone(),
+            id: t.id_hex(),
+            schema_cql: None,
+            files: Vec::new(),
+            snapshot_sstables: None,
+        };
         (entry, outcome)
     }
 }

@@ -166,6 +166,18 @@ impl Cql {
         self.execute(&truncate_statement(keyspace, table)).await
     }
 
+    /// Whether the table holds at least one row, read at consistency ALL (as TRUNCATE needs
+    /// every node up): a restore asks before truncating a table it would load nothing into.
+    pub async fn has_rows(&self, keyspace: &str, table: &str) -> Result<bool, CassandraError> {
+        use scylla::statement::unprepared::Statement;
+        let q = format!("SELECT * FROM {}.{} LIMIT 1", quote_identifier(keyspace), quote_identifier(table));
+        let mut statement = Statement::new(q.as_str());
+        statement.set_consistency(scylla::statement::Consistency::All);
+        let result = self.session.query_unpaged(statement, ()).await.map_err(|e| cql_err(&q, e))?;
+        let rows = result.into_rows_result().map_err(|e| cql_err(&q, e))?;
+        Ok(rows.rows_num() > 0)
+    }
+
     /// Runs a schema statement (`CREATE ...`); `Ok(false)` when what it creates already exists.
     pub async fn execute_schema(&self, statement: &str) -> Result<bool, CassandraError> {
         match self.execute(statement).await {

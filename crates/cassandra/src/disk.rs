@@ -130,6 +130,34 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<DataFile>) -> Result<(),
     Ok(())
 }
 
+/// What Cassandra's own `manifest.json` of a table's snapshot lists: the `Data.db` of every
+/// SSTable the snapshot holds (index SSTables as `.<index>/...`), relative to the snapshot
+/// directory. Cassandra 4.0 to 5.0 write it into one of the table's snapshot directories (with
+/// several data directories, only the first holds it), so the union over `snapshot_dirs` is
+/// read. `Ok(None)`: none of them holds a manifest.
+pub fn snapshot_manifest_files(
+    snapshot_dirs: &[PathBuf],
+) -> Result<Option<std::collections::BTreeSet<String>>, CassandraError> {
+    #[derive(serde::Deserialize)]
+    struct SnapshotManifest {
+        files: Vec<String>,
+    }
+    let mut listed: Option<std::collections::BTreeSet<String>> = None;
+    for dir in snapshot_dirs {
+        let path = dir.join("manifest.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(CassandraError::io(&path, e)),
+        };
+        let manifest: SnapshotManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            CassandraError::Unexpected(format!("Cassandra's snapshot manifest {} cannot be read: {e}", path.display()))
+        })?;
+        listed.get_or_insert_with(Default::default).extend(manifest.files.into_iter().map(|f| f.replace('\\', "/")));
+    }
+    Ok(listed)
+}
+
 /// The parts of an SSTable component file name: `<version>-<id>-<format>-<Component>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SstableName<'a> {
@@ -202,6 +230,23 @@ mod tests {
         }
         let tags = snapshot_tags_with_prefix(&[dir.path().to_path_buf()], "cassette-");
         assert_eq!(tags.into_iter().collect::<Vec<_>>(), vec!["cassette-x-1", "cassette-y-2"]);
+    }
+
+    #[test]
+    fn reads_the_snapshot_manifest_of_every_data_directory() {
+        let d1 = tempfile::tempdir().unwrap();
+        let d2 = tempfile::tempdir().unwrap();
+        let dirs = [d1.path().to_path_buf(), d2.path().to_path_buf()];
+        assert_eq!(snapshot_manifest_files(&dirs).unwrap(), None);
+        std::fs::write(
+            d1.path().join("manifest.json"),
+            br#"{"files" : [ "nb-2-big-Data.db", ".by_name/nb-1-big-Data.db" ], "created_at" : "2026-12-02T03:55:09.925Z", "expires_at" : null, "ephemeral" : false}"#,
+        )
+        .unwrap();
+        let listed = snapshot_manifest_files(&dirs).unwrap().unwrap();
+        assert_eq!(listed.into_iter().collect::<Vec<_>>(), vec![".by_name/nb-1-big-Data.db", "nb-2-big-Data.db"]);
+        std::fs::write(d2.path().join("manifest.json"), b"{\"files\": [").unwrap();
+        assert!(snapshot_manifest_files(&dirs).is_err());
     }
 
     #[test]

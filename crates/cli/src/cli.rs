@@ -304,6 +304,11 @@ pub struct BackupArgs {
     /// Allow a backup directory on the same filesystem as a data directory.
     #[arg(long)]
     pub allow_same_disk: bool,
+    /// The --data-dir paths are the node's data directories as this machine mounts them (a
+    /// container whose mount paths differ from the node's): do not require them to be among
+    /// the data_file_directories the node reports. The snapshot's own file list is still checked.
+    #[arg(long)]
+    pub data_dir_override: bool,
     /// Files copied at once.
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,

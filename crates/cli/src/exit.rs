@@ -35,7 +35,10 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
         return match e {
             BackupError::InvalidInput(_) | BackupError::UnknownSelection(_) => INVALID_INPUT,
             BackupError::AlreadyExists { .. } => CONFLICT,
-            BackupError::SameDisk { .. } | BackupError::NoSpace { .. } | BackupError::Cassandra(_) => ENVIRONMENT,
+            BackupError::SameDisk { .. }
+            | BackupError::ForeignDataDir { .. }
+            | BackupError::NoSpace { .. }
+            | BackupError::Cassandra(_) => ENVIRONMENT,
             BackupError::Repo(r) => repo_code(r),
             BackupError::Object(o) => object_code(o),
         };

@@ -24,14 +24,21 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(global: &cli::Global) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    // Without -v only cassette's own warnings: the CQL driver's reconnection warnings would
+    // come before, and bury, the one error cassette prints (a target `cassette` covers every
+    // `cassette_*` crate).
     let default = match global.verbose {
-        0 => "warn",
+        0 => "cassette=warn",
         1 => "info,cassette=info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_env("CASSETTE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if global.log_json {
         builder.json().init();
     } else {

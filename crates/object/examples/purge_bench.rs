@@ -114,6 +114,7 @@ fn manifest(name: &str, host: &str, i: usize, first: chrono::DateTime<Utc>) -> M
                 id: "0123456789abcdef0123456789abcdef".into(),
                 schema_cql: None,
                 files,
+                snapshot_sstables: None,
             }],
         }],
         config_dirs: Vec::<ConfigDirEntry>::new(),

@@ -74,6 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     id: "0123456789abcdef0123456789abcdef".into(),
                     schema_cql: None,
                     files: entries,
+                    snapshot_sstables: None,
                 }],
             }],
             config_dirs: Vec::new(),

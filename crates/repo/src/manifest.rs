@@ -92,6 +92,12 @@ pub struct TableEntry {
     pub schema_cql: Option<String>,
     /// The SSTable component files (and secondary index files).
     pub files: Vec<FileEntry>,
+    /// How many SSTables (`Data.db` files) Cassandra's own snapshot manifest listed for the
+    /// table when the backup was taken; `files` holds every one of them. `None` in manifests
+    /// written before cassette recorded it. A restore refuses to truncate a table whose
+    /// backup holds fewer SSTables than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_sstables: Option<u64>,
 }
 
 /// One configuration directory in a backup.
@@ -396,6 +402,7 @@ pub(crate) mod tests {
                     id: "0123456789abcdef0123456789abcdef".into(),
                     schema_cql: Some("CREATE TABLE ks1.t1 ...;".into()),
                     files: vec![data, reused],
+                    snapshot_sstables: Some(1),
                 }],
             }],
             config_dirs: vec![ConfigDirEntry {
@@ -485,6 +492,15 @@ pub(crate) mod tests {
         assert!(!json.contains("\"object\""));
         assert!(json.contains("\"reused_from\":\"previous\""));
         assert!(json.contains("\"digest_crc32\":123456"));
+    }
+
+    #[test]
+    fn reads_a_manifest_without_the_snapshot_record() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["keyspaces"][0]["tables"][0]["snapshot_sstables"], 1);
+        v["keyspaces"][0]["tables"][0].as_object_mut().unwrap().remove("snapshot_sstables");
+        let m = Manifest::parse(Path::new("manifest.json"), v.to_string().as_bytes()).unwrap();
+        assert_eq!(m.keyspaces[0].tables[0].snapshot_sstables, None);
     }
 
     #[test]

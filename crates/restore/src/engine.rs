@@ -109,6 +109,16 @@ pub async fn run_restore(
         }
     }
 
+    if req.mode.truncates() {
+        let pending: Vec<&Planned<'_>> = plan
+            .iter()
+            .filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name()))
+            // A table a dry run would create has no rows to lose.
+            .filter(|p| live.contains_key(&p.live_name()))
+            .collect();
+        refuse_truncating_for_nothing(&node.cql, &backup_dir, &pending).await?;
+    }
+
     let mut report = RestoreReport {
         name: req.name.clone(),
         backup_path: backup_dir.clone(),
@@ -394,6 +404,45 @@ fn dry_run_outcome(p: &Planned<'_>, mode: Mode, run: &RunState) -> TableOutcome 
     }
     out.skipped = Some(format!("dry run: would {}", steps.join(", then ")));
     out
+}
+
+/// Defence in depth before any TRUNCATE: a table whose backup holds fewer SSTables than
+/// Cassandra's snapshot listed when the backup was taken (none, from a backup that found no
+/// files) is refused, since truncating it would replace the live rows with less. A manifest of
+/// an older cassette does not record the snapshot's count: a table it holds no SSTable of is
+/// refused while the live table has rows (if it really was empty, TRUNCATE it by hand).
+async fn refuse_truncating_for_nothing(
+    cql: &cassette_cassandra::Cql,
+    backup_dir: &Path,
+    plan: &[&Planned<'_>],
+) -> Result<(), RestoreError> {
+    let mut bad = Vec::new();
+    for p in plan {
+        let held = p.entry.files.iter().filter(|f| f.path.ends_with("-Data.db")).count() as u64;
+        let problem = match p.entry.snapshot_sstables {
+            Some(listed) if held < listed => Some(format!(
+                "the backup holds {held} of the {listed} SSTables Cassandra's snapshot listed when it was taken: a TRUNCATE would replace the live rows with less"
+            )),
+            Some(_) => None,
+            None if held == 0 => match cql.has_rows(&p.live_keyspace, &p.live_table).await {
+                Ok(false) => None,
+                Ok(true) => Some(
+                    "the backup holds no SSTable of it and, written by an older cassette, does not record whether its snapshot had any, while the live table has rows: a TRUNCATE would lose them. If the table was empty when backed up, TRUNCATE it yourself".to_string(),
+                ),
+                Err(e) => Some(format!(
+                    "the backup holds no SSTable of it and does not record whether its snapshot had any; whether the live table has rows cannot be told ({e})"
+                )),
+            },
+            None => None,
+        };
+        if let Some(problem) = problem {
+            bad.push(cassette_repo::BadFile { path: p.live_name(), problem });
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(RestoreError::Corrupt { path: backup_dir.display().to_string(), files: bad })
 }
 
 /// The plan grouped by live keyspace, in plan order.

@@ -162,7 +162,13 @@ mod tests {
     use cassette_repo::{KeyspaceEntry, NodeInfo};
 
     fn manifest() -> Manifest {
-        let table = |name: &str| TableEntry { name: name.into(), id: "0".repeat(32), schema_cql: None, files: vec![] };
+        let table = |name: &str| TableEntry {
+            name: name.into(),
+            id: "0".repeat(32),
+            schema_cql: None,
+            files: vec![],
+            snapshot_sstables: None,
+        };
         let ks = |name: &str, tables: &[&str]| KeyspaceEntry {
             name: name.into(),
             schema_cql: String::new(),

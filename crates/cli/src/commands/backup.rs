@@ -36,6 +36,7 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
         alias: args.alias,
         allow_same_disk: args.allow_same_disk,
         data_dirs: (!args.node.data_dirs.is_empty()).then_some(args.node.data_dirs),
+        data_dirs_override: args.data_dir_override,
         parallel_files: args.parallel,
         transfer: args.repo.transfer(),
         ..BackupRequest::new(args.name, args.repo.backup_dir)
