@@ -2,14 +2,18 @@
 // JVM start each (nodetool is a new JVM per command, about a second before it does anything).
 //
 // Uses only the JDK (javax.management), no Cassandra jar: operations are invoked by name on
-// Cassandra's StorageService MBean, with the signatures of Cassandra 5.0's StorageServiceMBean.
+// Cassandra's StorageService MBean. Their signatures differ by version (clearSnapshot takes an
+// options map first since 5.0; 4.0 and 4.1 have only (tag, keyspaces)), so the client reads the
+// operations the node's MBean offers (MBeanInfo) when it connects and calls the newest one it
+// knows: no version to pass in, and right for any patch release that adds or drops one.
 //
 // Usage: java CassetteJmx HOST PORT
 // It connects, prints "ready" (or "error<TAB>message" and exits), then answers one request per
 // line on stdin with "ok" or "error<TAB>message" on stdout:
 //   snapshot<TAB>TAG<TAB>ENTITY...       takeSnapshot(tag, {skipFlush=false}, entities):
 //                                        entities are keyspaces, or keyspace.table
-//   clearsnapshot<TAB>TAG<TAB>KEYSPACE... clearSnapshot({}, tag, keyspaces) (none: all)
+//   clearsnapshot<TAB>TAG<TAB>KEYSPACE... clearSnapshot({}, tag, keyspaces) on 5.0 and later,
+//                                        clearSnapshot(tag, keyspaces) on 4.x (none: all)
 // It exits when stdin closes. Fields never contain tabs or newlines (cassette checks).
 
 import java.io.BufferedReader;
@@ -20,7 +24,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
+import javax.management.MBeanOperationInfo;
+import javax.management.MBeanParameterInfo;
 import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
 import javax.management.remote.JMXConnector;
@@ -30,7 +38,8 @@ import javax.management.remote.JMXServiceURL;
 public final class CassetteJmx {
     private static final String STORAGE_SERVICE = "org.apache.cassandra.db:type=StorageService";
     private static final String[] SNAPSHOT_SIGNATURE = {"java.lang.String", "java.util.Map", "[Ljava.lang.String;"};
-    private static final String[] CLEAR_SIGNATURE = {"java.util.Map", "java.lang.String", "[Ljava.lang.String;"};
+    private static final String[] CLEAR_WITH_OPTIONS = {"java.util.Map", "java.lang.String", "[Ljava.lang.String;"};
+    private static final String[] CLEAR_TAG_ONLY = {"java.lang.String", "[Ljava.lang.String;"};
 
     public static void main(String[] args) throws Exception {
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
@@ -38,6 +47,7 @@ public final class CassetteJmx {
         JMXConnector connector;
         MBeanServerConnection mbeans;
         ObjectName storageService;
+        boolean clearWithOptions;
         try {
             JMXServiceURL url = new JMXServiceURL("service:jmx:rmi:///jndi/rmi://" + host + ":" + args[1] + "/jmxrmi");
             connector = JMXConnectorFactory.connect(url, new HashMap<String, Object>());
@@ -45,6 +55,16 @@ public final class CassetteJmx {
             storageService = new ObjectName(STORAGE_SERVICE);
             // Proves that this is a Cassandra node that answers, before "ready".
             mbeans.getAttribute(storageService, "ReleaseVersion");
+            Set<String> operations = operations(mbeans, storageService);
+            if (!operations.contains(signature("takeSnapshot", SNAPSHOT_SIGNATURE))) {
+                out.println("error\tthe node's StorageService MBean has no takeSnapshot(String, Map, String[])");
+                return;
+            }
+            clearWithOptions = operations.contains(signature("clearSnapshot", CLEAR_WITH_OPTIONS));
+            if (!clearWithOptions && !operations.contains(signature("clearSnapshot", CLEAR_TAG_ONLY))) {
+                out.println("error\tthe node's StorageService MBean has no clearSnapshot operation this client knows");
+                return;
+            }
         } catch (Exception e) {
             out.println("error\t" + describe(e));
             return;
@@ -61,8 +81,14 @@ public final class CassetteJmx {
                     Object[] params = {f[1], options, Arrays.copyOfRange(f, 2, f.length)};
                     mbeans.invoke(storageService, "takeSnapshot", params, SNAPSHOT_SIGNATURE);
                 } else if (f[0].equals("clearsnapshot") && f.length >= 2) {
-                    Object[] params = {new HashMap<String, Object>(), f[1], Arrays.copyOfRange(f, 2, f.length)};
-                    mbeans.invoke(storageService, "clearSnapshot", params, CLEAR_SIGNATURE);
+                    String[] keyspaces = Arrays.copyOfRange(f, 2, f.length);
+                    if (clearWithOptions) {
+                        Object[] params = {new HashMap<String, Object>(), f[1], keyspaces};
+                        mbeans.invoke(storageService, "clearSnapshot", params, CLEAR_WITH_OPTIONS);
+                    } else {
+                        Object[] params = {f[1], keyspaces};
+                        mbeans.invoke(storageService, "clearSnapshot", params, CLEAR_TAG_ONLY);
+                    }
                 } else {
                     out.println("error\tunknown request: " + f[0]);
                     continue;
@@ -73,6 +99,22 @@ public final class CassetteJmx {
             }
         }
         connector.close();
+    }
+
+    /** Every operation of the MBean, as "name(type,type,...)". */
+    private static Set<String> operations(MBeanServerConnection mbeans, ObjectName name) throws Exception {
+        Set<String> found = new HashSet<>();
+        for (MBeanOperationInfo op : mbeans.getMBeanInfo(name).getOperations()) {
+            MBeanParameterInfo[] params = op.getSignature();
+            String[] types = new String[params.length];
+            for (int i = 0; i < params.length; i++) types[i] = params[i].getType();
+            found.add(signature(op.getName(), types));
+        }
+        return found;
+    }
+
+    private static String signature(String name, String[] types) {
+        return name + "(" + String.join(",", types) + ")";
     }
 
     /** The exception and its causes on one line (JMX wraps the node's own exception). */

@@ -7,6 +7,11 @@
 //! it lives: once per job from the command line, once per agent for the agent. It is compiled
 //! with the JDK's `javac` into cassette's cache directory the first time.
 //!
+//! Cassandra versions differ in these operations' signatures (`clearSnapshot` has an options map
+//! first since 5.0; 4.0 and 4.1 have only `(tag, keyspaces)`). The client reads the operations
+//! the node's StorageService MBean offers when it connects (`MBeanInfo`) and calls the newest
+//! signature it knows, so nothing here needs the node's version.
+//!
 //! It only accelerates: when it cannot run (no JDK, the node's JMX wants credentials or TLS,
 //! `CASSETTE_JMX_CLIENT=nodetool`) or a call through it fails, the same call goes through
 //! nodetool, whose errors are the ones reported.
@@ -107,7 +112,7 @@ impl JmxState {
 impl JmxClient {
     async fn start(host: &str, port: u16) -> Result<JmxClient, String> {
         let java = java_program();
-        let classes = compiled_classes(&java).await?;
+        let classes = compiled_classes(&java, &cache_dir()).await?;
         let mut child = Command::new(&java)
             .args(["-Xmx32m", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"])
             .args(["-XX:-UsePerfData", "-cp"])
@@ -167,8 +172,8 @@ fn java_program() -> PathBuf {
 
 /// The directory holding the compiled client, compiling it on first use (`javac` beside
 /// `java`, else on the PATH). Keyed by a hash of the source, so an upgrade recompiles.
-async fn compiled_classes(java: &Path) -> Result<PathBuf, String> {
-    let dir = cache_dir().join("jmx-client").join(format!("{:016x}", fnv1a(SOURCE.as_bytes())));
+async fn compiled_classes(java: &Path, cache: &Path) -> Result<PathBuf, String> {
+    let dir = cache.join("jmx-client").join(format!("{:016x}", fnv1a(SOURCE.as_bytes())));
     if dir.join(format!("{CLASS}.class")).is_file() {
         return Ok(dir);
     }
@@ -176,7 +181,11 @@ async fn compiled_classes(java: &Path) -> Result<PathBuf, String> {
         Some(bin) => bin.join("javac"),
         None => "javac".into(),
     };
-    let staging = dir.with_extension(format!("tmp-{}", std::process::id()));
+    // Own staging per call: two clients of one process (an agent's nodes, parallel tests) may
+    // compile at once, and one must not remove the other's files.
+    static STAGING: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STAGING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = dir.with_extension(format!("tmp-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
     let source = staging.join(format!("{CLASS}.java"));

@@ -1,7 +1,8 @@
-//! `cassette backup` and an online `cassette restore` on every supported Cassandra version (4.0,
-//! 4.1 and 5.0), on real nodes, checked as an operator would: the rows at backup time come back,
-//! no snapshot is left, and the long-lived JMX client did the snapshot and its clear (a fallback
-//! to nodetool is logged as a warning, which a user sees on every backup).
+//! `cassette backup`, an online and (on 4.x) an offline `cassette restore` on every supported
+//! Cassandra version (4.0, 4.1 and 5.0), on real nodes, checked as an operator would: the rows at
+//! backup time come back, no snapshot is left, and the long-lived JMX client did the snapshot and
+//! its clear (a fallback to nodetool is logged as a warning, which a user sees on every backup).
+//! 5.0's offline restore has its own tests (`restore_offline.rs`).
 
 mod common;
 
@@ -45,9 +46,19 @@ async fn dump_all(session: &Session, ks: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// Backup, changes (new rows, a delete, an update, a TRUNCATE), online restore: every table
-/// equals its state at backup time, and no cassette snapshot is left on the node.
-async fn backup_and_online_restore(cluster: &Cluster, major: &str) {
+/// Changes every table after a backup: new rows, a delete, an update, a TRUNCATE, flushed.
+async fn scribble(session: &Session, cluster: &Cluster, ks: &str) {
+    dataset::write_round(session, ks, 9, &dataset::Shape { rounds: 1, rows_per_round: 50, payload_bytes: 8 }).await;
+    dataset::exec(session, &format!("DELETE FROM {ks}.readings WHERE sensor = 3")).await;
+    dataset::exec(session, &format!("UPDATE {ks}.profiles SET name = 'changed' WHERE id = 5")).await;
+    dataset::exec(session, &format!("TRUNCATE {ks}.sessions")).await;
+    cluster.flush(ks);
+}
+
+/// Backup, changes, online restore (and with `offline`, changes again and an offline restore
+/// that stops and starts the node): every table equals its state at backup time, and no
+/// cassette snapshot is left on the node.
+async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
     let node = &cluster.nodes[0];
     let version = node.cql().await.local_node().await.unwrap().release_version;
     assert!(version.starts_with(major), "cluster {} runs Cassandra {version}, not {major}.x", cluster.name);
@@ -71,11 +82,7 @@ async fn backup_and_online_restore(cluster: &Cluster, major: &str) {
     let snapshots = node.nodetool(&["listsnapshots"]);
     assert!(!snapshots.contains("cassette-"), "the backup's snapshot is left on Cassandra {version}:\n{snapshots}");
 
-    dataset::write_round(&session, &ks, 9, &dataset::Shape { rounds: 1, rows_per_round: 50, payload_bytes: 8 }).await;
-    dataset::exec(&session, &format!("DELETE FROM {ks}.readings WHERE sensor = 3")).await;
-    dataset::exec(&session, &format!("UPDATE {ks}.profiles SET name = 'changed' WHERE id = 5")).await;
-    dataset::exec(&session, &format!("TRUNCATE {ks}.sessions")).await;
-    cluster.flush(&ks);
+    scribble(&session, cluster, &ks).await;
     assert_ne!(dump_all(&session, &ks).await, before, "the data changed after the backup");
 
     let out = cassette_logged(node, &["--json", "restore", "--name", "b1", "--backup-dir", root_s, "-k", &ks]);
@@ -84,24 +91,71 @@ async fn backup_and_online_restore(cluster: &Cluster, major: &str) {
     assert_no_nodetool_fallback("the restore", &version, &err);
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("restore --json prints a report");
     assert_eq!(report["complete"], true, "{report}");
-    assert_eq!(dump_all(&session, &ks).await, before, "on Cassandra {version} every table equals its backup-time state");
+    assert_eq!(
+        dump_all(&session, &ks).await,
+        before,
+        "on Cassandra {version} every table equals its backup-time state"
+    );
     let snapshots = node.nodetool(&["listsnapshots"]);
     assert!(!snapshots.contains("cassette-"), "a cassette snapshot is left on Cassandra {version}:\n{snapshots}");
     // The restore's TRUNCATEs left their own snapshots (auto_snapshot): not cassette's to keep.
     node.nodetool(&["clearsnapshot", "--all", &ks]);
+    if !offline {
+        return;
+    }
+
+    scribble(&session, cluster, &ks).await;
+    assert_ne!(dump_all(&session, &ks).await, before, "the data changed after the online restore");
+    drop(session);
+    let (stop, start) = (cluster.stop_node_command(1), cluster.start_node_command(1));
+    let out = cassette_logged(
+        node,
+        &[
+            "--json",
+            "restore",
+            "--offline",
+            "--name",
+            "b1",
+            "--backup-dir",
+            root_s,
+            "-k",
+            &ks,
+            "--stop-command",
+            &stop,
+            "--start-command",
+            &start,
+        ],
+    );
+    let err = stderr(&out);
+    assert!(
+        out.status.success(),
+        "offline restore on Cassandra {version} failed ({:?}):\n{}\n{err}\n{}",
+        out.status,
+        stdout(&out),
+        node.log_tail(30)
+    );
+    assert_no_nodetool_fallback("the offline restore", &version, &err);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("restore --json prints a report");
+    assert_eq!(report["complete"], true, "{report}");
+    let session = cluster.session().await;
+    assert_eq!(
+        dump_all(&session, &ks).await,
+        before,
+        "after the offline restore on Cassandra {version} every table equals its backup-time state"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn backup_and_online_restore_on_cassandra_4_1() {
-    backup_and_online_restore(Cluster::solo_v41(), "4.1.").await;
+async fn backup_and_restores_on_cassandra_4_1() {
+    round_trip(Cluster::solo_v41(), "4.1.", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn backup_and_online_restore_on_cassandra_4_0() {
-    backup_and_online_restore(Cluster::solo_v40(), "4.0.").await;
+async fn backup_and_restores_on_cassandra_4_0() {
+    round_trip(Cluster::solo_v40(), "4.0.", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn backup_and_online_restore_on_cassandra_5_0() {
-    backup_and_online_restore(Cluster::solo(), "5.0.").await;
+async fn backup_and_restores_on_cassandra_5_0() {
+    round_trip(Cluster::solo(), "5.0.", false).await;
 }

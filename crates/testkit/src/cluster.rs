@@ -66,9 +66,7 @@ impl Cluster {
     /// The one-node cluster (two data directories), started on first use.
     pub fn solo() -> &'static Cluster {
         static SOLO: OnceLock<Cluster> = OnceLock::new();
-        SOLO.get_or_init(|| {
-            start("solo", &["--nodes", "1", "--data-dirs", "2"], "127.0.1.1", 7400)
-        })
+        SOLO.get_or_init(|| start("solo", &["--nodes", "1", "--data-dirs", "2"], "127.0.1.1", 7400))
     }
 
     /// The three-node cluster, started on first use.
