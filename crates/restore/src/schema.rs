@@ -6,7 +6,7 @@ use cassette_cassandra::{Cql, TableInfo};
 use cassette_repo::Manifest;
 
 use crate::RestoreError;
-use crate::schema_policy;
+use crate::schema_policy::{self, Kind};
 use crate::select::{Planned, Rename};
 
 /// The live tables of the keyspaces the plan restores into, by `keyspace.table`.
@@ -54,7 +54,10 @@ pub(crate) fn creation_statements(
         })?;
         let selected = |table: &str| plan.iter().any(|p| p.backup_keyspace == ks.name && p.entry.name == table);
         for a in allowed {
-            if a.table.as_deref().is_some_and(|t| !selected(t)) {
+            // The keyspace, its types, functions and aggregates serve every table; a table, its
+            // indexes and views only when that table is restored.
+            let per_table = matches!(a.kind, Kind::Table | Kind::Index | Kind::MaterializedView);
+            if per_table && a.table.as_deref().is_none_or(|t| !selected(t)) {
                 continue;
             }
             out.push(a.renamed(|name| renamed(&ks.name, name, renames)));
@@ -137,7 +140,7 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             .iter()
             .filter(|t| tables.contains(&t.name.as_str()))
             .map(|t| {
-                let (live_keyspace, live_table) = match renamed("shop", Some(&t.name), renames) {
+                let (live_keyspace, live_table) = match renamed("shop", Some(t.name.as_str()), renames) {
                     (k, Some(t)) => (k.trim_matches('"').to_string(), t.trim_matches('"').to_string()),
                     (k, None) => (k, t.name.clone()),
                 };
