@@ -16,7 +16,7 @@ use crate::coordinator::Coordinator;
 /// The OpenAPI description of the server's API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cassette server", description = "Cluster backup and restore for Apache Cassandra. Seed 000's API under /cluster, the versioned API under /v1. Calls that change something need `Authorization: Bearer <token>`."),
+    info(title = "cassette server", description = "Cluster backup and restore for Apache Cassandra. The Cassandra-Mesos-compatible API under /cluster, the versioned API under /v1. Calls that change something need `Authorization: Bearer <token>`."),
     paths(seed::start, seed::status, seed::last, seed::abort, v1::cluster, v1::backups, v1::jobs, v1::start, v1::job, v1::abort, v1::resume, v1::schedules, v1::add_schedule, v1::remove_schedule),
     components(schemas(
         crate::model::ClusterJob, crate::model::NodeRun, crate::model::KeyspaceRun, crate::model::Failure,
@@ -26,7 +26,7 @@ use crate::coordinator::Coordinator;
         v1::NewJob, v1::Aborted, seed::Started, seed::AbortAnswer, crate::api_error::ErrorBody,
         crate::schedule::Schedule, crate::model::Retention
     )),
-    tags((name = "seed", description = "Seed 000's cluster job API, same paths and JSON"), (name = "v1", description = "The versioned API"))
+    tags((name = "seed", description = "The Cassandra-Mesos-compatible cluster job API, same paths and JSON"), (name = "v1", description = "The versioned API"))
 )]
 pub struct ApiDoc;
 
