@@ -185,16 +185,17 @@ async fn every_status_the_server_and_agent_answer_is_documented_and_limits_are_e
         probe("GET", "/v1/backups", "/v1/backups", 200),
         probe("GET", "/v1/cluster", "/v1/cluster", 200),
     ];
-    for (path, op) in [("/v1/jobs", "/v1/jobs"), ("/v1/schedules", "/v1/schedules")] {
+    // A job's fields are flattened, so serde reports a wrong type there as a syntax error (400).
+    for (path, op, wrong_type) in [("/v1/jobs", "/v1/jobs", 400), ("/v1/schedules", "/v1/schedules", 422)] {
         probes.push(Probe { body: Some(("application/json", "{not json")), ..probe("POST", path, op, 400) });
         probes.push(Probe { body: Some(("", "{}")), ..probe("POST", path, op, 415) });
         probes.push(Probe {
             body: Some(("application/json", "{\"type\": 7, \"name\": 7}")),
-            ..probe("POST", path, op, 422)
+            ..probe("POST", path, op, wrong_type)
         });
         probes.push(Probe { token: false, body: json, ..probe("POST", path, op, 401) });
     }
-    for bad in ["", "-", "a/b", "..", ".x"] {
+    for bad in ["", "a/b", "..", ".x", "x y"] {
         let body: &'static str = Box::leak(json!({"name": bad, "cron": "0 2 * * *"}).to_string().into_boxed_str());
         probes.push(Probe {
             body: Some(("application/json", body)),

@@ -501,7 +501,7 @@ pub struct AgentJobView {
     /// A `snapshot` job's tag.
     pub snapshot_tag: Option<String>,
     /// The engine's report (backup or restore), when done.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
 }
 

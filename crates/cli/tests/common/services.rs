@@ -55,7 +55,8 @@ impl Services {
             server_port: free_port(),
             server: None,
             logs,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before the services' header timeout (10 s) closes them.
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap(),
             server_args,
             agent_env,
         };
