@@ -127,7 +127,10 @@ async fn a_staging_directory_linked_into_a_live_keyspace_is_refused_and_nothing_
     std::fs::create_dir_all(&staging).unwrap();
     symlink(&live_ks_dir, staging.join(host_id(node).await)).unwrap();
 
-    let out = run(node, &["restore", "--name", "b1", "-t", &format!("{ks}.sessions"), "--backup-dir", root.path().to_str().unwrap()]);
+    let out = run(
+        node,
+        &["restore", "--name", "b1", "-t", &format!("{ks}.sessions"), "--backup-dir", root.path().to_str().unwrap()],
+    );
     refused(&out, "restore through a linked staging directory");
     assert_eq!(snapshot_tree(&live_ks_dir), live_before, "no live file of {victim} may be removed or changed");
     assert_eq!(dump_all(&session, &victim).await, rows_before);
@@ -264,12 +267,7 @@ async fn verify_and_restore_read_nothing_outside_the_backup() {
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&original).unwrap()).unwrap();
 
     // A stored Data.db replaced by a link to the live SSTable it was copied from (same bytes).
-    let table = original["keyspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == ks.as_str())
-        .unwrap()["tables"]
+    let table = original["keyspaces"].as_array().unwrap().iter().find(|k| k["name"] == ks.as_str()).unwrap()["tables"]
         .as_array()
         .unwrap()
         .iter()
@@ -365,7 +363,12 @@ async fn the_node_lock_is_in_a_private_state_directory_and_never_written_through
     let _ = std::fs::remove_dir_all(&old);
     std::fs::create_dir_all(&old).unwrap();
     symlink(&canary_path, old.join(".lock")).unwrap();
-    let out = cassette_within(node, &env, &["backup", "--name", "b1", "-k", &ks, "--backup-dir", r], Duration::from_secs(120));
+    let out = cassette_within(
+        node,
+        &env,
+        &["backup", "--name", "b1", "-k", &ks, "--backup-dir", r],
+        Duration::from_secs(120),
+    );
     let _ = std::fs::remove_dir_all(&old);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(&canary_path).unwrap(), canary_body, "the old lock place must not be used");
@@ -377,22 +380,41 @@ async fn the_node_lock_is_in_a_private_state_directory_and_never_written_through
     let lock = state.join("locks").join(format!("node-{host}.lock"));
     std::fs::remove_file(&lock).unwrap();
     symlink(&canary_path, &lock).unwrap();
-    let out = cassette_within(node, &env, &["backup", "--name", "b2", "-k", &ks, "--backup-dir", r], Duration::from_secs(120));
+    let out = cassette_within(
+        node,
+        &env,
+        &["backup", "--name", "b2", "-k", &ks, "--backup-dir", r],
+        Duration::from_secs(120),
+    );
     refused(&out, "lock link in the state directory");
     assert_eq!(std::fs::read(&canary_path).unwrap(), canary_body);
     std::fs::remove_file(&lock).unwrap();
 
     // Writable by others: refused, naming it.
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = cassette_within(node, &env, &["backup", "--name", "b3", "-k", &ks, "--backup-dir", r], Duration::from_secs(120));
+    let out = cassette_within(
+        node,
+        &env,
+        &["backup", "--name", "b3", "-k", &ks, "--backup-dir", r],
+        Duration::from_secs(120),
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("writable by group or others") && stderr(&out).contains(state.to_str().unwrap()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writable by group or others") && stderr(&out).contains(state.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
 
     // Owned by another user (nobody): refused.
     let status = Command::new("chown").arg("nobody").arg(&state).status().unwrap();
     assert!(status.success());
-    let out = cassette_within(node, &env, &["backup", "--name", "b4", "-k", &ks, "--backup-dir", r], Duration::from_secs(120));
+    let out = cassette_within(
+        node,
+        &env,
+        &["backup", "--name", "b4", "-k", &ks, "--backup-dir", r],
+        Duration::from_secs(120),
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("owned by uid 65534"), "{}", stderr(&out));
 }
@@ -430,8 +452,8 @@ async fn list_verify_and_purge_agree_on_a_damaged_manifest() {
     for b in &list {
         let name = b["name"].as_str().unwrap();
         let is_damaged = damaged.contains(&name);
-        assert_eq!(b["damaged"], is_damaged, "{b}");
         assert_eq!(b["complete"], !is_damaged, "{b}");
+        assert_eq!(b["damaged"], is_damaged, "{b}");
     }
     let human = stdout(&run(node, &["list", "--backup-dir", r]));
     for n in damaged {
@@ -448,7 +470,8 @@ async fn list_verify_and_purge_agree_on_a_damaged_manifest() {
 
     let out = run(node, &["--json", "purge", "--keep-last", "1", "--backup-dir", r]);
     assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
-    let left: Vec<String> = list_json(node, root.path()).iter().map(|b| b["name"].as_str().unwrap().to_string()).collect();
+    let left: Vec<String> =
+        list_json(node, root.path()).iter().map(|b| b["name"].as_str().unwrap().to_string()).collect();
     for n in damaged {
         assert!(left.contains(&n.to_string()), "purge must keep the damaged {n}: {left:?}\n{}", stdout(&out));
     }
@@ -553,7 +576,12 @@ fn mutate(m: &mut serde_json::Value, rng: &mut Rng, canary: &str, up: &str, ks: 
             let v = [json!(0), json!(2), json!(-1), json!("1"), json!(1.5)];
             set(m, "", "format_version", v[rng.below(v.len())].clone())
         }
-        14 => set(m, "/keyspaces/0/tables/0", "id", ["", "../x", "zz", "ffffffffffffffffffffffffffffffff"][rng.below(4)].into()),
+        14 => set(
+            m,
+            "/keyspaces/0/tables/0",
+            "id",
+            ["", "../x", "zz", "ffffffffffffffffffffffffffffffff"][rng.below(4)].into(),
+        ),
         _ => {
             set(m, &f, "digest_crc32", (rng.next() as u32).into());
             set(m, &f, "mtime_ns", json!(rng.next() as i64));
@@ -630,7 +658,11 @@ async fn three_hundred_manifest_mutations_never_panic_or_read_outside_the_reposi
                 let said = format!("{}{err}", stdout(&out));
                 assert!(said.trim().len() > 20, "mutation {i}: {args:?} failed without saying why");
             }
-            assert_eq!(atime(&canary_path), atime_before, "mutation {i}: {args:?} read the canary outside the repository\n{m}");
+            assert_eq!(
+                atime(&canary_path),
+                atime_before,
+                "mutation {i}: {args:?} read the canary outside the repository\n{m}"
+            );
         }
     }
     assert_eq!(std::fs::read(&canary_path).unwrap(), canary_body);

@@ -103,8 +103,13 @@ fn open_beneath(dirfd: impl AsFd, full: &Path, rel: &Path, flags: OFlags, mode: 
     let mut dir: Option<OwnedFd> = None;
     for d in dirs {
         let at = dir.as_ref().map(|f| f.as_fd()).unwrap_or(dirfd.as_fd());
-        let next = rustix::fs::openat(at, *d, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io_err(full, e))?;
+        let next = rustix::fs::openat(
+            at,
+            *d,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_err(full, e))?;
         dir = Some(next);
     }
     let at = dir.as_ref().map(|f| f.as_fd()).unwrap_or(dirfd.as_fd());
@@ -245,7 +250,12 @@ fn remove_at<P: rustix::path::Arg + Copy>(dir: &OwnedFd, name: P) -> rustix::io:
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return rustix::fs::unlinkat(dir, name, AtFlags::empty());
     }
-    let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     clear_dir(&sub)?;
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
 }

@@ -40,7 +40,9 @@ pub fn create_nofollow(path: &Path) -> Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() },
+            Some(libc::ELOOP) => {
+                crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() }
+            }
             _ => crate::RepoError::io("create", path, e),
         })?;
     let meta = f.metadata().ctx("stat", path)?;
@@ -70,7 +72,9 @@ pub fn open_append_nofollow(path: &Path) -> Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() },
+            Some(libc::ELOOP) => {
+                crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() }
+            }
             _ => crate::RepoError::io("open", path, e),
         })?;
     let meta = f.metadata().ctx("stat", path)?;

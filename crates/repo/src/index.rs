@@ -199,7 +199,8 @@ pub fn refresh(node_dir: &Path, names: &[String]) -> Result<()> {
     update(node_dir, |entries| {
         let before = entries.len();
         entries.retain(|name, e| {
-            e.manifest.is_some() && ManifestStamp::of_file(&RepoLayout::manifest_path(&node_dir.join(name))) == e.manifest
+            e.manifest.is_some()
+                && ManifestStamp::of_file(&RepoLayout::manifest_path(&node_dir.join(name))) == e.manifest
         });
         let mut changed = entries.len() != before;
         for name in names {

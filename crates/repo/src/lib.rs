@@ -74,8 +74,7 @@ pub mod verify;
 pub use archive::{ArchiveSummary, archive_backup};
 pub use copy::{
     Durability, LinkOutcome, StoredFile, copy_verified, copy_verified_with, hash_file, hash_open_file, link_or_copy,
-    link_or_copy_with,
-    read_digest_crc32,
+    link_or_copy_with, read_digest_crc32,
 };
 pub use delete::{DeleteSummary, delete_backup};
 pub use error::{RepoError, Result};

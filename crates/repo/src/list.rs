@@ -85,7 +85,10 @@ pub fn node_dirs(root: &Path, cluster: Option<&str>, host: Option<&str>) -> Resu
         };
         // Only directories reached without a symbolic link (`beneath`): a link is not listed.
         out.extend(
-            hosts.into_iter().map(|h| cluster_dir.join(h)).filter(|d| matches!(crate::beneath::check_dir(root, d), Ok(true))),
+            hosts
+                .into_iter()
+                .map(|h| cluster_dir.join(h))
+                .filter(|d| matches!(crate::beneath::check_dir(root, d), Ok(true))),
         );
     }
     Ok(out)

@@ -106,7 +106,9 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => RepoError::Unsafe { path: path.to_owned(), problem: "the lock file is a symbolic link".into() },
+            Some(libc::ELOOP) => {
+                RepoError::Unsafe { path: path.to_owned(), problem: "the lock file is a symbolic link".into() }
+            }
             _ => RepoError::io("open", path, e),
         })?;
     let meta = file.metadata().ctx("stat", path)?;

@@ -11,9 +11,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::beneath::check_relative;
 use crate::error::{RepoError, Result};
 use crate::fsutil::write_atomically_at;
-use crate::beneath::check_relative;
 use crate::layout::RepoLayout;
 use crate::name::path_component;
 
@@ -327,7 +327,8 @@ impl Manifest {
             if f.blake3.len() != 64 || !f.blake3.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad(&f.path, format!("has a BLAKE3 hash {:?} that is not 64 hex digits", f.blake3)));
             }
-            total = total.checked_add(f.size).ok_or_else(|| bad(&f.path, "has sizes adding up past 2^64 bytes".into()))?;
+            total =
+                total.checked_add(f.size).ok_or_else(|| bad(&f.path, "has sizes adding up past 2^64 bytes".into()))?;
             Ok(())
         };
         for ks in &self.keyspaces {
@@ -439,7 +440,8 @@ pub(crate) mod tests {
 
     #[test]
     fn paths_leaving_the_backup_are_refused_on_parse() {
-        let bad_paths = ["../../x", "/etc/hostname", "ks1/t1/../../../x", "ks1/t1//x", "ks1/t2/x", "ks1/t1", "ks1/t1/a\0b", ""];
+        let bad_paths =
+            ["../../x", "/etc/hostname", "ks1/t1/../../../x", "ks1/t1//x", "ks1/t2/x", "ks1/t1", "ks1/t1/a\0b", ""];
         for p in bad_paths {
             let mut m = sample();
             m.keyspaces[0].tables[0].files[0].path = p.into();
@@ -468,7 +470,8 @@ pub(crate) mod tests {
         let t = tempfile::tempdir().unwrap();
         let b = t.path().join("b1");
         fs::create_dir(&b).unwrap();
-        rustix::fs::mkfifoat(rustix::fs::CWD, &b.join("manifest.json"), rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &b.join("manifest.json"), rustix::fs::Mode::from_raw_mode(0o644))
+            .unwrap();
         assert!(matches!(Manifest::read(&b), Err(RepoError::Unsafe { .. })));
         fs::remove_file(b.join("manifest.json")).unwrap();
         sample().write_atomically(&t.path().join("elsewhere")).unwrap();

@@ -189,8 +189,7 @@ pub fn journal_path(backup_dir: &Path, host_id: &str) -> PathBuf {
 pub fn load(path: &Path) -> Vec<Record> {
     // A link or a FIFO planted as a journal is neither followed nor waited on.
     let Ok(Some(bytes)) = cassette_repo::fsutil::read_regular(path) else { return Vec::new() };
-    String::from_utf8_lossy(&bytes)
-        .lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    String::from_utf8_lossy(&bytes).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// What the current run of this node's journal already did.
@@ -305,7 +304,8 @@ impl Journal {
         let file = cassette_repo::fsutil::open_append_nofollow(path)?;
         // A torn last line (crash while writing) would glue onto the next record: cut it off.
         let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut (&file), &mut text).map_err(|e| cassette_repo::RepoError::io("read", path, e))?;
+        std::io::Read::read_to_end(&mut (&file), &mut text)
+            .map_err(|e| cassette_repo::RepoError::io("read", path, e))?;
         if !text.is_empty() && !text.ends_with(b"\n") {
             let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             file.set_len(keep as u64).map_err(|e| cassette_repo::RepoError::io("truncate", path, e))?;
