@@ -368,7 +368,8 @@ pub struct NodeView {
     pub rack: String,
     /// Cassandra's version.
     pub release_version: String,
-    /// The other nodes of the ring as this node sees them: (host ID, address).
+    /// The other nodes of the ring as this node sees them: `[host ID, address]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub peers: Vec<(String, String)>,
     /// The agent's job running now.
     pub running_job: Option<String>,
