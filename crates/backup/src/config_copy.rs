@@ -32,7 +32,21 @@ pub(crate) async fn copy_config_dir(
         for entry in entries {
             let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
             let path = entry.path();
-            let kind = entry.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut kind = entry.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+            if kind.is_symlink() {
+                // Packaged configuration files are often links (to /etc/alternatives): their
+                // content is stored. Anything else would be left out silently: refused.
+                kind = match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => m.file_type(),
+                    Ok(_) => {
+                        return Err(format!(
+                            "{} is a symlink to a directory, which is not followed: pass the directory it points to as another --config-dir",
+                            path.display()
+                        ));
+                    }
+                    Err(e) => return Err(format!("{} is a symlink whose target cannot be read: {e}", path.display())),
+                };
+            }
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {

@@ -591,3 +591,26 @@ fn with_cassandra_down_only_cassettes_own_message_is_printed_without_colour_code
     assert!(err.contains("scylla"), "{err}");
     assert!(!err.contains('\x1b'), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_file_that_is_a_symlink_is_stored_not_skipped() {
+    let node = &solo().nodes[0];
+    let ks = loaded_keyspace("bs_conflink").await;
+    let root = other_disk_dir();
+    // Packaged Cassandra links its configuration files (/etc/cassandra/... -> alternatives).
+    let conf = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(conf.path().join("cassandra.yaml"), b"cluster_name: solo\n").unwrap();
+    std::fs::write(elsewhere.path().join("logback.xml"), b"<configuration/>\n").unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("logback.xml"), conf.path().join("logback.xml")).unwrap();
+    let _turn = serial();
+    backup_ok(node, root.path(), "conf", &["-k", &ks, "--config-dir", conf.path().to_str().unwrap()]);
+    let manifest_path = &manifests_under(root.path())[0];
+    let m = read_json(manifest_path);
+    let files: Vec<&str> =
+        m["config_dirs"][0]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let stored = files.iter().find(|p| p.ends_with("/logback.xml")).unwrap_or_else(|| panic!("not stored: {files:?}"));
+    let bytes = std::fs::read(manifest_path.parent().unwrap().join(stored)).unwrap();
+    assert_eq!(bytes, b"<configuration/>\n");
+    assert!(files.iter().any(|p| p.ends_with("/cassandra.yaml")), "{files:?}");
+}
