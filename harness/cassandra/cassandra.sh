@@ -13,7 +13,7 @@
 # start options: --version 5.0|4.1|4.0 (default 5.0; an existing cluster keeps its own)
 #                --name NAME (default: dev) --nodes N (1..9, default 1) --first-ip 127.0.0.1
 #                --jmx-base 7100 (node i gets JMX port jmx-base + 100*(i-1)) --data-dirs N (JBOD, default 1)
-#                --heap 384m --storage-compat CASSANDRA_4|NONE --uuid-ids true|false
+#                --heap 384m --storage-compat CASSANDRA_4|NONE (5.0 only) --uuid-ids true|false (4.1 and later)
 #
 # Layout: $CASSETTE_CLUSTER_ROOT (default /tmp/cassette-clusters)/NAME/
 #   cluster.json            what the Rust test fixture reads: version, nodes, ips, jmx ports, dirs
@@ -462,5 +462,5 @@ case "${1:-}" in
   status) shift; parse_opts "$@"; load_cluster; run_nodetool 1 status ;;
   nodetool) shift; parse_opts "$@"; load_cluster; run_nodetool "$NODE" "${REST[@]}" ;;
   logs) shift; parse_opts "$@"; load_cluster; for i in $(seq 1 "$NODES"); do print_log_tail "$i"; done ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

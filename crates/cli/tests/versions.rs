@@ -98,14 +98,20 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
     );
     let snapshots = node.nodetool(&["listsnapshots"]);
     assert!(!snapshots.contains("cassette-"), "a cassette snapshot is left on Cassandra {version}:\n{snapshots}");
-    // The restore's TRUNCATEs left their own snapshots (auto_snapshot): not cassette's to keep.
-    node.nodetool(&["clearsnapshot", "--all", &ks]);
-    if !offline {
-        return;
+    if offline {
+        offline_restore(cluster, &ks, root_s, &before, &version).await;
     }
+    // The restores' TRUNCATEs left their own snapshots (auto_snapshot): not cassette's to keep.
+    node.nodetool(&["clearsnapshot", "--all", &ks]);
+}
 
-    scribble(&session, cluster, &ks).await;
-    assert_ne!(dump_all(&session, &ks).await, before, "the data changed after the online restore");
+/// Changes the data again, then `restore --offline` (the harness stops and starts the node):
+/// every table equals `before`.
+async fn offline_restore(cluster: &Cluster, ks: &str, root_s: &str, before: &[(String, Vec<String>)], version: &str) {
+    let node = &cluster.nodes[0];
+    let session = cluster.session().await;
+    scribble(&session, cluster, ks).await;
+    assert_ne!(dump_all(&session, ks).await, before, "the data changed after the online restore");
     drop(session);
     let (stop, start) = (cluster.stop_node_command(1), cluster.start_node_command(1));
     let out = cassette_logged(
@@ -119,7 +125,7 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
             "--backup-dir",
             root_s,
             "-k",
-            &ks,
+            ks,
             "--stop-command",
             &stop,
             "--start-command",
@@ -134,12 +140,12 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
         stdout(&out),
         node.log_tail(30)
     );
-    assert_no_nodetool_fallback("the offline restore", &version, &err);
+    assert_no_nodetool_fallback("the offline restore", version, &err);
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("restore --json prints a report");
     assert_eq!(report["complete"], true, "{report}");
     let session = cluster.session().await;
     assert_eq!(
-        dump_all(&session, &ks).await,
+        dump_all(&session, ks).await,
         before,
         "after the offline restore on Cassandra {version} every table equals its backup-time state"
     );
