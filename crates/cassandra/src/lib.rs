@@ -24,13 +24,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod children;
 mod cql;
 pub mod disk;
 mod error;
 mod jmx;
 pub mod keyspaces;
 mod nodetool;
-pub mod children;
 
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;

@@ -95,7 +95,12 @@ async fn every_command_exits_as_the_readme_table_says() {
         // purge
         case("purge --keep-last 1 --grace soon --backup-dir {root}", r, 2, &["--grace"]),
         case("purge --backup-dir {root}", r, 2, &["--keep-last"]),
-        case(&format!("purge --keep-last 1 --backup-dir {nothing}"), r, 2, &["no-such-dir", "check the repository path"]),
+        case(
+            &format!("purge --keep-last 1 --backup-dir {nothing}"),
+            r,
+            2,
+            &["no-such-dir", "check the repository path"],
+        ),
         case("purge --keep-last 1 --backup-dir Gs://b", r, 2, &["gs://BUCKET/PREFIX"]),
         // quarantine
         case(&format!("quarantine list {down}"), r, 4, &["--data-dir", "start Cassandra"]),

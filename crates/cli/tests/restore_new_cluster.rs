@@ -116,7 +116,12 @@ async fn restores_into_two_clusters_do_not_block_each_other() {
     assert!(out.status.success(), "restore on the source node: {}{}", stdout(&out), stderr(&out));
     // 2. Into the other cluster: its TRUNCATE cannot wipe what step 1 loaded in the source cluster.
     let out = cassette(dst_node, &into_target);
-    assert!(out.status.success(), "restore into the other cluster after one in the source cluster: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "restore into the other cluster after one in the source cluster: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let dst_session = target.session().await;
     for (t, rows) in dataset::TABLES.iter().zip(&before) {
         assert_eq!(&dataset::dump(&dst_session, &ks, t).await, rows, "{ks}.{t} in the other cluster");
@@ -126,7 +131,12 @@ async fn restores_into_two_clusters_do_not_block_each_other() {
         dataset::exec(&src_session, &format!("TRUNCATE {ks}.{t}")).await;
     }
     let out = cassette(src_node, &on_source);
-    assert!(out.status.success(), "restore on the source node after one in another cluster: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "restore on the source node after one in another cluster: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     for (t, rows) in dataset::TABLES.iter().zip(&before) {
         assert_eq!(&dataset::dump(&src_session, &ks, t).await, rows, "{ks}.{t} in the source cluster");
     }
@@ -170,7 +180,8 @@ async fn create_schema_refuses_a_schema_that_does_more_than_create_the_keyspace(
     backup_ok(node, root.path(), "tampered", &["-k", &ks]);
 
     // Someone who can write the repository appends to the keyspace's schema.
-    let manifest_path = manifests_under(root.path()).into_iter().find(|p| p.to_string_lossy().contains("tampered")).unwrap();
+    let manifest_path =
+        manifests_under(root.path()).into_iter().find(|p| p.to_string_lossy().contains("tampered")).unwrap();
     let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
     let entry = manifest["keyspaces"].as_array_mut().unwrap().iter_mut().find(|k| k["name"] == ks.as_str()).unwrap();
     let schema = entry["schema_cql"].as_str().unwrap().to_string();
@@ -188,8 +199,7 @@ async fn create_schema_refuses_a_schema_that_does_more_than_create_the_keyspace(
     assert!(stderr(&out).contains("nothing was run"), "{}", stderr(&out));
     // Nothing ran: the canary's rows are there, no keyspace was created.
     assert_eq!(dataset::dump(&session, &canary, "t").await, canary_rows, "the canary keyspace is intact");
-    let keyspaces: Vec<String> =
-        node.cql().await.keyspaces().await.unwrap().into_iter().map(|k| k.name).collect();
+    let keyspaces: Vec<String> = node.cql().await.keyspaces().await.unwrap().into_iter().map(|k| k.name).collect();
     assert!(!keyspaces.contains(&other), "the unselected keyspace was not created: {keyspaces:?}");
     assert!(!keyspaces.contains(&ks), "not even the selected keyspace: nothing runs once one statement is refused");
 }

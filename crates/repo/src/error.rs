@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum RepoError {
     /// A backup name does not follow the naming rule.
-    #[error("invalid backup name {name:?}: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit")]
+    #[error(
+        "invalid backup name {name:?}: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    )]
     InvalidBackupName {
         /// The refused name, as given.
         name: String,

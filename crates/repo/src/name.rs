@@ -120,7 +120,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_backup_names() {
-        for n in ["", ".", "..", ".hidden", "-x", "--name", "_a", "-", "a/b", "a b", "a\nb", "é", "a\0b", &"x".repeat(129)] {
+        for n in
+            ["", ".", "..", ".hidden", "-x", "--name", "_a", "-", "a/b", "a b", "a\nb", "é", "a\0b", &"x".repeat(129)]
+        {
             assert!(BackupName::parse(n).is_err(), "{n:?} should be refused");
         }
     }

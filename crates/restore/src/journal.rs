@@ -378,7 +378,11 @@ mod tests {
 
     #[test]
     fn guard_counts_only_the_journals_of_the_cluster_restored() {
-        let started = |cluster: &ClusterRef| Record::Started { at: t(0), mode: Mode::TruncateAndLoad, cluster: Some(cluster.clone()) };
+        let started = |cluster: &ClusterRef| Record::Started {
+            at: t(0),
+            mode: Mode::TruncateAndLoad,
+            cluster: Some(cluster.clone()),
+        };
         let prod = ring("prod", &["p1", "p2"]);
         let staging = ring("staging", &["s1"]);
         let journals = vec![
@@ -406,7 +410,9 @@ mod tests {
         assert!(loads_a_truncation_would_wipe(&old, "p2", &prod).contains_key("ks.a"));
         assert!(loads_a_truncation_would_wipe(&old, "s1", &staging).is_empty());
         // Started lines of older versions still parse.
-        let r: Record = serde_json::from_str(r#"{"record":"started","at":"2026-01-01T00:00:00Z","mode":"truncate_and_load"}"#).unwrap();
+        let r: Record =
+            serde_json::from_str(r#"{"record":"started","at":"2026-01-01T00:00:00Z","mode":"truncate_and_load"}"#)
+                .unwrap();
         assert!(matches!(r, Record::Started { cluster: None, .. }));
     }
 

@@ -368,7 +368,8 @@ mod tests {
 
     #[test]
     fn comments_and_empty_statements_are_not_statements() {
-        let schema = "-- a comment; DROP KEYSPACE x\n// another; one\n/* and; a block */;;\nCREATE TYPE shop.t (a int);\n";
+        let schema =
+            "-- a comment; DROP KEYSPACE x\n// another; one\n/* and; a block */;;\nCREATE TYPE shop.t (a int);\n";
         assert_eq!(kinds(schema, "shop"), vec![(Kind::Type, None)]);
         assert!(check("", "shop").unwrap().is_empty());
     }
