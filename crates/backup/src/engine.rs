@@ -39,6 +39,7 @@ pub async fn run_backup(
     // The JMX client's JVM starts while the job prepares (a no-op when it already runs).
     node.nodetool.warm_up();
     let local = node.cql.local_node().await?;
+    cassette_cassandra::version::check_supported(&local.release_version)?;
     let data_dirs = match &req.data_dirs {
         Some(dirs) => {
             if !req.data_dirs_override {

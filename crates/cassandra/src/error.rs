@@ -24,6 +24,16 @@ pub enum CassandraError {
         /// What to do about it, when we can tell.
         hint: &'static str,
     },
+    /// The node runs a Cassandra version cassette does not support.
+    #[error(
+        "the node runs Cassandra {release:?}, which cassette does not support: it supports {supported}; upgrade the node or use a cassette that supports its version"
+    )]
+    UnsupportedVersion {
+        /// `system.local.release_version`.
+        release: String,
+        /// The supported release lines.
+        supported: String,
+    },
     /// The CQL connection could not be opened.
     #[error(
         "cannot connect with CQL to {address}: {message}; is Cassandra running there (check `nodetool status`, --cql-host/--cql-port, credentials)?"

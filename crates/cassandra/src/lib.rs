@@ -12,6 +12,7 @@
 //! - [`disk`] knows the data directory layout: `<data dir>/<keyspace>/<table>-<table id>/`,
 //!   `snapshots/<tag>/`, SSTable component names.
 //! - [`keyspaces`] classifies system keyspaces.
+//! - [`version`] tells the supported Cassandra versions (4.0, 4.1, 5.0) from the others.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cassette_cassandra::CassandraError> {
@@ -31,6 +32,7 @@ mod error;
 mod jmx;
 pub mod keyspaces;
 mod nodetool;
+pub mod version;
 
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;

@@ -62,6 +62,17 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
     let node = &cluster.nodes[0];
     let version = node.cql().await.local_node().await.unwrap().release_version;
     assert!(version.starts_with(major), "cluster {} runs Cassandra {version}, not {major}.x", cluster.name);
+    let out = cassette_logged(node, &["--json", "node"]);
+    assert!(out.status.success(), "cassette node on Cassandra {version} failed:\n{}", stderr(&out));
+    let view: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("node --json prints the node");
+    assert_eq!(view["node"]["release_version"], version.as_str(), "{view}");
+    assert_eq!(view["cassandra_supported"], true, "cassette supports Cassandra {version}: {view}");
+    let out = cassette_logged(node, &["node"]);
+    assert!(
+        stdout(&out).contains(&format!("{version} (supported")),
+        "cassette node says Cassandra {version} is supported:\n{}",
+        stdout(&out)
+    );
     let session = cluster.session().await;
     let ks = unique_name("ver");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;

@@ -31,6 +31,7 @@ pub async fn run_restore(
     let started = Instant::now();
     progress.stage(Stage::Locate, &req.name);
     let local = node.cql.local_node().await?;
+    cassette_cassandra::version::check_supported(&local.release_version)?;
     let host_id = local.host_id.to_string();
     let source_cluster = req.from_cluster.clone().unwrap_or_else(|| local.cluster_name.clone());
     let source_host = req.from_node.clone().unwrap_or_else(|| host_id.clone());

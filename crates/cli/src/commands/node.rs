@@ -10,6 +10,8 @@ use crate::cli::NodeArgs;
 #[derive(Serialize)]
 struct NodeView {
     node: LocalNode,
+    /// Whether cassette supports the node's Cassandra version (backup and restore refuse others).
+    cassandra_supported: bool,
     data_file_directories: Vec<std::path::PathBuf>,
     keyspaces: Vec<KeyspaceView>,
 }
@@ -38,7 +40,8 @@ pub async fn run(args: &NodeArgs, json: bool) -> anyhow::Result<ExitCode> {
             tables,
         });
     }
-    let view = NodeView { node: local, data_file_directories: data_dirs, keyspaces: views };
+    let cassandra_supported = cassette_cassandra::version::check_supported(&local.release_version).is_ok();
+    let view = NodeView { node: local, cassandra_supported, data_file_directories: data_dirs, keyspaces: views };
     if json {
         super::print_json(&view);
         return Ok(ExitCode::SUCCESS);
@@ -48,7 +51,7 @@ pub async fn run(args: &NodeArgs, json: bool) -> anyhow::Result<ExitCode> {
     println!("host ID      {}", n.host_id);
     println!("address      {}", n.broadcast_address.map(|a| a.to_string()).unwrap_or_default());
     println!("datacenter   {} / rack {}", n.datacenter, n.rack);
-    println!("Cassandra    {}", n.release_version);
+    println!("Cassandra    {}", version_line(&n.release_version));
     println!("tokens       {}", n.tokens.join(", "));
     for d in &view.data_file_directories {
         println!("data dir     {}", d.display());
@@ -61,4 +64,13 @@ pub async fn run(args: &NodeArgs, json: bool) -> anyhow::Result<ExitCode> {
         println!("keyspace     {} ({} tables: {})", ks.name, tables.len(), tables.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The node's version and whether cassette supports it.
+fn version_line(release: &str) -> String {
+    use cassette_cassandra::version::{check_supported, supported_lines_text};
+    match check_supported(release) {
+        Ok(_) => format!("{release} (supported: backup, online and offline restore)"),
+        Err(_) => format!("{release} (NOT supported: cassette supports {}; backup and restore refuse this node)", supported_lines_text()),
+    }
 }

@@ -40,6 +40,7 @@ pub(super) async fn identify(target: &CqlTarget, address: &str, req: &RestoreReq
 async fn from_node(target: &CqlTarget, req: &RestoreRequest) -> Result<Subject, RestoreError> {
     let cql = Cql::connect(target).await?;
     let local = cql.local_node().await?;
+    cassette_cassandra::version::check_supported(&local.release_version)?;
     let host_id = local.host_id.to_string();
     let cluster = req.from_cluster.clone().unwrap_or_else(|| local.cluster_name.clone());
     let source_host = req.from_node.clone().unwrap_or_else(|| host_id.clone());
