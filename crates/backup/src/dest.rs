@@ -185,7 +185,9 @@ impl Dest {
             Dest::Remote { repo, backup, journal_path } => {
                 repo.write_manifest(backup, manifest).await?;
                 cassette_repo::fault::point("manifest-written");
-                let entry = cassette_repo::IndexEntry::of(manifest);
+                // Stamped with the manifest object's size and time, so that listings trust it.
+                let stamp = repo.stamp(&backup.manifest()).await.ok().flatten();
+                let entry = cassette_repo::IndexEntry::stamped(manifest, stamp);
                 if let Err(e) = repo
                     .update_index(&backup.node, |entries| {
                         entries.insert(entry.name.clone(), entry);

@@ -470,8 +470,7 @@ pub(crate) mod tests {
         let t = tempfile::tempdir().unwrap();
         let b = t.path().join("b1");
         fs::create_dir(&b).unwrap();
-        rustix::fs::mkfifoat(rustix::fs::CWD, &b.join("manifest.json"), rustix::fs::Mode::from_raw_mode(0o644))
-            .unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, b.join("manifest.json"), rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
         assert!(matches!(Manifest::read(&b), Err(RepoError::Unsafe { .. })));
         fs::remove_file(b.join("manifest.json")).unwrap();
         sample().write_atomically(&t.path().join("elsewhere")).unwrap();
