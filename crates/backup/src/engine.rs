@@ -340,8 +340,9 @@ impl KeyspaceContext<'_> {
         entry: &mut KeyspaceEntry,
     ) -> Result<Vec<TableOutcome>, CopyStop> {
         self.progress.stage(Stage::Copy, &ks.name);
-        let mut planned: Vec<(&TableInfo, TableCopy<'_>, Result<Vec<disk::DataFile>, String>, Option<String>)> =
-            Vec::new();
+        // Per table: its copy, the snapshot's files (or why they cannot be trusted), its schema.
+        type Planned<'t> = (&'t TableInfo, TableCopy<'t>, Result<Vec<disk::DataFile>, String>, Option<String>);
+        let mut planned: Vec<Planned<'_>> = Vec::new();
         for table in &ks.tables {
             let dirs = disk::snapshot_dirs(self.data_dirs, &table.keyspace, &table.name, &table.id_hex(), self.tag);
             let (files, schema) = snapshot_contents(&dirs).map_err(CopyStop::Failed)?;
