@@ -72,10 +72,7 @@ pub(crate) async fn select(cql: &Cql, req: &BackupRequest) -> Result<Vec<Keyspac
     }
 
     let names: Vec<String> = if req.keyspaces.is_empty() {
-        live.iter()
-            .filter(|k| !keyspaces::is_system(k) || (req.include_system && !keyspaces::is_local_system(k)))
-            .cloned()
-            .collect()
+        default_keyspaces(&live, req.include_system)?
     } else {
         for ks in &req.keyspaces {
             check_keyspace(ks)?;
@@ -90,4 +87,42 @@ pub(crate) async fn select(cql: &Cql, req: &BackupRequest) -> Result<Vec<Keyspac
         selections.push(KeyspaceSelection { name: ks, tables, partial: false });
     }
     Ok(selections)
+}
+
+/// The keyspaces a backup without `-k` takes: every one but the system ones (with
+/// `include_system`, the replicated system ones too). None is an error, not an empty backup
+/// that looks complete: most often cassette reached another node or cluster than intended.
+fn default_keyspaces(live: &[String], include_system: bool) -> Result<Vec<String>, BackupError> {
+    let names: Vec<String> = live
+        .iter()
+        .filter(|k| !keyspaces::is_system(k) || (include_system && !keyspaces::is_local_system(k)))
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return Err(BackupError::UnknownSelection(
+            "the node has no keyspace to back up but Cassandra's system ones: check that --cql-host is the \
+             node you meant, or add --include-system to back up system_auth, system_distributed and system_traces"
+                .into(),
+        ));
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_node_with_only_system_keyspaces_has_nothing_to_back_up() {
+        let live = names(&["system", "system_schema", "system_auth", "system_distributed", "system_traces"]);
+        let e = default_keyspaces(&live, false).unwrap_err().to_string();
+        assert!(e.contains("no keyspace to back up") && e.contains("--include-system"), "{e}");
+        let with_system = default_keyspaces(&live, true).unwrap();
+        assert!(with_system.contains(&"system_auth".to_string()) && !with_system.contains(&"system".to_string()));
+        assert_eq!(default_keyspaces(&names(&["system", "shop"]), false).unwrap(), names(&["shop"]));
+    }
 }

@@ -105,6 +105,13 @@ async fn a_node_whose_agent_is_down_is_listed_once_with_the_true_reason_and_its_
     let d1 = answer["backups"].as_array().unwrap().iter().find(|b| b["name"] == "d1").expect("d1 is listed");
     assert_eq!(d1["complete"], true, "{d1:#}");
     assert!(!d1["nodes"].as_array().unwrap().is_empty());
+    // /metrics says which agent did not answer instead of dropping its node's figures silently.
+    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for i in 0..3 {
+        let up = if i == 1 { 0 } else { 1 };
+        let line = format!("cassette_agent_up{{agent=\"{}\"}} {up}", s.agent_url(i));
+        assert!(metrics.lines().any(|l| l == line), "/metrics lacks `{line}`:\n{metrics}");
+    }
     // The cluster view says which node the unreachable agent served.
     let view = s.get("/v1/cluster").await;
     let down = view.as_array().unwrap().iter().find(|c| c["agent"] == s.agent_url(1).as_str()).unwrap();

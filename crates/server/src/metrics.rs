@@ -13,6 +13,11 @@ use crate::coordinator::Coordinator;
 use crate::model::{ClusterJob, JobState, JobType};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabel {
+    agent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeLabel {
     node: String,
 }
@@ -61,8 +66,15 @@ pub async fn render(coordinator: &Coordinator) -> Result<String, String> {
         "Bytes stored for the node in its agent's backup directory (shared files counted once)",
     );
     let repo_backups = gauges::<NodeLabel>(&mut registry, "repository_backups", "Complete backups of the node");
+    // An agent that does not answer leaves its node's repository figures out of this scrape;
+    // `agent_up` says so, so that a missing series can be alerted on rather than read as "no
+    // backups".
+    let agent_up = gauges::<AgentLabel>(&mut registry, "agent_up", "1 if the agent answered this scrape, 0 if not");
     let agents = coordinator.agents();
     let lists = futures_util::future::join_all(agents.iter().map(|a| a.backups_all())).await;
+    for (agent, list) in agents.iter().zip(&lists) {
+        agent_up.get_or_create(&AgentLabel { agent: agent.url.clone() }).set(f64::from(u8::from(list.is_ok())));
+    }
     let mut per_node: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     for b in lists.into_iter().flatten().flatten() {

@@ -29,8 +29,19 @@ pub struct Services {
     agent_env: Vec<(String, String)>,
 }
 
+/// A port free now and never handed out before in this process: the kernel may give the same
+/// ephemeral port to two binds in a row once the first is closed, and an agent and a server on
+/// one port make the second fail to start while the test talks to the first.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl Services {
