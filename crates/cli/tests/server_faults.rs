@@ -108,9 +108,9 @@ async fn a_node_whose_agent_is_down_is_listed_once_with_the_true_reason_and_its_
     // /metrics says which agent did not answer instead of dropping its node's figures silently.
     let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
     for i in 0..3 {
-        let up = if i == 1 { 0 } else { 1 };
-        let line = format!("cassette_agent_up{{agent=\"{}\"}} {up}", s.agent_url(i));
-        assert!(metrics.lines().any(|l| l == line), "/metrics lacks `{line}`:\n{metrics}");
+        let series = format!("cassette_agent_up{{agent=\"{}\"}} ", s.agent_url(i));
+        let value = metrics.lines().find_map(|l| l.strip_prefix(series.as_str())).map(|v| v.parse::<f64>().unwrap());
+        assert_eq!(value, Some(if i == 1 { 0.0 } else { 1.0 }), "{series}in:\n{metrics}");
     }
     // The cluster view says which node the unreachable agent served.
     let view = s.get("/v1/cluster").await;
