@@ -32,26 +32,7 @@ pub(crate) fn refuse_link(path: &Path) -> Result<()> {
 /// Creates (or truncates) the file `path` for writing, refusing a symbolic link or anything but
 /// a regular file there: a link planted at a `.partial` name is never written through.
 pub fn create_nofollow(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = File::options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => {
-                crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() }
-            }
-            _ => crate::RepoError::io("create", path, e),
-        })?;
-    let meta = f.metadata().ctx("stat", path)?;
-    if !meta.is_file() || std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
-        return Err(crate::RepoError::Unsafe {
-            path: path.to_owned(),
-            problem: "it is not a regular file of its own (a FIFO, device, or a hard link to another file)".into(),
-        });
-    }
+    let f = open_own_regular(path, File::options().write(true).create(true).truncate(false), "create")?;
     // Truncated only once known to be a regular file of its own (a FIFO is never opened for
     // writing by a blocking open, a device never truncated).
     f.set_len(0).ctx("truncate", path)?;
@@ -61,22 +42,24 @@ pub fn create_nofollow(path: &Path) -> Result<File> {
 /// Opens (creating it if missing) the file `path` for appending and reading, refusing a symbolic
 /// link, a symbolic link as its directory, or anything but a regular file of its own: journals.
 pub fn open_append_nofollow(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
         refuse_link(parent)?;
     }
-    let f = File::options()
-        .read(true)
-        .append(true)
-        .create(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => {
-                crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() }
-            }
-            _ => crate::RepoError::io("open", path, e),
-        })?;
+    open_own_regular(path, File::options().read(true).append(true).create(true), "open")
+}
+
+/// Opens `path` with `options` plus `O_NOFOLLOW | O_NONBLOCK` (a link is refused, a FIFO never
+/// blocks the open), then checks on the opened descriptor that it is a regular file with one
+/// link: what is checked is what gets written.
+fn open_own_regular(path: &Path, options: &mut fs::OpenOptions, verb: &'static str) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path);
+    let f = opened.map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => {
+            crate::RepoError::Unsafe { path: path.to_owned(), problem: "it is a symbolic link".into() }
+        }
+        _ => crate::RepoError::io(verb, path, e),
+    })?;
     let meta = f.metadata().ctx("stat", path)?;
     if !meta.is_file() || std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
         return Err(crate::RepoError::Unsafe {
