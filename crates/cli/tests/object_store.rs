@@ -14,7 +14,6 @@ use std::process::Output;
 use cassette_testkit::s3::{S3Kind, S3Server};
 use cassette_testkit::{Node, dataset, unique_name};
 use common::*;
-use scylla::client::session::Session;
 
 /// `cassette ARGS` with the server's credentials and endpoint, and a state directory of its own.
 fn run(node: &Node, s3: &S3Server, state: &std::path::Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -28,14 +27,6 @@ fn run(node: &Node, s3: &S3Server, state: &std::path::Path, extra_env: &[(&str, 
 fn json_ok(out: Output, what: &str) -> serde_json::Value {
     assert!(out.status.success(), "{what} failed ({:?}):\n{}\n{}", out.status, stdout(&out), stderr(&out));
     serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{}", stdout(&out)))
-}
-
-async fn dump_all(session: &Session, ks: &str) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for t in dataset::TABLES {
-        out.push((t.to_string(), dataset::dump(session, ks, t).await));
-    }
-    out
 }
 
 /// The objects under the bucket of an s3s-fs server: key → (inode, size).
@@ -77,7 +68,7 @@ async fn round_trip(kind: S3Kind) {
     node.nodetool(&["disableautocompaction", &ks]);
     dataset::write_round(&session, &ks, 7, &dataset::Shape { rounds: 1, rows_per_round: 100, payload_bytes: 32 }).await;
     cluster.flush(&ks);
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let puts_before = (kind == S3Kind::Moto).then(|| s3.requests("PUT"));
     let second = json_ok(
         run(node, &s3, state.path(), &[], &["--json", "backup", "--name", "b2", "--backup-dir", &url, "-k", &ks]),
@@ -108,13 +99,13 @@ async fn round_trip(kind: S3Kind) {
     // Everything goes; the restore brings back the rows of b2 from the store.
     dataset::exec(&session, &format!("TRUNCATE {ks}.readings")).await;
     dataset::exec(&session, &format!("DELETE FROM {ks}.profiles WHERE id = 5")).await;
-    assert_ne!(dump_all(&session, &ks).await, before);
+    assert_ne!(dataset::dump_all(&session, &ks).await, before);
     let restored = json_ok(
         run(node, &s3, state.path(), &[], &["--json", "restore", "--name", "b2", "--backup-dir", &url, "-k", &ks]),
         "restore b2",
     );
     assert_eq!(restored["complete"], true, "{restored}");
-    assert_eq!(dump_all(&session, &ks).await, before, "every table as it was at backup time");
+    assert_eq!(dataset::dump_all(&session, &ks).await, before, "every table as it was at backup time");
     let staging = node.data_dirs[0].parent().unwrap().join("cassette-restore-staging");
     assert!(files_under(&staging).is_empty(), "staging is emptied after each table");
 
@@ -190,7 +181,7 @@ async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     std::fs::write(&victim, &bytes).unwrap();
-    let rows = dump_all(&session, &ks).await;
+    let rows = dataset::dump_all(&session, &ks).await;
 
     let out = run(node, &s3, state.path(), &[], &["--json", "verify", "--backup-dir", &url]);
     assert_eq!(out.status.code(), Some(1), "verify fails: {}", stdout(&out));
@@ -208,7 +199,7 @@ async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any
     let out = run(node, &s3, state.path(), &[], &["--json", "restore", "--name", "b", "--backup-dir", &url, "-k", &ks]);
     assert_eq!(out.status.code(), Some(1), "restore refuses: {}\n{}", stdout(&out), stderr(&out));
     assert!(stderr(&out).contains("failed verification, nothing was truncated"), "{}", stderr(&out));
-    assert_eq!(dump_all(&session, &ks).await, rows, "the live data is untouched");
+    assert_eq!(dataset::dump_all(&session, &ks).await, rows, "the live data is untouched");
 
     // A backup that does not exist, and one that never finished, are named as such.
     let out = run(node, &s3, state.path(), &[], &["restore", "--name", "nope", "--backup-dir", &url, "-k", &ks]);
@@ -292,7 +283,7 @@ async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_t
             &name,
         );
     }
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let dry = json_ok(
         run(node, &s3, state.path(), &[], &["--json", "purge", "--keep-last", "2", "--dry-run", "--backup-dir", &url]),
         "dry run",
@@ -333,5 +324,5 @@ async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_t
         run(node, &s3, state.path(), &[], &["--json", "restore", "--name", "n5", "--backup-dir", &url, "-k", &ks]),
         "restore n5",
     );
-    assert_eq!(dump_all(&session, &ks).await, before, "n5 restores every row after the purge");
+    assert_eq!(dataset::dump_all(&session, &ks).await, before, "n5 restores every row after the purge");
 }

@@ -33,15 +33,6 @@ fn restore_ok(node: &Node, root: &Path, name: &str, extra: &[&str]) -> serde_jso
     serde_json::from_str(&stdout(&out)).expect("restore --json prints a report")
 }
 
-/// Every table of the dataset, dumped (values only: TTLs are not compared).
-async fn dump_all(session: &Session, ks: &str) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for t in dataset::TABLES {
-        out.push((t.to_string(), dataset::dump(session, ks, t).await));
-    }
-    out
-}
-
 /// Changes every table after the backup: new rows, updates, deletes, a TRUNCATE, some of it
 /// flushed and some only in the memtable.
 async fn scribble(session: &Session, cluster: &Cluster, ks: &str) {
@@ -74,7 +65,7 @@ async fn round_trip_brings_every_row_back_and_keeps_the_truncate_snapshot() {
     let session = cluster.session().await;
     let ks = unique_name("rs_trip");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let by_index = dataset::dump(&session, &ks, "profiles")
         .await
         .into_iter()
@@ -85,14 +76,14 @@ async fn round_trip_brings_every_row_back_and_keeps_the_truncate_snapshot() {
     let _turn = serial();
     backup_ok(node, root.path(), "b1", &["-k", &ks]);
     scribble(&session, cluster, &ks).await;
-    assert_ne!(dump_all(&session, &ks).await, before, "the data changed after the backup");
+    assert_ne!(dataset::dump_all(&session, &ks).await, before, "the data changed after the backup");
 
     // A dry run verifies and plans, and changes nothing.
-    let changed = dump_all(&session, &ks).await;
+    let changed = dataset::dump_all(&session, &ks).await;
     let dry = restore_ok(node, root.path(), "b1", &["-k", &ks, "--dry-run"]);
     assert_eq!(dry["dry_run"], true);
     assert!(table_report(&dry, "readings")["skipped"].as_str().unwrap().contains(&format!("TRUNCATE {ks}.readings")));
-    assert_eq!(dump_all(&session, &ks).await, changed);
+    assert_eq!(dataset::dump_all(&session, &ks).await, changed);
 
     let report = restore_ok(node, root.path(), "b1", &["-k", &ks]);
     assert_eq!(report["complete"], true);
@@ -106,7 +97,7 @@ async fn round_trip_brings_every_row_back_and_keeps_the_truncate_snapshot() {
         );
         assert!(tr["files"].as_u64().unwrap() > 0);
     }
-    assert_eq!(dump_all(&session, &ks).await, before, "every table equals its state at backup time");
+    assert_eq!(dataset::dump_all(&session, &ks).await, before, "every table equals its state at backup time");
     // The secondary index was rebuilt for the loaded SSTables.
     let rows = session.query_unpaged(format!("SELECT id FROM {ks}.profiles WHERE name = 'user7'"), ()).await.unwrap();
     assert_eq!(rows.into_rows_result().unwrap().rows_num(), by_index);
@@ -162,7 +153,7 @@ async fn a_corrupted_or_missing_file_is_refused_before_anything_is_truncated() {
     let _turn = serial();
     backup_ok(node, root.path(), "b1", &["-k", &ks]);
     scribble(&session, cluster, &ks).await;
-    let live_before = dump_all(&session, &ks).await;
+    let live_before = dataset::dump_all(&session, &ks).await;
     let snapshots_before = node.nodetool(&["listsnapshots"]);
 
     let backup = root.path().join("solo").join(host_id(node).await).join("b1");
@@ -183,7 +174,7 @@ async fn a_corrupted_or_missing_file_is_refused_before_anything_is_truncated() {
         assert!(err.contains(&*name), "the error names {name}: {err}");
     }
     assert!(err.contains("nothing was truncated") && err.contains("missing"), "{err}");
-    assert_eq!(dump_all(&session, &ks).await, live_before, "live data untouched");
+    assert_eq!(dataset::dump_all(&session, &ks).await, live_before, "live data untouched");
     let truncated_now: Vec<String> = node
         .nodetool(&["listsnapshots"])
         .lines()
@@ -209,7 +200,7 @@ async fn a_keyspace_restores_under_another_name_with_new_table_ids() {
     let session = cluster.session().await;
     let a = unique_name("rs_from");
     dataset::load(&session, cluster, &a, 1, &dataset::Shape::small()).await;
-    let rows_a = dump_all(&session, &a).await;
+    let rows_a = dataset::dump_all(&session, &a).await;
     let root = other_disk_dir();
     let _turn = serial();
     backup_ok(node, root.path(), "b1", &["-k", &a]);
@@ -219,7 +210,7 @@ async fn a_keyspace_restores_under_another_name_with_new_table_ids() {
     dataset::create_schema(&session, &b, 1).await;
     let report = restore_ok(node, root.path(), "b1", &["--rename", &format!("{a}={b}")]);
     assert_eq!(table_report(&report, "readings")["backup_keyspace"], a.as_str());
-    assert_eq!(dump_all(&session, &b).await, rows_a);
+    assert_eq!(dataset::dump_all(&session, &b).await, rows_a);
     let cql = node.cql().await;
     let ids = |ts: Vec<cassette_cassandra::TableInfo>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
     assert_ne!(ids(cql.tables(&a).await.unwrap()), ids(cql.tables(&b).await.unwrap()));
@@ -241,8 +232,8 @@ async fn a_keyspace_restores_under_another_name_with_new_table_ids() {
             .iter()
             .any(|s| s.as_str().unwrap().starts_with(&format!("CREATE KEYSPACE {c}")))
     );
-    assert_eq!(dump_all(&session, &c).await, rows_a);
-    assert_eq!(dump_all(&session, &a).await, rows_a, "the source keyspace is untouched");
+    assert_eq!(dataset::dump_all(&session, &c).await, rows_a);
+    assert_eq!(dataset::dump_all(&session, &a).await, rows_a, "the source keyspace is untouched");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,7 +243,7 @@ async fn a_restore_killed_mid_way_completes_when_run_again() {
     let session = cluster.session().await;
     let ks = unique_name("rs_kill");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let root = other_disk_dir();
     let _turn = serial();
     backup_ok(node, root.path(), "b1", &["-k", &ks]);
@@ -295,7 +286,7 @@ async fn a_restore_killed_mid_way_completes_when_run_again() {
     let skipped: Vec<&str> =
         report["tables"].as_array().unwrap().iter().filter_map(|t| t["skipped"].as_str()).collect();
     assert!(skipped.iter().any(|s| s.contains("already loaded")), "{report}");
-    assert_eq!(dump_all(&session, &ks).await, before);
+    assert_eq!(dataset::dump_all(&session, &ks).await, before);
     assert!(
         !node.nodetool(&["listsnapshots"]).lines().any(|l| l.starts_with("truncated-") && l.contains(&ks)),
         "truncate snapshots cleared"
@@ -308,7 +299,7 @@ async fn a_three_node_cluster_restores_node_by_node() {
     let session = cluster.session().await;
     let ks = unique_name("rs_trio");
     dataset::load(&session, cluster, &ks, 3, &dataset::Shape::small()).await;
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let root = other_disk_dir();
     let _turn = serial();
     for node in &cluster.nodes {
@@ -328,7 +319,7 @@ async fn a_three_node_cluster_restores_node_by_node() {
         let report = restore_ok(node, root.path(), "b1", extra);
         assert!(report["tables"].as_array().unwrap().iter().all(|t| t["truncated"] == false && t["loaded"] == true));
     }
-    assert_eq!(dump_all(&session, &ks).await, before, "rows at CONSISTENCY ALL equal the backup's");
+    assert_eq!(dataset::dump_all(&session, &ks).await, before, "rows at CONSISTENCY ALL equal the backup's");
 
     // Truncating again would wipe what the nodes loaded: refused, with the way forward.
     let out = restore(&cluster.nodes[1], root.path(), "b1", &["-k", &ks, "--truncate-only"]);
@@ -338,7 +329,7 @@ async fn a_three_node_cluster_restores_node_by_node() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(dump_all(&session, &ks).await, before);
+    assert_eq!(dataset::dump_all(&session, &ks).await, before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,7 +14,6 @@ use std::process::Output;
 
 use cassette_testkit::{Cluster, Node, dataset, unique_name};
 use common::*;
-use scylla::client::session::Session;
 
 fn offline() -> &'static Cluster {
     Cluster::offline()
@@ -45,14 +44,6 @@ fn offline_restore(cluster: &Cluster, root: &Path, name: &str, start: Option<&st
 fn report_of(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "offline restore failed ({:?}):\n{}\n{}", out.status, stdout(out), stderr(out));
     serde_json::from_str(&stdout(out)).expect("restore --json prints a report")
-}
-
-async fn dump_all(session: &Session, ks: &str) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for t in dataset::TABLES {
-        out.push((t.to_string(), dataset::dump(session, ks, t).await));
-    }
-    out
 }
 
 /// Every live SSTable file of every table of `ks`: `<table>-<id>/<relative path>` → BLAKE3.
@@ -93,7 +84,7 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     let session = cluster.session().await;
     let ks = unique_name("ro_trip");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let by_index = before
         .iter()
         .find(|(t, _)| t == "profiles")
@@ -117,7 +108,7 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     let replaced = live_files(node, &ks).await;
     assert!(!replaced.is_empty());
     dataset::exec(&session, &format!("UPDATE {ks}.page_views SET views = views + 100 WHERE page = '/page/1'")).await;
-    let changed = dump_all(&session, &ks).await;
+    let changed = dataset::dump_all(&session, &ks).await;
     assert_ne!(changed, before, "the data changed after the backup");
 
     let quarantine_parent = node.dir.join("cassette-quarantine");
@@ -132,7 +123,7 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     assert!(dry["tables"].as_array().unwrap().iter().all(|t| t["placed_files"].as_u64().unwrap() > 0), "{dry}");
     assert_eq!(quarantines(), quarantines_before, "a dry run creates no quarantine");
     assert!(is_up_normal(node));
-    assert_eq!(dump_all(&session, &ks).await, changed);
+    assert_eq!(dataset::dump_all(&session, &ks).await, changed);
     drop(session);
 
     // The start command fails: the files are replaced, the node stays down, the job fails.
@@ -158,7 +149,7 @@ async fn offline_restore_replaces_the_files_keeps_them_in_quarantine_and_resumes
     assert!(is_up_normal(node));
 
     let session = cluster.session().await;
-    assert_eq!(dump_all(&session, &ks).await, before, "every table equals its state at backup time");
+    assert_eq!(dataset::dump_all(&session, &ks).await, before, "every table equals its state at backup time");
     let rows = session.query_unpaged(format!("SELECT id FROM {ks}.profiles WHERE name = 'user7'"), ()).await.unwrap();
     assert_eq!(rows.into_rows_result().unwrap().rows_num(), by_index, "the secondary index answers as at backup time");
 
@@ -213,7 +204,7 @@ async fn a_corrupted_backup_is_refused_before_the_node_is_stopped() {
     let root = other_disk_dir();
     backup_ok(node, root.path(), "b1", &["-k", &ks]);
     dataset::write_round(&session, &ks, 9, &dataset::Shape { rounds: 1, rows_per_round: 20, payload_bytes: 8 }).await;
-    let live_before = dump_all(&session, &ks).await;
+    let live_before = dataset::dump_all(&session, &ks).await;
     let quarantines_before = std::fs::read_dir(node.dir.join("cassette-quarantine")).map(|d| d.count()).unwrap_or(0);
 
     let host = node.cql().await.local_node().await.unwrap().host_id.to_string();
@@ -237,7 +228,7 @@ async fn a_corrupted_backup_is_refused_before_the_node_is_stopped() {
     );
     assert!(is_up_normal(node), "the node was not stopped");
     assert!(cassette_cassandra::port_answers(&node.ip, 9042).await, "the node was not drained");
-    assert_eq!(dump_all(&session, &ks).await, live_before, "rows unchanged");
+    assert_eq!(dataset::dump_all(&session, &ks).await, live_before, "rows unchanged");
     assert_eq!(
         std::fs::read_dir(node.dir.join("cassette-quarantine")).map(|d| d.count()).unwrap_or(0),
         quarantines_before,

@@ -15,14 +15,6 @@ use common::services::*;
 use common::*;
 use serde_json::Value;
 
-async fn dump_all(session: &scylla::client::session::Session, ks: &str) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for t in dataset::TABLES {
-        out.push((t.to_string(), dataset::dump(session, ks, t).await));
-    }
-    out
-}
-
 fn nodes(job: &Value) -> &Vec<Value> {
     job["completedNodes"].as_array().expect("completedNodes is a list")
 }
@@ -57,7 +49,7 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     let session = cluster.session().await;
     let ks = unique_name("srv");
     dataset::load(&session, cluster, &ks, 3, &dataset::Shape::small()).await;
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let root = other_disk_dir();
     let _turn = serial();
     let mut s = Services::start(root.path());
@@ -130,13 +122,13 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     dataset::write_round(&session, &ks, 9, &dataset::Shape { rounds: 1, rows_per_round: 30, payload_bytes: 8 }).await;
     dataset::exec(&session, &format!("DELETE FROM {ks}.readings WHERE sensor = 3")).await;
     cluster.flush(&ks);
-    assert_ne!(dump_all(&session, &ks).await, before);
+    assert_ne!(dataset::dump_all(&session, &ks).await, before);
     let (code, body) = s.post("/cluster/restore/start").await;
     assert_eq!(code, 400, "restore needs a name: {body}");
 
     // One corrupted file in the last node's backup: the restore is refused before any node
     // is touched.
-    let changed = dump_all(&session, &ks).await;
+    let changed = dataset::dump_all(&session, &ks).await;
     let node3 = root.path().join(&cluster.name).join(&host_ids[2]).join("b1").join(&ks).join("readings");
     let data = files_under(&node3).into_iter().find(|f| f.to_string_lossy().ends_with("-Data.db")).unwrap();
     let original = std::fs::read(&data).unwrap();
@@ -152,7 +144,7 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     let file_name = data.file_name().unwrap().to_string_lossy().into_owned();
     assert!(job["error"].as_str().unwrap().contains(&file_name), "names the file: {job:#}");
     assert!(nodes(job).iter().all(|n| n["failure"]["message"].as_str().unwrap().starts_with("not restored")));
-    assert_eq!(dump_all(&session, &ks).await, changed, "live rows untouched");
+    assert_eq!(dataset::dump_all(&session, &ks).await, changed, "live rows untouched");
     std::fs::write(&data, &original).unwrap();
 
     let (code, body) = s.post(&format!("/cluster/restore/start?name=b1&keyspaces={ks}&repair=true")).await;
@@ -164,7 +156,7 @@ async fn seed_api_backs_up_and_restores_the_whole_cluster() {
     let phases: Vec<&str> =
         last["restore"]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(phases, ["locate", "verify", "truncate", "load", "repair"]);
-    assert_eq!(dump_all(&session, &ks).await, before, "rows at CONSISTENCY ALL equal the backup's");
+    assert_eq!(dataset::dump_all(&session, &ks).await, before, "rows at CONSISTENCY ALL equal the backup's");
 
     // The server restarted: `last` and the history are unchanged.
     let backup_last = s.get("/cluster/backup/last").await;

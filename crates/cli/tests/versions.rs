@@ -38,14 +38,6 @@ fn assert_no_nodetool_fallback(what: &str, version: &str, err: &str) {
     assert!(fallbacks.is_empty(), "{what} on Cassandra {version} fell back to nodetool:\n{}", fallbacks.join("\n"));
 }
 
-async fn dump_all(session: &Session, ks: &str) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for t in dataset::TABLES {
-        out.push((t.to_string(), dataset::dump(session, ks, t).await));
-    }
-    out
-}
-
 /// Changes every table after a backup: new rows, a delete, an update, a TRUNCATE, flushed.
 async fn scribble(session: &Session, cluster: &Cluster, ks: &str) {
     dataset::write_round(session, ks, 9, &dataset::Shape { rounds: 1, rows_per_round: 50, payload_bytes: 8 }).await;
@@ -76,7 +68,7 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
     let session = cluster.session().await;
     let ks = unique_name("ver");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let before = dump_all(&session, &ks).await;
+    let before = dataset::dump_all(&session, &ks).await;
     let root = other_disk_dir();
     let root_s = root.path().to_str().unwrap();
 
@@ -94,7 +86,7 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
     assert!(!snapshots.contains("cassette-"), "the backup's snapshot is left on Cassandra {version}:\n{snapshots}");
 
     scribble(&session, cluster, &ks).await;
-    assert_ne!(dump_all(&session, &ks).await, before, "the data changed after the backup");
+    assert_ne!(dataset::dump_all(&session, &ks).await, before, "the data changed after the backup");
 
     let out = cassette_logged(node, &["--json", "restore", "--name", "b1", "--backup-dir", root_s, "-k", &ks]);
     let err = stderr(&out);
@@ -103,7 +95,7 @@ async fn round_trip(cluster: &Cluster, major: &str, offline: bool) {
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("restore --json prints a report");
     assert_eq!(report["complete"], true, "{report}");
     assert_eq!(
-        dump_all(&session, &ks).await,
+        dataset::dump_all(&session, &ks).await,
         before,
         "on Cassandra {version} every table equals its backup-time state"
     );
@@ -122,7 +114,7 @@ async fn offline_restore(cluster: &Cluster, ks: &str, root_s: &str, before: &[(S
     let node = &cluster.nodes[0];
     let session = cluster.session().await;
     scribble(&session, cluster, ks).await;
-    assert_ne!(dump_all(&session, ks).await, before, "the data changed after the online restore");
+    assert_ne!(dataset::dump_all(&session, ks).await, before, "the data changed after the online restore");
     drop(session);
     let (stop, start) = (cluster.stop_node_command(1), cluster.start_node_command(1));
     let out = cassette_logged(
@@ -156,7 +148,7 @@ async fn offline_restore(cluster: &Cluster, ks: &str, root_s: &str, before: &[(S
     assert_eq!(report["complete"], true, "{report}");
     let session = cluster.session().await;
     assert_eq!(
-        dump_all(&session, ks).await,
+        dataset::dump_all(&session, ks).await,
         before,
         "after the offline restore on Cassandra {version} every table equals its backup-time state"
     );

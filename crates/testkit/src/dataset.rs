@@ -143,6 +143,15 @@ pub async fn write_round(session: &Session, keyspace: &str, round: u32, shape: &
     exec(session, &format!("DELETE attrs['tier'] FROM {keyspace}.profiles WHERE id = {}", base + 2)).await;
 }
 
+/// Every table of the dataset in `keyspace`, dumped with [`dump`], by table name.
+pub async fn dump_all(session: &Session, keyspace: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for t in TABLES {
+        out.push((t.to_string(), dump(session, keyspace, t).await));
+    }
+    out
+}
+
 /// Every row of a table as JSON text (`SELECT JSON *`), sorted: equal dumps mean equal data.
 pub async fn dump(session: &Session, keyspace: &str, table: &str) -> Vec<String> {
     use scylla::statement::unprepared::Statement;

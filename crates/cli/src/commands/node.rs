@@ -71,6 +71,9 @@ fn version_line(release: &str) -> String {
     use cassette_cassandra::version::{check_supported, supported_lines_text};
     match check_supported(release) {
         Ok(_) => format!("{release} (supported: backup, online and offline restore)"),
-        Err(_) => format!("{release} (NOT supported: cassette supports {}; backup and restore refuse this node)", supported_lines_text()),
+        Err(_) => format!(
+            "{release} (NOT supported: cassette supports {}; backup and restore refuse this node)",
+            supported_lines_text()
+        ),
     }
 }
