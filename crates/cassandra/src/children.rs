@@ -108,7 +108,15 @@ mod tests {
         let arg = d.path().join("1234/ks/t");
         // The path is sh's $0: in its command line while it waits for sleep.
         let mut child = std::process::Command::new("sh").arg("-c").arg("sleep 30; :").arg(&arg).spawn().unwrap();
-        let found = running_with_arg_under(d.path());
+        // Until sh has exec'd, its /proc cmdline is still the test binary's: wait for it.
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = running_with_arg_under(d.path());
+            if found.iter().any(|(pid, _)| *pid == child.id()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         assert!(found.iter().any(|(pid, _)| *pid == child.id()), "{found:?}");
         assert!(running_with_arg_under(&d.path().join("other")).is_empty());
         child.kill().unwrap();
