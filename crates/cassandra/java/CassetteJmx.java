@@ -8,6 +8,10 @@
 // knows: no version to pass in, and right for any patch release that adds or drops one.
 //
 // Usage: java CassetteJmx HOST PORT
+// A node with JMX authentication or TLS is reached as nodetool reaches it: the login comes from
+// the environment (CASSETTE_JMX_USER, CASSETTE_JMX_PASSWORD), never the command line; with
+// CASSETTE_JMX_TLS=1 it connects over TLS, its trust store from the "-Dname=value" lines of
+// CASSETTE_JMX_SSL_PROPERTIES (the format of ~/.cassandra/nodetool-ssl.properties).
 // It connects, prints "ready" (or "error<TAB>message" and exits), then answers one request per
 // line on stdin with "ok" or "error<TAB>message" on stdout:
 //   snapshot<TAB>TAG<TAB>ENTITY...       takeSnapshot(tag, {skipFlush=false}, entities):
@@ -17,6 +21,8 @@
 // It exits when stdin closes. Fields never contain tabs or newlines (cassette checks).
 
 import java.io.BufferedReader;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.InputStreamReader;
@@ -50,7 +56,7 @@ public final class CassetteJmx {
         boolean clearWithOptions;
         try {
             JMXServiceURL url = new JMXServiceURL("service:jmx:rmi:///jndi/rmi://" + host + ":" + args[1] + "/jmxrmi");
-            connector = JMXConnectorFactory.connect(url, new HashMap<String, Object>());
+            connector = JMXConnectorFactory.connect(url, connectionEnvironment());
             mbeans = connector.getMBeanServerConnection();
             storageService = new ObjectName(STORAGE_SERVICE);
             // Proves that this is a Cassandra node that answers, before "ready".
@@ -99,6 +105,30 @@ public final class CassetteJmx {
             }
         }
         connector.close();
+    }
+
+    /** Credentials and TLS of the connection, as nodetool sets them for -u/-pw and --ssl. */
+    private static Map<String, Object> connectionEnvironment() throws Exception {
+        Map<String, Object> env = new HashMap<>();
+        String user = System.getenv("CASSETTE_JMX_USER");
+        if (user != null && !user.isEmpty()) {
+            String password = System.getenv("CASSETTE_JMX_PASSWORD");
+            env.put(JMXConnector.CREDENTIALS, new String[] {user, password == null ? "" : password});
+        }
+        if ("1".equals(System.getenv("CASSETTE_JMX_TLS"))) {
+            String properties = System.getenv("CASSETTE_JMX_SSL_PROPERTIES");
+            if (properties != null && !properties.isEmpty()) {
+                for (String line : Files.readAllLines(Paths.get(properties), StandardCharsets.UTF_8)) {
+                    for (String option : line.trim().split("\\s+")) {
+                        if (!option.startsWith("-D")) continue;
+                        int eq = option.indexOf('=');
+                        if (eq > 2) System.setProperty(option.substring(2, eq), option.substring(eq + 1));
+                    }
+                }
+            }
+            env.put("com.sun.jndi.rmi.factory.socket", new javax.rmi.ssl.SslRMIClientSocketFactory());
+        }
+        return env;
     }
 
     /** Every operation of the MBean, as "name(type,type,...)". */

@@ -15,22 +15,37 @@ use scylla::value::Row;
 use uuid::Uuid;
 
 use crate::CassandraError;
+use crate::tls::CqlTls;
 
 /// Where and how to connect with CQL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CqlTarget {
     /// The node's CQL address (its `rpc_address`).
     pub host: String,
     /// The native transport port (9042 by default).
     pub port: u16,
-    /// User and password, when the cluster has authentication on.
+    /// User and password, when the cluster has authentication on (`PasswordAuthenticator`).
     pub credentials: Option<(String, String)>,
+    /// TLS, when the node's `client_encryption_options` are enabled.
+    pub tls: Option<CqlTls>,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for CqlTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CqlTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl CqlTarget {
-    /// A target without credentials.
+    /// A target without credentials or TLS.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        CqlTarget { host: host.into(), port, credentials: None }
+        CqlTarget { host: host.into(), port, credentials: None, tls: None }
     }
 
     fn address(&self) -> String {
@@ -108,6 +123,33 @@ impl TableInfo {
     }
 }
 
+/// The driver's message, with what to check: credentials or certificates when it says so.
+fn connect_err(target: &CqlTarget, address: &str, message: String) -> CassandraError {
+    let lower = message.to_lowercase();
+    let hint = if lower.contains("authenticat") || lower.contains("credentials") || lower.contains("password") {
+        if target.credentials.is_some() {
+            "the node refused the user or password: check --cql-user and the password (CASSETTE_CQL_PASSWORD or --cql-password-file)"
+        } else {
+            "the node requires a login: give --cql-user and the password (CASSETTE_CQL_PASSWORD or --cql-password-file)"
+        }
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("alert")
+    {
+        if target.tls.as_ref().is_some_and(|t| t.client_cert.is_none()) {
+            "the TLS handshake failed: if the node has require_client_auth, give --cql-tls-cert and --cql-tls-key; check --cql-tls-ca"
+        } else {
+            "the TLS handshake failed: check --cql-tls-ca, the client certificate and key, and the name in the node's certificate (--cql-tls-server-name)"
+        }
+    } else if target.tls.is_none() {
+        "is Cassandra running there (check `nodetool status`, --cql-host/--cql-port)? If its client_encryption_options are enabled, give --cql-tls-ca"
+    } else {
+        "is Cassandra running there (check `nodetool status`, --cql-host/--cql-port)?"
+    };
+    CassandraError::CqlConnect { address: address.to_string(), message, hint }
+}
+
 fn cql_err(statement: &str, e: impl std::fmt::Display) -> CassandraError {
     let statement: String = statement.chars().take(120).collect();
     CassandraError::Cql { statement, message: e.to_string() }
@@ -117,16 +159,16 @@ impl Cql {
     /// Connects to exactly this node (other nodes of the cluster are never contacted).
     pub async fn connect(target: &CqlTarget) -> Result<Self, CassandraError> {
         let address = target.address();
-        let filter = AllowListHostFilter::new([address.as_str()])
-            .map_err(|e| CassandraError::CqlConnect { address: address.clone(), message: e.to_string() })?;
+        let filter =
+            AllowListHostFilter::new([address.as_str()]).map_err(|e| connect_err(target, &address, e.to_string()))?;
         let mut builder = SessionBuilder::new().known_node(&address).host_filter(Arc::new(filter));
         if let Some((user, password)) = &target.credentials {
             builder = builder.user(user, password);
         }
-        let session = builder
-            .build()
-            .await
-            .map_err(|e| CassandraError::CqlConnect { address: address.clone(), message: e.to_string() })?;
+        if let Some(tls) = &target.tls {
+            builder = builder.tls_context(Some(tls.client_config()?));
+        }
+        let session = builder.build().await.map_err(|e| connect_err(target, &address, e.to_string()))?;
         Ok(Cql { session, address })
     }
 

@@ -35,13 +35,25 @@ pub enum CassandraError {
         supported: String,
     },
     /// The CQL connection could not be opened.
-    #[error(
-        "cannot connect with CQL to {address}: {message}; is Cassandra running there (check `nodetool status`, --cql-host/--cql-port, credentials)?"
-    )]
+    #[error("cannot connect with CQL to {address}: {message}; {hint}")]
     CqlConnect {
         /// host:port tried.
         address: String,
         /// The driver's message.
+        message: String,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// The JMX user or password could not be found or held.
+    #[error("JMX credentials: {message}; check --jmx-user and --jmx-password-file (or CASSETTE_JMX_PASSWORD)")]
+    JmxCredentials {
+        /// What is wrong.
+        message: String,
+    },
+    /// The TLS files could not be used (missing, unreadable, not PEM, key and certificate apart).
+    #[error("cannot set up TLS: {message}; check the --cql-tls-* files")]
+    Tls {
+        /// Which file, and what is wrong with it.
         message: String,
     },
     /// A CQL statement failed.

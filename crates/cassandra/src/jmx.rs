@@ -12,9 +12,11 @@
 //! the node's StorageService MBean offers when it connects (`MBeanInfo`) and calls the newest
 //! signature it knows, so nothing here needs the node's version.
 //!
-//! It only accelerates: when it cannot run (no JDK, the node's JMX wants credentials or TLS,
-//! `CASSETTE_JMX_CLIENT=nodetool`) or a call through it fails, the same call goes through
-//! nodetool, whose errors are the ones reported.
+//! On a node with JMX authentication or TLS it logs in as nodetool does (see `jmx_security`):
+//! the user and password come in its environment, never on its command line.
+//!
+//! It only accelerates: when it cannot run (no JDK, `CASSETTE_JMX_CLIENT=nodetool`) or a call
+//! through it fails, the same call goes through nodetool, whose errors are the ones reported.
 //!
 //! [`Nodetool`]: crate::Nodetool
 
@@ -24,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::JmxSecurity;
 
 const SOURCE: &str = include_str!("../java/CassetteJmx.java");
 const CLASS: &str = "CassetteJmx";
@@ -61,11 +65,17 @@ pub(crate) enum Answer {
 impl JmxState {
     /// Sends one request (fields joined by tabs) and reads its answer, starting the client
     /// first if needed. `None`: the client is not usable, use nodetool.
-    pub(crate) async fn call(&mut self, host: &str, port: u16, fields: &[&str]) -> Option<Answer> {
+    pub(crate) async fn call(
+        &mut self,
+        host: &str,
+        port: u16,
+        security: &JmxSecurity,
+        fields: &[&str],
+    ) -> Option<Answer> {
         if fields.iter().any(|f| f.contains(['\t', '\n', '\r'])) {
             return None;
         }
-        self.ensure_started(host, port).await;
+        self.ensure_started(host, port, security).await;
         let JmxState::Ready(client) = self else { return None };
         match client.request(&fields.join("\t")).await {
             Ok(answer) => {
@@ -85,7 +95,7 @@ impl JmxState {
 
     /// Starts the client unless it runs, is disabled, or failed to start less than
     /// `RETRY_AFTER` ago.
-    pub(crate) async fn ensure_started(&mut self, host: &str, port: u16) {
+    pub(crate) async fn ensure_started(&mut self, host: &str, port: u16, security: &JmxSecurity) {
         match self {
             JmxState::Ready(_) => return,
             JmxState::Unavailable(since) if since.elapsed() < RETRY_AFTER => return,
@@ -96,7 +106,7 @@ impl JmxState {
             return;
         }
         let started = Instant::now();
-        *self = match JmxClient::start(host, port).await {
+        *self = match JmxClient::start(host, port, security).await {
             Ok(client) => {
                 tracing::debug!(host, port, ms = started.elapsed().as_millis() as u64, "JMX client connected");
                 JmxState::Ready(Box::new(client))
@@ -110,7 +120,7 @@ impl JmxState {
 }
 
 impl JmxClient {
-    async fn start(host: &str, port: u16) -> Result<JmxClient, String> {
+    async fn start(host: &str, port: u16, security: &JmxSecurity) -> Result<JmxClient, String> {
         let java = java_program();
         let classes = compiled_classes(&java, &cache_dir()).await?;
         let mut child = Command::new(&java)
@@ -120,6 +130,13 @@ impl JmxClient {
             .arg(CLASS)
             .arg(host)
             .arg(port.to_string())
+            // The login goes in its environment, read once when it connects: never in argv.
+            .env_remove("CASSETTE_JMX_USER")
+            .env_remove("CASSETTE_JMX_TLS")
+            .env_remove("CASSETTE_JMX_SSL_PROPERTIES")
+            .env_remove("CASSETTE_CQL_PASSWORD")
+            .env_remove("CASSETTE_JMX_PASSWORD")
+            .envs(security.client_env())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

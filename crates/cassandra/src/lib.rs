@@ -30,13 +30,17 @@ mod cql;
 pub mod disk;
 mod error;
 mod jmx;
+mod jmx_security;
 pub mod keyspaces;
 mod nodetool;
+mod tls;
 pub mod version;
 
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;
+pub use jmx_security::JmxSecurity;
 pub use nodetool::{ImportOptions, Nodetool, SnapshotListing, status_shows_up_normal};
+pub use tls::CqlTls;
 
 /// True when a TCP connection to `host:port` opens within a second: the node's CQL or JMX
 /// port answers (a stopped node's ports refuse).

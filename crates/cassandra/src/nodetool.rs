@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tokio::process::Command;
 
-use crate::CassandraError;
 use crate::jmx::{Answer, JmxState};
+use crate::jmx_security::PasswordFile;
+use crate::{CassandraError, JmxSecurity};
 
 /// How to reach one node's nodetool: the program, and the node's JMX host and port. Snapshots
 /// and clears go through a long-lived JMX client when one can run (see the `jmx` module),
@@ -18,8 +19,16 @@ pub struct Nodetool {
     host: String,
     port: u16,
     extra_args: Vec<String>,
+    security: JmxSecurity,
+    /// `-u USER -pwf FILE --ssl`, from `security`.
+    security_args: Vec<String>,
+    /// The in-memory password file `security_args` names, if cassette wrote one.
+    _password_file: Option<Arc<PasswordFile>>,
     jmx: Arc<tokio::sync::Mutex<JmxState>>,
 }
+
+/// Environment variables holding cassette's secrets, removed from the processes it starts.
+pub(crate) const SECRET_ENV: [&str; 2] = ["CASSETTE_CQL_PASSWORD", "CASSETTE_JMX_PASSWORD"];
 
 /// One line of `nodetool listsnapshots`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,15 +60,33 @@ impl Nodetool {
             host: host.into(),
             port,
             extra_args: Vec::new(),
+            security: JmxSecurity::default(),
+            security_args: Vec::new(),
+            _password_file: None,
             jmx: Arc::new(tokio::sync::Mutex::new(JmxState::NotStarted)),
         }
     }
 
-    /// Extra arguments given before the command (e.g. `-u USER -pwf FILE` for JMX auth). The
-    /// long-lived JMX client knows none of them, so every call then goes through nodetool.
+    /// Extra arguments given before the command. The long-lived JMX client knows none of them,
+    /// so every call then goes through nodetool (JMX logins and TLS: [`Nodetool::with_security`]).
     pub fn with_extra_args(mut self, args: Vec<String>) -> Self {
         self.extra_args = args;
         self
+    }
+
+    /// Logs in to a node whose JMX has authentication or TLS on, through nodetool and the JMX
+    /// client alike; the password goes on no command line.
+    pub fn with_security(mut self, security: JmxSecurity) -> Result<Self, CassandraError> {
+        let (args, file) = security.nodetool_args()?;
+        self.security_args = args;
+        self._password_file = file;
+        self.security = security;
+        Ok(self)
+    }
+
+    /// The JMX login and TLS settings.
+    pub fn security(&self) -> &JmxSecurity {
+        &self.security
     }
 
     /// Starts the long-lived JMX client in the background, so that its JVM start overlaps
@@ -68,12 +95,11 @@ impl Nodetool {
         if !self.jmx_client_allowed() {
             return;
         }
-        let (jmx, host, port) = (self.jmx.clone(), self.host.clone(), self.port);
-        tokio::spawn(async move { jmx.lock().await.ensure_started(&host, port).await });
+        let (jmx, host, port, security) = (self.jmx.clone(), self.host.clone(), self.port, self.security.clone());
+        tokio::spawn(async move { jmx.lock().await.ensure_started(&host, port, &security).await });
     }
 
-    /// The JMX client knows none of the extra arguments (credentials, TLS): with any, nodetool
-    /// makes every call.
+    /// The JMX client knows none of the extra arguments: with any, nodetool makes every call.
     fn jmx_client_allowed(&self) -> bool {
         self.extra_args.is_empty()
     }
@@ -90,7 +116,7 @@ impl Nodetool {
             return false;
         }
         let started = std::time::Instant::now();
-        match self.jmx.lock().await.call(&self.host, self.port, fields).await {
+        match self.jmx.lock().await.call(&self.host, self.port, &self.security, fields).await {
             Some(Answer::Ok) => {
                 tracing::debug!(
                     request = fields[0],
@@ -122,7 +148,11 @@ impl Nodetool {
     pub async fn run(&self, args: &[&str]) -> Result<String, CassandraError> {
         let mut cmd = Command::new(&self.program);
         cmd.arg("-h").arg(&self.host).arg("-p").arg(self.port.to_string());
-        cmd.args(&self.extra_args).args(args);
+        cmd.args(&self.security_args).args(&self.extra_args).args(args);
+        // Secrets of cassette's own environment are not nodetool's business.
+        for var in SECRET_ENV {
+            cmd.env_remove(var);
+        }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         tracing::debug!(program = %self.program.display(), ?args, "nodetool");
         // Killed with cassette (even kill -9) and with a dropped job: see `children`.
@@ -137,7 +167,13 @@ impl Nodetool {
         let both = format!("{stderr}\n{stdout}");
         let tail: Vec<&str> = both.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = tail[tail.len().saturating_sub(6)..].join(" | ");
-        let hint = if both.contains("Connection refused") || both.contains("Failed to connect") {
+        let hint = if both.contains("Authentication failed") || both.contains("Invalid username or password") {
+            "; the node's JMX refused the login: check --jmx-user and --jmx-password-file (or CASSETTE_JMX_PASSWORD)"
+        } else if both.contains("Credentials required") {
+            "; the node's JMX requires a login: give --jmx-user and --jmx-password-file (or CASSETTE_JMX_PASSWORD)"
+        } else if both.contains("SSL") || both.contains("non-JRMP server") {
+            "; the node's JMX and nodetool disagree on TLS: check --jmx-tls and nodetool's TLS properties"
+        } else if both.contains("Connection refused") || both.contains("Failed to connect") {
             "; the node's JMX port does not answer: is Cassandra running, and is --jmx-port right?"
         } else if both.contains("Keyspace") && both.contains("does not exist") {
             "; check the keyspace name (`cassette` lists only existing keyspaces)"

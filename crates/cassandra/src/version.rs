@@ -61,7 +61,9 @@ pub fn supported_lines_text() -> String {
 pub fn check_supported(release: &str) -> Result<CassandraVersion, CassandraError> {
     match CassandraVersion::parse(release) {
         Some(v) if v.is_supported() => Ok(v),
-        _ => Err(CassandraError::UnsupportedVersion { release: release.to_string(), supported: supported_lines_text() }),
+        _ => {
+            Err(CassandraError::UnsupportedVersion { release: release.to_string(), supported: supported_lines_text() })
+        }
     }
 }
 

@@ -104,7 +104,13 @@ CREATE INDEX orders_by_a ON shop.orders (a);\n\n\
 CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
 
     fn manifest(schema: &str) -> Manifest {
-        let table = |name: &str| TableEntry { name: name.into(), id: "0".repeat(32), schema_cql: None, files: vec![], snapshot_sstables: None };
+        let table = |name: &str| TableEntry {
+            name: name.into(),
+            id: "0".repeat(32),
+            schema_cql: None,
+            files: vec![],
+            snapshot_sstables: None,
+        };
         let now = chrono::Utc::now();
         Manifest {
             format: cassette_repo::MANIFEST_FORMAT.into(),
