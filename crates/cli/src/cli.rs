@@ -40,12 +40,33 @@ pub struct NodeArgs {
     /// The node's CQL port.
     #[arg(long, env = "CASSETTE_CQL_PORT", default_value_t = 9042)]
     pub cql_port: u16,
-    /// CQL user, when authentication is on.
+    /// CQL user, when the node has PasswordAuthenticator on.
     #[arg(long, env = "CASSETTE_CQL_USER")]
     pub cql_user: Option<String>,
-    /// CQL password (prefer the environment variable).
-    #[arg(long, env = "CASSETTE_CQL_PASSWORD", hide_env_values = true)]
+    /// File whose first line is the CQL password (or set CASSETTE_CQL_PASSWORD).
+    #[arg(long, env = "CASSETTE_CQL_PASSWORD_FILE", value_name = "FILE")]
+    pub cql_password_file: Option<PathBuf>,
+    /// The CQL password. A flag shows in `ps`: set CASSETTE_CQL_PASSWORD or use --cql-password-file.
+    #[arg(long, env = "CASSETTE_CQL_PASSWORD", hide_env_values = true, hide = true)]
     pub cql_password: Option<String>,
+    /// CQL over TLS (the node's client_encryption_options); implied by --cql-tls-ca.
+    #[arg(long, env = "CASSETTE_CQL_TLS")]
+    pub cql_tls: bool,
+    /// PEM file of the CA that signed the nodes' certificates.
+    #[arg(long, env = "CASSETTE_CQL_TLS_CA", value_name = "FILE")]
+    pub cql_tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for nodes with require_client_auth (with --cql-tls-key).
+    #[arg(long, env = "CASSETTE_CQL_TLS_CERT", value_name = "FILE", requires = "cql_tls_key")]
+    pub cql_tls_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "CASSETTE_CQL_TLS_KEY", value_name = "FILE", requires = "cql_tls_cert")]
+    pub cql_tls_key: Option<PathBuf>,
+    /// The name the node's certificate carries, when not --cql-host (e.g. a DNS name).
+    #[arg(long, env = "CASSETTE_CQL_TLS_SERVER_NAME", value_name = "NAME")]
+    pub cql_tls_server_name: Option<String>,
+    /// Accept a node certificate for any name (the CA is still checked). Not recommended.
+    #[arg(long, env = "CASSETTE_CQL_TLS_NO_VERIFY_HOSTNAME")]
+    pub cql_tls_no_verify_hostname: bool,
     /// The nodetool program.
     #[arg(long, env = "CASSETTE_NODETOOL", default_value = "nodetool")]
     pub nodetool: PathBuf,
@@ -55,6 +76,23 @@ pub struct NodeArgs {
     /// The node's JMX port, for nodetool.
     #[arg(long, env = "CASSETTE_JMX_PORT", default_value_t = 7199)]
     pub jmx_port: u16,
+    /// JMX user, when the node has JMX authentication on (nodetool's -u).
+    #[arg(long, env = "CASSETTE_JMX_USER")]
+    pub jmx_user: Option<String>,
+    /// JMX password file in nodetool's --password-file format (`USER PASSWORD` lines), or set
+    /// CASSETTE_JMX_PASSWORD.
+    #[arg(long, env = "CASSETTE_JMX_PASSWORD_FILE", value_name = "FILE")]
+    pub jmx_password_file: Option<PathBuf>,
+    /// The JMX password. A flag shows in `ps`: set CASSETTE_JMX_PASSWORD or use --jmx-password-file.
+    #[arg(long, env = "CASSETTE_JMX_PASSWORD", hide_env_values = true, hide = true)]
+    pub jmx_password: Option<String>,
+    /// JMX over TLS (nodetool's --ssl); the trust store from --jmx-tls-properties.
+    #[arg(long, env = "CASSETTE_JMX_TLS")]
+    pub jmx_tls: bool,
+    /// JVM properties for JMX over TLS, as `-Dname=value` lines (the format of nodetool's
+    /// ~/.cassandra/nodetool-ssl.properties, the default).
+    #[arg(long, env = "CASSETTE_JMX_TLS_PROPERTIES", value_name = "FILE")]
+    pub jmx_tls_properties: Option<PathBuf>,
     /// Data directories (repeatable); by default the node's own `data_file_directories`.
     #[arg(long = "data-dir", env = "CASSETTE_DATA_DIRS", value_delimiter = ',')]
     pub data_dirs: Vec<PathBuf>,
