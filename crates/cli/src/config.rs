@@ -270,7 +270,8 @@ impl Config {
             let Some(section) = schema.section(&section_name) else {
                 let known: Vec<&str> = schema.sections.iter().map(|s| s.name.as_str()).collect();
                 return Err(InvalidInput(format!(
-                    "unknown section [{section_name}] in {file}: {}sections are {}",
+                    "unknown section [{section_name}] in {file}{}: {}sections are {}",
+                    line_of(text, &section_name, None),
                     did_you_mean(&section_name, &known).map(|s| format!("did you mean [{s}]? ")).unwrap_or_default(),
                     known.iter().map(|s| format!("[{s}]")).collect::<Vec<_>>().join(", ")
                 )));
@@ -285,7 +286,8 @@ impl Config {
                 let Some(key) = section.key(&name) else {
                     let known: Vec<&str> = section.keys.iter().map(|k| k.name.as_str()).collect();
                     return Err(InvalidInput(format!(
-                        "unknown key '{name}' in section [{section_name}] of {file}: {}known keys are {}",
+                        "unknown key '{name}' in section [{section_name}] of {file}{}: {}known keys are {}",
+                        line_of(text, &section_name, Some(&name)),
                         did_you_mean(&name, &known).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default(),
                         known.join(", ")
                     )));
@@ -296,7 +298,10 @@ impl Config {
                         key.name
                     )));
                 }
-                let at = format!("key '{name}' in section [{section_name}] of {file}");
+                let at = format!(
+                    "key '{name}' in section [{section_name}] of {file}{}",
+                    line_of(text, &section_name, Some(&name))
+                );
                 let raw = to_clap_values(key, &value)
                     .map_err(|got| InvalidInput(format!("{at} must be {}, not {got}", key.kind.describe(key.list))))?;
                 check_with_clap(&key.arg, &raw)
@@ -370,6 +375,25 @@ impl Config {
             );
         }
     }
+}
+
+/// ` (line N)`: where `key` of `section` (or the section) is written in `text`, for errors.
+fn line_of(text: &str, section: &str, key: Option<&str>) -> String {
+    fn find<'a, 'i>(
+        table: &'a toml::de::DeTable<'i>,
+        name: &str,
+    ) -> Option<(std::ops::Range<usize>, &'a toml::de::DeValue<'i>)> {
+        table.iter().find(|(k, _)| k.get_ref() == name).map(|(k, v)| (k.span(), v.get_ref()))
+    }
+    let Ok(document) = toml::de::DeTable::parse(text) else { return String::new() };
+    let Some((mut span, body)) = find(document.get_ref(), section) else { return String::new() };
+    if let Some(key) = key {
+        match body.as_table().and_then(|body| find(body, key)) {
+            Some((key_span, _)) => span = key_span,
+            None => return String::new(),
+        }
+    }
+    format!(" (line {})", text[..span.start].matches('\n').count() + 1)
 }
 
 /// The value of `--config FILE` or `--config=FILE`, read before clap parses the command line
@@ -551,7 +575,7 @@ mod tests {
     #[test]
     fn unknown_keys_and_sections_are_named_with_a_suggestion() {
         let e = parse("[node]\ncql_hots = \"x\"\n").unwrap_err();
-        assert!(e.contains("unknown key 'cql_hots' in section [node] of /etc/cassette/cassette.toml"), "{e}");
+        assert!(e.contains("unknown key 'cql_hots' in section [node] of /etc/cassette/cassette.toml (line 2)"), "{e}");
         assert!(e.contains("did you mean 'cql_host'?"), "{e}");
         let e = parse("[repo]\nbackup_dir = \"/b\"\n").unwrap_err();
         assert!(e.contains("unknown section [repo]") && e.contains("did you mean [repository]?"), "{e}");
@@ -565,7 +589,8 @@ mod tests {
 
     #[test]
     fn wrong_types_and_values_are_named_with_what_is_expected() {
-        let e = parse("[node]\ncql_port = \"abc\"\n").unwrap_err();
+        let e = parse("[node]\ncql_host = \"h\"\n\ncql_port = \"abc\"\n").unwrap_err();
+        assert!(e.contains("(line 4)"), "{e}");
         assert!(
             e.contains("key 'cql_port' in section [node]") && e.contains("must be an integer, not a string"),
             "{e}"

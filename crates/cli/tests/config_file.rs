@@ -9,8 +9,11 @@ use std::process::Output;
 
 use serde_json::Value;
 
+/// An environment variable and its value.
+type Env<'a> = (&'a str, &'a str);
+
 /// `cassette ARGS` with only `env` in the environment (no CASSETTE_* of the machine running it).
-fn cassette(env: &[(&str, &str)], args: &[&str]) -> Output {
+fn cassette(env: &[Env], args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cassette"));
     cmd.env_clear().envs(std::env::var_os("PATH").map(|p| ("PATH", p))).envs(env.iter().copied()).args(args);
     cmd.output().expect("run cassette")
@@ -158,8 +161,9 @@ fn a_missing_file_that_was_asked_for_exits_2() {
     let missing = dir.path().join("nope.toml");
     let missing = missing.to_str().unwrap();
     let flag = format!("--config={missing}");
-    let runs: [(&[(&str, &str)], &[&str]); 3] =
-        [(&[], &["--config", missing, "list"]), (&[], &["list", &flag]), (&[("CASSETTE_CONFIG", missing)], &["list"])];
+    let by_env = [("CASSETTE_CONFIG", missing)];
+    let runs: [(&[Env], &[&str]); 3] =
+        [(&[], &["--config", missing, "list"]), (&[], &["list", &flag]), (&by_env, &["list"])];
     for (env, args) in runs {
         let out = cassette(env, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
