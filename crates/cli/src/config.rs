@@ -25,8 +25,11 @@ pub const ENV: &str = "CASSETTE_CONFIG";
 /// Sections shared by several commands, and the `#[derive(Args)]` group holding their options.
 const SHARED_SECTIONS: [(&str, &str); 2] = [("node", "NodeArgs"), ("repository", "RepoArgs")];
 
-/// Options that name what one run works on (the backup), not how cassette is set up.
-const PER_RUN: [&str; 1] = ["name"];
+/// Options that say what one run does (which backup, a dry run, a step of a cluster restore), not
+/// how cassette is set up: in the file they would apply to every run, and a switch set there
+/// cannot be turned off with a flag.
+const PER_RUN: [&str; 8] =
+    ["name", "dry_run", "truncate_only", "no_truncate", "new_restore", "from_node", "from_cluster", "renames"];
 
 /// What TOML type a key takes, from the option's clap action and value parser.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -522,6 +525,8 @@ mod tests {
         let backup = keys("backup");
         assert!(backup.contains(&"parallel".into()) && backup.contains(&"keyspace".into()), "{backup:?}");
         assert!(!backup.contains(&"name".into()), "a backup's name is not configuration: {backup:?}");
+        let restore = keys("restore");
+        assert!(!restore.contains(&"dry_run".into()) && !restore.contains(&"truncate_only".into()), "{restore:?}");
         assert!(keys("restore").contains(&"stop_command".into()));
         assert!(schema().section("archive").is_none_or(|s| s.key("name").is_none()), "positionals are not keys");
         for global in ["json", "verbose", "config", "help"] {
