@@ -338,11 +338,13 @@ impl Config {
                 for arg in sub.get_arguments() {
                     let Some(section) = section_of(path, &sub, arg) else { continue };
                     let Some(values) = self.value(&section, &key_name(arg)) else { continue };
-                    set.push((arg.get_id().clone(), values.to_vec(), is_secret(arg)));
+                    // --help shows default values: not a secret's, nor a URL's credentials.
+                    let hide = is_secret(arg) || values.iter().any(|v| cassette_server::client::redact_url(v) != *v);
+                    set.push((arg.get_id().clone(), values.to_vec(), hide));
                 }
-                for (id, values, secret) in &set {
-                    sub = sub
-                        .mut_arg(id, |a| a.default_values(values.clone()).required(false).hide_default_value(*secret));
+                for (id, values, hide) in &set {
+                    sub =
+                        sub.mut_arg(id, |a| a.default_values(values.clone()).required(false).hide_default_value(*hide));
                 }
                 let groups: Vec<_> = sub
                     .get_groups()

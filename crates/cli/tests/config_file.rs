@@ -181,7 +181,7 @@ fn secrets_are_never_printed() {
         dir.path(),
         &format!(
             "[node]\ncql_user = \"cassette\"\ncql_password = \"{password}\"\n\
-             [server]\nagent = [\"http://10.0.0.1:7081\"]\ntoken = \"{token}\"\nagent_token = \"{agent_token}\"\n\
+             [server]\nagent = [\"http://10.0.0.1:7081\", \"http://ops:{password}@10.0.0.2:7081\"]\ntoken = \"{token}\"\nagent_token = \"{agent_token}\"\n\
              [agent]\ntoken = \"{token}\"\n"
         ),
     );
@@ -210,6 +210,11 @@ fn secrets_are_never_printed() {
     assert_eq!(shown["sections"]["node"]["cql_password"]["value"], "********");
     assert_eq!(shown["sections"]["node"]["cql_password"]["source"], "file");
     assert_eq!(shown["sections"]["node"]["cql_user"]["value"], "cassette", "only secrets are masked");
+    assert_eq!(
+        shown["sections"]["server"]["agent"]["value"],
+        serde_json::json!(["http://10.0.0.1:7081", "http://10.0.0.2:7081"]),
+        "an agent URL is shown without its user and password"
+    );
     // A secret from the environment is masked too.
     let shown = show_json(&file, &[("CASSETTE_CQL_PASSWORD", "env-pw-Hx72kQ")], &["node"]);
     assert!(!shown.to_string().contains("env-pw-Hx72kQ"), "{shown}");

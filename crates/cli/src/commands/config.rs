@@ -127,7 +127,8 @@ impl Shown {
         }
     }
 
-    /// The value as TOML (a string quoted, a list as an array), masked when a secret.
+    /// The value as TOML (a string quoted, a list as an array), masked when a secret, without
+    /// the credentials of a URL.
     fn toml(&self) -> Option<toml::Value> {
         let values = self.values.as_ref()?;
         if self.key.is_secret() {
@@ -143,7 +144,8 @@ impl Shown {
             } else {
                 None
             };
-            parsed.unwrap_or_else(|| toml::Value::String(v.clone()))
+            // An agent's or a webhook's URL may carry a user and password: never shown.
+            parsed.unwrap_or_else(|| toml::Value::String(cassette_server::client::redact_url(v)))
         };
         Some(if self.key.is_list() {
             toml::Value::Array(values.iter().map(one).collect())
