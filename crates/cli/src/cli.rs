@@ -29,6 +29,11 @@ pub struct Global {
     /// Print the result as JSON on stdout (for scripts); no progress bar.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The configuration file (TOML); default /etc/cassette/cassette.toml, when it exists.
+    // Read by `config::Config::load` before clap parses; declared here for --help and for clap.
+    #[arg(long, global = true, env = crate::config::ENV, value_name = "FILE")]
+    #[allow(dead_code)]
+    pub config: Option<PathBuf>,
 }
 
 /// How to reach the node cassette runs beside.
@@ -235,6 +240,21 @@ pub enum Command {
     /// Run the cluster coordinator: seed 000's REST API (/cluster/backup/start?name=...) and
     /// the /v1 API, over the agents of every node, with the job history in SQLite.
     Server(ServerArgs),
+    /// The configuration file: every option of the command line, set once in cassette.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration in effect: each section's options, their values and where each
+    /// comes from (flag, environment variable, file, default); passwords and tokens masked.
+    Show {
+        /// A command line to show the options of, as that command would see them (such as
+        /// `backup --name x --cql-host 10.0.0.5`); default: every section.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 /// The bearer token and TLS of an HTTP service.

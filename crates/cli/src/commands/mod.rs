@@ -3,6 +3,7 @@
 mod agent;
 mod archive;
 mod backup;
+mod config;
 mod delete;
 mod list;
 mod node;
@@ -17,9 +18,9 @@ use std::process::ExitCode;
 use cassette_backup::Node;
 use cassette_cassandra::{Cql, CqlTarget, CqlTls, JmxSecurity, Nodetool};
 
-use crate::cli::{Cli, Command, NodeArgs};
+use crate::cli::{Cli, Command, ConfigCommand, NodeArgs};
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
     let json = cli.global.json;
     match cli.command {
         Command::Node { node } => node::run(&node, json).await,
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Agent(args) => agent::run(args).await,
         Command::Server(args) => server::run(args).await,
+        Command::Config(ConfigCommand::Show { command }) => config::show(config, &command, json),
     }
 }
 
