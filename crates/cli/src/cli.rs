@@ -106,7 +106,7 @@ pub struct NodeArgs {
 /// Where backups live.
 #[derive(Debug, Args, Clone)]
 pub struct RepoArgs {
-    /// The backup directory (seed 000's CASSANDRA_BACKUP_DIRECTORY), or an object store:
+    /// The backup directory (Cassandra-Mesos' CASSANDRA_BACKUP_DIRECTORY), or an object store:
     /// s3://BUCKET/PREFIX (credentials, region, endpoint from AWS_* variables), gs://BUCKET/PREFIX
     /// (GOOGLE_*), az://CONTAINER/PREFIX (AZURE_*); file:///PATH is a directory. Any other URL
     /// (`S3://`, `gcs://`, `s3:/`) is refused.
@@ -237,7 +237,7 @@ pub enum Command {
     },
     /// Run beside a Cassandra node and serve its backups and restores to `cassette server`.
     Agent(AgentArgs),
-    /// Run the cluster coordinator: seed 000's REST API (/cluster/backup/start?name=...) and
+    /// Run the cluster coordinator: the Cassandra-Mesos-compatible REST API (/cluster/backup/start?name=...) and
     /// the /v1 API, over the agents of every node, with the job history in SQLite.
     Server(ServerArgs),
     /// The configuration file: every option of the command line, set once in cassette.toml.
@@ -487,7 +487,7 @@ pub struct RestoreArgs {
     pub offline: OfflineArgs,
 }
 
-/// `restore --offline`: seed 001's procedure (drain, stop, replace the files, start).
+/// `restore --offline`: the manual procedure (drain, stop, replace the files, start).
 #[derive(Debug, Args)]
 pub struct OfflineArgs {
     /// Restore with the node stopped: verify the backup, `nodetool drain`, run --stop-command,
