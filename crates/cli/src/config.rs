@@ -618,6 +618,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_file() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("## Configuration file").expect("the README's section")..];
+        let start = section.find("```toml\n").expect("an example") + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let config = parse(example).unwrap_or_else(|e| panic!("the README's example: {e}"));
+        assert!(config.value("node", "cql_tls_ca").is_some() && config.value("server", "agent").is_some());
+    }
+
+    #[test]
     fn the_config_flag_is_found_before_parsing() {
         let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
         assert_eq!(config_flag(&args(&["cassette", "list", "--config", "/c.toml"])), Some("/c.toml".into()));
