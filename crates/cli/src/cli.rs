@@ -61,10 +61,10 @@ pub struct NodeArgs {
     #[arg(long, env = "CASSETTE_CQL_TLS_CA", value_name = "FILE")]
     pub cql_tls_ca: Option<PathBuf>,
     /// PEM client certificate, for nodes with require_client_auth (with --cql-tls-key).
-    #[arg(long, env = "CASSETTE_CQL_TLS_CERT", value_name = "FILE", requires = "cql_tls_key")]
+    #[arg(long, env = "CASSETTE_CQL_TLS_CERT", value_name = "FILE")]
     pub cql_tls_cert: Option<PathBuf>,
     /// PEM private key of the client certificate.
-    #[arg(long, env = "CASSETTE_CQL_TLS_KEY", value_name = "FILE", requires = "cql_tls_cert")]
+    #[arg(long, env = "CASSETTE_CQL_TLS_KEY", value_name = "FILE")]
     pub cql_tls_key: Option<PathBuf>,
     /// The name the node's certificate carries, when not --cql-host (e.g. a DNS name).
     #[arg(long, env = "CASSETTE_CQL_TLS_SERVER_NAME", value_name = "NAME")]
@@ -267,10 +267,10 @@ pub struct ServiceArgs {
     #[arg(long, conflicts_with = "token")]
     pub insecure_no_token: bool,
     /// TLS certificate chain (PEM); with --tls-key, the service speaks HTTPS.
-    #[arg(long, env = "CASSETTE_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "CASSETTE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
-    #[arg(long, env = "CASSETTE_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "CASSETTE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// Time a connection has to send a request's headers; also how long an idle one stays open.
     #[arg(long, env = "CASSETTE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

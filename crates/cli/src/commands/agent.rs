@@ -27,6 +27,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     };
     tracing::info!(listen = %args.listen, backup_dir = %config.backup_root.display(), "cassette agent listening");
     eprintln!("cassette agent: listening on {} (backup directory {})", args.listen, config.backup_root.display());
-    cassette_server::serve(router(config, token), args.listen, super::server::tls(&args.service), limits).await?;
+    cassette_server::serve(router(config, token), args.listen, super::server::tls(&args.service)?, limits).await?;
     Ok(ExitCode::SUCCESS)
 }

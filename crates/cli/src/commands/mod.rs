@@ -71,7 +71,17 @@ pub fn node_target(args: &NodeArgs) -> anyhow::Result<(CqlTarget, Nodetool)> {
             .into());
         };
         let mut tls = CqlTls::new(ca);
-        tls.client_cert = args.cql_tls_cert.clone().zip(args.cql_tls_key.clone());
+        // Checked here, not by clap: the two may come from different places (flag, file).
+        tls.client_cert = match (&args.cql_tls_cert, &args.cql_tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(crate::exit::InvalidInput(
+                    "a client certificate needs its key: give both --cql-tls-cert and --cql-tls-key".into(),
+                )
+                .into());
+            }
+        };
         tls.server_name = args.cql_tls_server_name.clone();
         tls.verify_hostname = !args.cql_tls_no_verify_hostname;
         target.tls = Some(tls);

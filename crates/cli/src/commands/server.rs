@@ -53,7 +53,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         args.db.display()
     );
     let router = cassette_server::api::router(coordinator, token);
-    cassette_server::serve(router, args.listen, tls(&args.service), limits).await?;
+    cassette_server::serve(router, args.listen, tls(&args.service)?, limits).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,9 +92,15 @@ pub fn limits(service: &ServiceArgs) -> anyhow::Result<cassette_server::Limits> 
     })
 }
 
-pub fn tls(service: &ServiceArgs) -> Option<cassette_server::Tls> {
+/// HTTPS, when both files are given (checked here, not by clap: one may come from the
+/// configuration file and the other from a flag).
+pub fn tls(service: &ServiceArgs) -> anyhow::Result<Option<cassette_server::Tls>> {
     match (&service.tls_cert, &service.tls_key) {
-        (Some(cert), Some(key)) => Some(cassette_server::Tls { cert: cert.clone(), key: key.clone() }),
-        _ => None,
+        (Some(cert), Some(key)) => Ok(Some(cassette_server::Tls { cert: cert.clone(), key: key.clone() })),
+        (None, None) => Ok(None),
+        _ => Err(crate::exit::InvalidInput(
+            "HTTPS needs a certificate and its key: give both --tls-cert and --tls-key".into(),
+        )
+        .into()),
     }
 }
