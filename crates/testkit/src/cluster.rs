@@ -115,6 +115,14 @@ impl Cluster {
         SECURE.get_or_init(|| start("secure", &["--secure", "--nodes", "1"], "127.0.6.1", 7700))
     }
 
+    /// [`Cluster::solo_secure`]'s twin (`securetls`) whose JMX is over TLS too, started on
+    /// first use: nodetool needs `--ssl` and the trust store of
+    /// [`SecureNode::nodetool_ssl_properties`].
+    pub fn solo_secure_jmx_tls() -> &'static Cluster {
+        static SECURE_TLS: OnceLock<Cluster> = OnceLock::new();
+        SECURE_TLS.get_or_init(|| start("securetls", &["--jmx-tls", "--nodes", "1"], "127.0.8.1", 7800))
+    }
+
     /// A shell command that stops node `index` (1-based) of this cluster through the harness
     /// script (for `restore --stop-command`).
     pub fn stop_node_command(&self, index: u32) -> String {
@@ -169,10 +177,12 @@ impl Node {
     /// Runs its cluster's nodetool against this node; panics with its output when it fails.
     pub fn nodetool(&self, args: &[&str]) -> String {
         let login = self.secure.as_ref().map(SecureNode::nodetool_login_args).unwrap_or_default();
+        let env = self.secure.as_ref().map(SecureNode::nodetool_env).unwrap_or_default();
         let out = Command::new(&self.nodetool)
             .args(["-h", "127.0.0.1", "-p", &self.jmx_port.to_string()])
             .args(login)
             .args(args)
+            .envs(env)
             .output()
             .expect("run nodetool launcher");
         if !out.status.success() {

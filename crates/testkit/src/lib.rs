@@ -15,6 +15,7 @@
 //! | `solo41` | 1    | 127.0.4.1 | 7500      | 1 (Cassandra 4.1)         |
 //! | `solo40` | 1    | 127.0.5.1 | 7600      | 1 (Cassandra 4.0)         |
 //! | `secure` | 1    | 127.0.6.1 | 7700      | 1 (CQL login + TLS with client certificates, JMX login) |
+//! | `securetls` | 1 | 127.0.8.1 | 7800      | 1 (as `secure`, and JMX over TLS) |
 //!
 //! (`CASSETTE_TEST_SLOT` moves the addresses to `127.<slot>.x.y` and adds `10 × slot` to the ports.)
 //!

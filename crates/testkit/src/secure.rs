@@ -25,6 +25,8 @@ pub(crate) struct SecureFiles {
     other_client_key: PathBuf,
     jmx_user: String,
     jmx_password_file: PathBuf,
+    jmx_tls: bool,
+    nodetool_ssl_properties: PathBuf,
 }
 
 /// How to reach a secured test cluster, as a user of it would: its CA, a client certificate it
@@ -47,6 +49,12 @@ pub struct SecureNode {
     pub jmx_password: String,
     /// The same login in nodetool's `--password-file` format (`USER PASSWORD`), mode 0600.
     pub jmx_password_file: PathBuf,
+    /// JMX over TLS too (`cassandra.sh start --jmx-tls`): nodetool needs `--ssl`.
+    pub jmx_tls: bool,
+    /// nodetool's TLS settings (the cluster's CA as trust store), in the format of
+    /// `~/.cassandra/nodetool-ssl.properties`; the harness nodetool reads it when
+    /// `NODETOOL_SSL_PROPERTIES` names it.
+    pub nodetool_ssl_properties: PathBuf,
     /// The CQL role the fixture created ([`CQL_ROLE`]).
     pub cql_user: String,
     /// Its password.
@@ -64,6 +72,7 @@ impl std::fmt::Debug for SecureNode {
             .field("other_client_cert", &self.other_client_cert)
             .field("jmx_user", &self.jmx_user)
             .field("jmx_password_file", &self.jmx_password_file)
+            .field("jmx_tls", &self.jmx_tls)
             .field("cql_user", &self.cql_user)
             .field("cql_password_file", &self.cql_password_file)
             .finish_non_exhaustive()
@@ -85,15 +94,30 @@ impl SecureNode {
         }
     }
 
-    /// The JMX login for cassette's nodetool client.
+    /// The JMX login (and TLS) for cassette's nodetool client.
     pub fn jmx_security(&self) -> JmxSecurity {
-        JmxSecurity::from_password_file(Some(self.jmx_user.clone()), &self.jmx_password_file)
-            .unwrap_or_else(|e| panic!("the secured test cluster's JMX login: {e}"))
+        let login = JmxSecurity::from_password_file(Some(self.jmx_user.clone()), &self.jmx_password_file)
+            .unwrap_or_else(|e| panic!("the secured test cluster's JMX login: {e}"));
+        if !self.jmx_tls {
+            return login;
+        }
+        JmxSecurity { tls: true, ssl_properties: Some(self.nodetool_ssl_properties.clone()), ..login }
     }
 
-    /// nodetool's login arguments: `-u USER -pwf FILE`.
+    /// nodetool's login arguments: `-u USER -pwf FILE`, and `--ssl` for JMX over TLS (which
+    /// also needs [`SecureNode::nodetool_env`]).
     pub fn nodetool_login_args(&self) -> Vec<String> {
-        vec!["-u".into(), self.jmx_user.clone(), "-pwf".into(), self.jmx_password_file.display().to_string()]
+        let mut args =
+            vec!["-u".into(), self.jmx_user.clone(), "-pwf".into(), self.jmx_password_file.display().to_string()];
+        if self.jmx_tls {
+            args.push("--ssl".into());
+        }
+        args
+    }
+
+    /// The environment the harness nodetool reads its TLS settings from (`NODETOOL_SSL_PROPERTIES`).
+    pub fn nodetool_env(&self) -> Vec<(&'static str, PathBuf)> {
+        if self.jmx_tls { vec![("NODETOOL_SSL_PROPERTIES", self.nodetool_ssl_properties.clone())] } else { Vec::new() }
     }
 
     /// Reads the JMX login and makes sure role [`CQL_ROLE`] exists with the password of
@@ -119,6 +143,8 @@ impl SecureNode {
             jmx_user: files.jmx_user.clone(),
             jmx_password,
             jmx_password_file: files.jmx_password_file.clone(),
+            jmx_tls: files.jmx_tls,
+            nodetool_ssl_properties: files.nodetool_ssl_properties.clone(),
             cql_user: CQL_ROLE.to_string(),
             cql_password,
             cql_password_file,

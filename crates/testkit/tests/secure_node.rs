@@ -119,3 +119,36 @@ fn secrets_are_readable_by_their_owner_only() {
         assert_eq!(mode, 0o600, "{}", file.display());
     }
 }
+
+#[test]
+fn jmx_over_tls_wants_tls_and_a_login() {
+    let cluster = Cluster::solo_secure_jmx_tls();
+    let secure = cluster.secure.as_ref().expect("the securetls cluster's cluster.json has a `secure` object");
+    assert!(secure.jmx_tls);
+    let node = &cluster.nodes[0];
+    let pwf = secure.jmx_password_file.display().to_string();
+    let login = ["-u", secure.jmx_user.as_str(), "-pwf", pwf.as_str()];
+    let run = |extra: &[&str], properties: &std::path::Path| {
+        Command::new(&cluster.nodetool)
+            .args(["-h", "127.0.0.1", "-p", &node.jmx_port.to_string()])
+            .args(login)
+            .args(extra)
+            .arg("status")
+            .env("NODETOOL_SSL_PROPERTIES", properties)
+            .output()
+            .expect("run the cluster's nodetool")
+    };
+
+    let out = run(&[], &secure.nodetool_ssl_properties);
+    assert!(!out.status.success(), "nodetool without --ssl reached a JMX over TLS:\n{}", text(&out));
+
+    let out = run(&["--ssl"], std::path::Path::new("/nonexistent/nodetool-ssl.properties"));
+    assert!(!out.status.success(), "nodetool --ssl trusted the node without its CA:\n{}", text(&out));
+    assert!(text(&out).contains("certification path"), "{}", text(&out));
+
+    let out = run(&["--ssl"], &secure.nodetool_ssl_properties);
+    assert!(out.status.success(), "nodetool --ssl with the CA and the login failed:\n{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("UN ") && l.contains(&node.ip)));
+
+    assert!(node.nodetool(&["status"]).contains(&node.ip));
+}
