@@ -7,7 +7,7 @@
 #   cassandra.sh stop-node --name NAME --node I    stop one node
 #   cassandra.sh start-node --name NAME --node I   start one stopped node again
 #   cassandra.sh status [--name NAME]          nodetool status of a running cluster
-#   cassandra.sh nodetool [--name NAME] [--node I] ARGS...
+#   cassandra.sh nodetool [--name NAME] [--node I] ARGS...   (these two log in to a secured cluster)
 #   cassandra.sh logs   [--name NAME]          tail of every node's system.log
 #
 # start options: --version 5.0|4.1|4.0 (default 5.0; an existing cluster keeps its own)
@@ -649,5 +649,5 @@ case "${1:-}" in
   status) shift; parse_opts "$@"; load_cluster; run_nodetool 1 status ;;
   nodetool) shift; parse_opts "$@"; load_cluster; run_nodetool "$NODE" "${REST[@]}" ;;
   logs) shift; parse_opts "$@"; load_cluster; for i in $(seq 1 "$NODES"); do print_log_tail "$i"; done ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
