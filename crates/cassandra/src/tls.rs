@@ -136,3 +136,19 @@ impl ServerCertVerifier for NameCheck {
         self.inner.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_named_in_the_error() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("ca.pem");
+        let err = CqlTls::new(&missing).client_config().unwrap_err().to_string();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        std::fs::write(&missing, "not a certificate\n").unwrap();
+        let err = CqlTls::new(&missing).client_config().unwrap_err().to_string();
+        assert!(err.contains("no PEM certificate"), "{err}");
+    }
+}

@@ -29,6 +29,11 @@ pub struct Global {
     /// Print the result as JSON on stdout (for scripts); no progress bar.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The configuration file (TOML); default /etc/cassette/cassette.toml, when it exists.
+    // Read by `config::Config::load` before clap parses; declared here for --help and for clap.
+    #[arg(long, global = true, env = crate::config::ENV, value_name = "FILE")]
+    #[allow(dead_code)]
+    pub config: Option<PathBuf>,
 }
 
 /// How to reach the node cassette runs beside.
@@ -40,12 +45,33 @@ pub struct NodeArgs {
     /// The node's CQL port.
     #[arg(long, env = "CASSETTE_CQL_PORT", default_value_t = 9042)]
     pub cql_port: u16,
-    /// CQL user, when authentication is on.
+    /// CQL user, when the node has PasswordAuthenticator on.
     #[arg(long, env = "CASSETTE_CQL_USER")]
     pub cql_user: Option<String>,
-    /// CQL password (prefer the environment variable).
-    #[arg(long, env = "CASSETTE_CQL_PASSWORD", hide_env_values = true)]
+    /// File whose first line is the CQL password (or set CASSETTE_CQL_PASSWORD).
+    #[arg(long, env = "CASSETTE_CQL_PASSWORD_FILE", value_name = "FILE")]
+    pub cql_password_file: Option<PathBuf>,
+    /// The CQL password. A flag shows in `ps`: set CASSETTE_CQL_PASSWORD or use --cql-password-file.
+    #[arg(long, env = "CASSETTE_CQL_PASSWORD", hide_env_values = true, hide = true)]
     pub cql_password: Option<String>,
+    /// CQL over TLS (the node's client_encryption_options); implied by --cql-tls-ca.
+    #[arg(long, env = "CASSETTE_CQL_TLS")]
+    pub cql_tls: bool,
+    /// PEM file of the CA that signed the nodes' certificates.
+    #[arg(long, env = "CASSETTE_CQL_TLS_CA", value_name = "FILE")]
+    pub cql_tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for nodes with require_client_auth (with --cql-tls-key).
+    #[arg(long, env = "CASSETTE_CQL_TLS_CERT", value_name = "FILE", requires = "cql_tls_key")]
+    pub cql_tls_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "CASSETTE_CQL_TLS_KEY", value_name = "FILE", requires = "cql_tls_cert")]
+    pub cql_tls_key: Option<PathBuf>,
+    /// The name the node's certificate carries, when not --cql-host (e.g. a DNS name).
+    #[arg(long, env = "CASSETTE_CQL_TLS_SERVER_NAME", value_name = "NAME")]
+    pub cql_tls_server_name: Option<String>,
+    /// Accept a node certificate for any name (the CA is still checked). Not recommended.
+    #[arg(long, env = "CASSETTE_CQL_TLS_NO_VERIFY_HOSTNAME")]
+    pub cql_tls_no_verify_hostname: bool,
     /// The nodetool program.
     #[arg(long, env = "CASSETTE_NODETOOL", default_value = "nodetool")]
     pub nodetool: PathBuf,
@@ -55,6 +81,23 @@ pub struct NodeArgs {
     /// The node's JMX port, for nodetool.
     #[arg(long, env = "CASSETTE_JMX_PORT", default_value_t = 7199)]
     pub jmx_port: u16,
+    /// JMX user, when the node has JMX authentication on (nodetool's -u).
+    #[arg(long, env = "CASSETTE_JMX_USER")]
+    pub jmx_user: Option<String>,
+    /// JMX password file in nodetool's --password-file format (`USER PASSWORD` lines), or set
+    /// CASSETTE_JMX_PASSWORD.
+    #[arg(long, env = "CASSETTE_JMX_PASSWORD_FILE", value_name = "FILE")]
+    pub jmx_password_file: Option<PathBuf>,
+    /// The JMX password. A flag shows in `ps`: set CASSETTE_JMX_PASSWORD or use --jmx-password-file.
+    #[arg(long, env = "CASSETTE_JMX_PASSWORD", hide_env_values = true, hide = true)]
+    pub jmx_password: Option<String>,
+    /// JMX over TLS (nodetool's --ssl); the trust store from --jmx-tls-properties.
+    #[arg(long, env = "CASSETTE_JMX_TLS")]
+    pub jmx_tls: bool,
+    /// JVM properties for JMX over TLS, as `-Dname=value` lines (the format of nodetool's
+    /// ~/.cassandra/nodetool-ssl.properties, the default).
+    #[arg(long, env = "CASSETTE_JMX_TLS_PROPERTIES", value_name = "FILE")]
+    pub jmx_tls_properties: Option<PathBuf>,
     /// Data directories (repeatable); by default the node's own `data_file_directories`.
     #[arg(long = "data-dir", env = "CASSETTE_DATA_DIRS", value_delimiter = ',')]
     pub data_dirs: Vec<PathBuf>,
@@ -63,7 +106,7 @@ pub struct NodeArgs {
 /// Where backups live.
 #[derive(Debug, Args, Clone)]
 pub struct RepoArgs {
-    /// The backup directory (seed 000's CASSANDRA_BACKUP_DIRECTORY), or an object store:
+    /// The backup directory (Cassandra-Mesos' CASSANDRA_BACKUP_DIRECTORY), or an object store:
     /// s3://BUCKET/PREFIX (credentials, region, endpoint from AWS_* variables), gs://BUCKET/PREFIX
     /// (GOOGLE_*), az://CONTAINER/PREFIX (AZURE_*); file:///PATH is a directory. Any other URL
     /// (`S3://`, `gcs://`, `s3:/`) is refused.
@@ -194,9 +237,24 @@ pub enum Command {
     },
     /// Run beside a Cassandra node and serve its backups and restores to `cassette server`.
     Agent(AgentArgs),
-    /// Run the cluster coordinator: seed 000's REST API (/cluster/backup/start?name=...) and
+    /// Run the cluster coordinator: the Cassandra-Mesos-compatible REST API (/cluster/backup/start?name=...) and
     /// the /v1 API, over the agents of every node, with the job history in SQLite.
     Server(ServerArgs),
+    /// The configuration file: every option of the command line, set once in cassette.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration in effect: each section's options, their values and where each
+    /// comes from (flag, environment variable, file, default); passwords and tokens masked.
+    Show {
+        /// A command line to show the options of, as that command would see them (such as
+        /// `backup --name x --cql-host 10.0.0.5`); default: every section.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 /// The bearer token and TLS of an HTTP service.
@@ -429,7 +487,7 @@ pub struct RestoreArgs {
     pub offline: OfflineArgs,
 }
 
-/// `restore --offline`: seed 001's procedure (drain, stop, replace the files, start).
+/// `restore --offline`: the manual procedure (drain, stop, replace the files, start).
 #[derive(Debug, Args)]
 pub struct OfflineArgs {
     /// Restore with the node stopped: verify the backup, `nodetool drain`, run --stop-command,

@@ -3,24 +3,33 @@
 
 mod cli;
 mod commands;
+mod config;
 mod exit;
 mod progress;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    // The configuration file is read first: its values are the defaults clap parses with.
+    let args: Vec<_> = std::env::args_os().collect();
+    let command = cli::Cli::command();
+    let config = match config::Config::load(&command, &args) {
+        Ok(config) => config,
+        Err(err) => return fail(&err),
+    };
+    let matches = config.apply(command).get_matches_from(args);
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(&cli.global);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let outcome = runtime.block_on(commands::run(cli));
-    match outcome {
+    match runtime.block_on(commands::run(cli, &config)) {
         Ok(code) => code,
-        Err(err) => {
-            let code = exit::code_of(&err);
-            eprintln!("cassette: error: {err:#}");
-            code.into()
-        }
+        Err(err) => fail(&err),
     }
+}
+
+fn fail(err: &anyhow::Error) -> std::process::ExitCode {
+    eprintln!("cassette: error: {err:#}");
+    exit::code_of(err).into()
 }
 
 fn init_logging(global: &cli::Global) {

@@ -9,7 +9,7 @@ use crate::cli::AgentArgs;
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let token = super::server::token(&args.service)?;
     let limits = super::server::limits(&args.service)?;
-    let (cql, nodetool) = super::node_target(&args.node);
+    let (cql, nodetool) = super::node_target(&args.node)?;
     let config_dirs = if args.config_dirs.is_empty() {
         std::env::var_os("CASSANDRA_HOME").map(|h| vec![std::path::PathBuf::from(h).join("conf")]).unwrap_or_default()
     } else {

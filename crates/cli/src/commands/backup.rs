@@ -14,7 +14,7 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
     cassette_repo::BackupName::parse(&args.name)?;
     let node = {
         // The JMX client's JVM starts while CQL connects: the snapshot needs it first.
-        let (target, nodetool) = super::node_target(&args.node);
+        let (target, nodetool) = super::node_target(&args.node)?;
         nodetool.warm_up();
         let cql = cassette_cassandra::Cql::connect(&target).await?;
         cassette_backup::Node { cql, nodetool }

@@ -3,6 +3,7 @@
 mod agent;
 mod archive;
 mod backup;
+mod config;
 mod delete;
 mod list;
 mod node;
@@ -15,11 +16,11 @@ mod verify;
 use std::process::ExitCode;
 
 use cassette_backup::Node;
-use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+use cassette_cassandra::{Cql, CqlTarget, CqlTls, JmxSecurity, Nodetool};
 
-use crate::cli::{Cli, Command, NodeArgs};
+use crate::cli::{Cli, Command, ConfigCommand, NodeArgs};
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
     let json = cli.global.json;
     match cli.command {
         Command::Node { node } => node::run(&node, json).await,
@@ -39,24 +40,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Agent(args) => agent::run(args).await,
         Command::Server(args) => server::run(args).await,
+        Command::Config(ConfigCommand::Show { command }) => config::show(config, &command, json),
     }
 }
 
 /// Connects to the node: CQL pinned to it, and its nodetool.
 pub async fn connect(args: &NodeArgs) -> anyhow::Result<Node> {
-    let (target, nodetool) = node_target(args);
+    let (target, nodetool) = node_target(args)?;
     let cql = Cql::connect(&target).await?;
     Ok(Node { cql, nodetool })
 }
 
-/// How to reach the node, without connecting (it may be down).
-pub fn node_target(args: &NodeArgs) -> (CqlTarget, Nodetool) {
+/// How to reach the node, without connecting (it may be down). Reads the password files now.
+pub fn node_target(args: &NodeArgs) -> anyhow::Result<(CqlTarget, Nodetool)> {
+    warn_of_password_flags();
     let mut target = CqlTarget::new(args.cql_host.clone(), args.cql_port);
     if let Some(user) = &args.cql_user {
-        target.credentials = Some((user.clone(), args.cql_password.clone().unwrap_or_default()));
+        let password = match (&args.cql_password_file, &args.cql_password) {
+            (Some(file), _) => first_line(file)?,
+            (None, Some(password)) => password.clone(),
+            (None, None) => String::new(),
+        };
+        target.credentials = Some((user.clone(), password));
     }
-    let nodetool = Nodetool::new(args.nodetool.clone(), args.jmx_host.clone(), args.jmx_port);
-    (target, nodetool)
+    if args.cql_tls || args.cql_tls_ca.is_some() || args.cql_tls_cert.is_some() {
+        let Some(ca) = &args.cql_tls_ca else {
+            return Err(crate::exit::InvalidInput(
+                "CQL over TLS needs the CA that signed the nodes' certificates: give --cql-tls-ca FILE (PEM)".into(),
+            )
+            .into());
+        };
+        let mut tls = CqlTls::new(ca);
+        tls.client_cert = args.cql_tls_cert.clone().zip(args.cql_tls_key.clone());
+        tls.server_name = args.cql_tls_server_name.clone();
+        tls.verify_hostname = !args.cql_tls_no_verify_hostname;
+        target.tls = Some(tls);
+    }
+    let security = match (&args.jmx_password_file, &args.jmx_password) {
+        (Some(file), _) => JmxSecurity::from_password_file(args.jmx_user.clone(), file)?,
+        (None, password) => {
+            JmxSecurity { user: args.jmx_user.clone(), password: password.clone(), ..Default::default() }
+        }
+    };
+    let security = JmxSecurity { tls: args.jmx_tls, ssl_properties: args.jmx_tls_properties.clone(), ..security };
+    let nodetool =
+        Nodetool::new(args.nodetool.clone(), args.jmx_host.clone(), args.jmx_port).with_security(security)?;
+    Ok((target, nodetool))
+}
+
+/// The first line of a password file (without its line end).
+fn first_line(file: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read the CQL password file {}", file.display())))?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+/// A password given as a flag is in `ps` output and shell history for everyone on the machine.
+fn warn_of_password_flags() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for flag in ["--cql-password", "--jmx-password"] {
+            if std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}="))) {
+                let env = flag.trim_start_matches("--").replace('-', "_").to_uppercase();
+                eprintln!(
+                    "cassette: warning: {flag} on the command line is visible to every user of this machine (ps); set CASSETTE_{env} or use {flag}-file"
+                );
+            }
+        }
+    });
 }
 
 pub fn print_json(value: &impl serde::Serialize) {

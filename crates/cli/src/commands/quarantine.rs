@@ -62,7 +62,7 @@ async fn roots(args: &QuarantineArgs) -> anyhow::Result<Vec<PathBuf>> {
         return Ok(args.dirs.clone());
     }
     let mut dirs = args.node.data_dirs.clone();
-    let (target, _) = super::node_target(&args.node);
+    let (target, _) = super::node_target(&args.node)?;
     match Cql::connect(&target).await {
         Ok(cql) => {
             if dirs.is_empty() {

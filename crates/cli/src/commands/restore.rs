@@ -134,7 +134,7 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         )
         .into());
     };
-    let (target, nodetool) = super::node_target(&args.node);
+    let (target, nodetool) = super::node_target(&args.node)?;
     let opts = OfflineOptions {
         data_dirs: args.node.data_dirs.clone(),
         commitlog_dir: off.commitlog_dir,

@@ -27,6 +27,8 @@ pub struct Services {
     pub server_args: Vec<String>,
     /// More environment for the agents (e.g. a test hook).
     agent_env: Vec<(String, String)>,
+    /// More options for the agents (e.g. a secured node's logins).
+    agent_args: Vec<String>,
 }
 
 /// A port free now and never handed out before in this process: the kernel may give the same
@@ -55,7 +57,17 @@ impl Services {
 
     /// Services whose agents also get `agent_env`.
     pub fn start_with_env(root: &Path, server_args: Vec<String>, agent_env: Vec<(String, String)>) -> Services {
-        let cluster = Cluster::trio();
+        Services::start_on(Cluster::trio(), root, server_args, agent_env, Vec::new())
+    }
+
+    /// An agent per node of `cluster`, each also given `agent_args`, and a server.
+    pub fn start_on(
+        cluster: &'static Cluster,
+        root: &Path,
+        server_args: Vec<String>,
+        agent_env: Vec<(String, String)>,
+        agent_args: Vec<String>,
+    ) -> Services {
         let logs = tempfile::tempdir().unwrap();
         let mut s = Services {
             cluster,
@@ -70,6 +82,7 @@ impl Services {
             http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap(),
             server_args,
             agent_env,
+            agent_args,
         };
         for i in 0..cluster.nodes.len() {
             s.start_agent(i);
@@ -84,11 +97,12 @@ impl Services {
         let child = Command::new(env!("CARGO_BIN_EXE_cassette"))
             .args(["agent", "--listen", &format!("127.0.0.1:{}", self.agent_ports[i])])
             .args(["--backup-dir", self.root.to_str().unwrap()])
+            .args(&self.agent_args)
             .env("CASSETTE_TOKEN", TOKEN)
             .env("CASSETTE_CQL_HOST", &node.ip)
             .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())
             .env("CASSETTE_NODETOOL", cassette_testkit::nodetool_launcher())
-            .env("CASSETTE_LOG", "info")
+            .env("CASSETTE_LOG", "info,cassette_cassandra=debug")
             .envs(self.agent_env.iter().map(|(k, v)| (k, v)))
             .env_remove("CASSANDRA_HOME")
             .stdout(Stdio::null())
@@ -146,6 +160,16 @@ impl Services {
             out.push_str(&format!("\n--- agent {i}\n{}", self.log("agent", i)));
         }
         out
+    }
+
+    /// The server's history database.
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+
+    /// The process IDs of the running agents and server.
+    pub fn pids(&self) -> Vec<u32> {
+        self.agents.iter().chain(std::iter::once(&self.server)).flatten().map(Child::id).collect()
     }
 
     /// Agent `i`'s URL, as the server is given it.
