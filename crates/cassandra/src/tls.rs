@@ -41,7 +41,7 @@ impl CqlTls {
 
     /// The rustls configuration the CQL driver connects with. Reads the files now, so a missing
     /// or unreadable one is reported before any connection is tried.
-    pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, CassandraError> {
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, CassandraError> {
         let mut roots = RootCertStore::empty();
         for cert in read_certs(&self.ca_file)? {
             roots.add(cert).map_err(|e| tls_file_err(&self.ca_file, format!("not a usable CA certificate: {e}")))?;

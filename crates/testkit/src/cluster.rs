@@ -9,6 +9,8 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde::Deserialize;
 
+use crate::secure::{SecureFiles, SecureNode};
+
 /// A running test cluster, as `cassandra.sh` describes it in `cluster.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Cluster {
@@ -20,6 +22,11 @@ pub struct Cluster {
     pub nodetool: PathBuf,
     /// Its nodes.
     pub nodes: Vec<Node>,
+    /// How to reach it when it is secured ([`Cluster::solo_secure`]): certificates and logins.
+    #[serde(skip)]
+    pub secure: Option<SecureNode>,
+    #[serde(default, rename = "secure")]
+    secure_files: Option<SecureFiles>,
 }
 
 /// One node of a test cluster.
@@ -39,6 +46,9 @@ pub struct Node {
     pub log: PathBuf,
     /// Its cluster's nodetool (the jars of the node's version).
     pub nodetool: PathBuf,
+    /// Its cluster's [`Cluster::secure`], so that its helpers log in.
+    #[serde(skip)]
+    pub secure: Option<SecureNode>,
 }
 
 /// The repository's root directory.
@@ -95,6 +105,24 @@ impl Cluster {
         SOLO40.get_or_init(|| start("solo40", &["--version", "4.0", "--nodes", "1"], "127.0.5.1", 7600))
     }
 
+    /// A one-node Cassandra 5.0 cluster secured like a production one (`secure`), started on
+    /// first use: CQL `PasswordAuthenticator` and `CassandraAuthorizer`, client-to-node TLS with
+    /// `require_client_auth`, JMX authentication. [`Cluster::secure`] holds its CA, client
+    /// certificates and logins; [`Cluster::session`], [`Node::cql`] and the nodetool helpers log
+    /// in with them (the cluster's `nodetool` program itself adds no login).
+    pub fn solo_secure() -> &'static Cluster {
+        static SECURE: OnceLock<Cluster> = OnceLock::new();
+        SECURE.get_or_init(|| start("secure", &["--secure", "--nodes", "1"], "127.0.6.1", 7700))
+    }
+
+    /// [`Cluster::solo_secure`]'s twin (`securetls`) whose JMX is over TLS too, started on
+    /// first use: nodetool needs `--ssl` and the trust store of
+    /// [`SecureNode::nodetool_ssl_properties`].
+    pub fn solo_secure_jmx_tls() -> &'static Cluster {
+        static SECURE_TLS: OnceLock<Cluster> = OnceLock::new();
+        SECURE_TLS.get_or_init(|| start("securetls", &["--jmx-tls", "--nodes", "1"], "127.0.8.1", 7800))
+    }
+
     /// A shell command that stops node `index` (1-based) of this cluster through the harness
     /// script (for `restore --stop-command`).
     pub fn stop_node_command(&self, index: u32) -> String {
@@ -115,11 +143,16 @@ impl Cluster {
         )
     }
 
-    /// A driver session over the whole cluster (for loading and reading data).
+    /// A driver session over the whole cluster (for loading and reading data); on a secured
+    /// cluster over TLS, as [`crate::secure::CQL_ROLE`].
     pub async fn session(&self) -> Session {
         let mut builder = SessionBuilder::new();
         for n in &self.nodes {
             builder = builder.known_node(format!("{}:9042", n.ip));
+        }
+        if let Some(secure) = &self.secure {
+            let tls = secure.cql_tls().client_config().unwrap_or_else(|e| panic!("{e}"));
+            builder = builder.user(&secure.cql_user, &secure.cql_password).tls_context(Some(tls));
         }
         match builder.build().await {
             Ok(s) => s,
@@ -143,9 +176,13 @@ impl Cluster {
 impl Node {
     /// Runs its cluster's nodetool against this node; panics with its output when it fails.
     pub fn nodetool(&self, args: &[&str]) -> String {
+        let login = self.secure.as_ref().map(SecureNode::nodetool_login_args).unwrap_or_default();
+        let env = self.secure.as_ref().map(SecureNode::nodetool_env).unwrap_or_default();
         let out = Command::new(&self.nodetool)
             .args(["-h", "127.0.0.1", "-p", &self.jmx_port.to_string()])
+            .args(login)
             .args(args)
+            .envs(env)
             .output()
             .expect("run nodetool launcher");
         if !out.status.success() {
@@ -160,14 +197,26 @@ impl Node {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// cassette's own nodetool client for this node.
+    /// cassette's own nodetool client for this node (logged in to a secured node's JMX).
     pub fn nodetool_client(&self) -> Nodetool {
-        Nodetool::new(&self.nodetool, "127.0.0.1", self.jmx_port)
+        let nodetool = Nodetool::new(&self.nodetool, "127.0.0.1", self.jmx_port);
+        match &self.secure {
+            None => nodetool,
+            Some(secure) => nodetool.with_security(secure.jmx_security()).unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    /// Where this node answers CQL, and how to log in (TLS and role on a secured node).
+    pub fn cql_target(&self) -> CqlTarget {
+        match &self.secure {
+            None => CqlTarget::new(self.ip.clone(), 9042),
+            Some(secure) => secure.cql_target(&self.ip),
+        }
     }
 
     /// A CQL session pinned to this node.
     pub async fn cql(&self) -> Cql {
-        match Cql::connect(&CqlTarget::new(self.ip.clone(), 9042)).await {
+        match Cql::connect(&self.cql_target()).await {
             Ok(c) => c,
             Err(e) => panic!("{e}\n{}", self.log_tail(30)),
         }
@@ -231,5 +280,21 @@ fn start(name: &str, args: &[&str], first_ip: &str, jmx_base: u16) -> Cluster {
     }
     let json_path = Path::new(&root).join(name).join("cluster.json");
     let json = std::fs::read_to_string(&json_path).unwrap_or_else(|e| panic!("read {}: {e}", json_path.display()));
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("parse {}: {e}", json_path.display()))
+    let mut cluster: Cluster =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("parse {}: {e}", json_path.display()));
+    // Still under the start lock: one test process at a time sets up the CQL role.
+    if let Some(files) = &cluster.secure_files {
+        let secure = SecureNode::provision(files, &cluster.nodes[0].ip).unwrap_or_else(|e| {
+            panic!(
+                "the secured test cluster '{name}' is up, but the fixture could not log in to it: {e}\n{}",
+                cluster.log_tails()
+            )
+        });
+        for node in &mut cluster.nodes {
+            node.secure = Some(secure.clone());
+        }
+        cluster.secure = Some(secure);
+    }
+    drop(lock);
+    cluster
 }

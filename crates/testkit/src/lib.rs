@@ -14,6 +14,8 @@
 //! | `offline` | 1   | 127.0.7.1 | 7900      | 1 (stopped and started by offline-restore tests) |
 //! | `solo41` | 1    | 127.0.4.1 | 7500      | 1 (Cassandra 4.1)         |
 //! | `solo40` | 1    | 127.0.5.1 | 7600      | 1 (Cassandra 4.0)         |
+//! | `secure` | 1    | 127.0.6.1 | 7700      | 1 (CQL login + TLS with client certificates, JMX login) |
+//! | `securetls` | 1 | 127.0.8.1 | 7800      | 1 (as `secure`, and JMX over TLS) |
 //!
 //! (`CASSETTE_TEST_SLOT` moves the addresses to `127.<slot>.x.y` and adds `10 × slot` to the ports.)
 //!
@@ -36,8 +38,10 @@
 mod cluster;
 pub mod dataset;
 pub mod s3;
+pub mod secure;
 
 pub use cluster::{Cluster, Node, cluster_root, harness_script, nodetool_launcher, repo_root};
+pub use secure::SecureNode;
 
 /// A keyspace-safe name unique to this test process and call: `<prefix>_<pid>_<n>`.
 pub fn unique_name(prefix: &str) -> String {

@@ -8,7 +8,8 @@ fn a_node_that_cannot_start_fails_with_its_log_tail() {
     let root = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .arg(cassette_testkit::harness_script())
-        // A heap too small for the JVM to start: the node dies at once.
+        // A heap too small for the JVM to start: the node dies at once. (An address and port no
+        // shared test cluster uses: `secure` lives on 127.0.6.1, `securetls` on JMX 7800.)
         .args([
             "start",
             "--name",
@@ -16,9 +17,9 @@ fn a_node_that_cannot_start_fails_with_its_log_tail() {
             "--nodes",
             "1",
             "--first-ip",
-            "127.0.6.1",
+            "127.0.9.1",
             "--jmx-base",
-            "7800",
+            "8800",
             "--heap",
             "1m",
         ])
