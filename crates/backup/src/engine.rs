@@ -59,6 +59,8 @@ pub async fn run_backup(
         }
     }
 
+    // A JMX login the node refuses is found before the repository is touched.
+    node.nodetool.check_reachable().await?;
     let dest = Dest::open(&req.backup_root, &req.transfer, &local.cluster_name, &host_id, &name).await?;
     let resumed = match dest.state().await? {
         BackupState::Complete => {

@@ -10,7 +10,7 @@
 //! command line.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
 
@@ -82,9 +82,7 @@ pub fn running_with_arg_under(dir: &Path) -> Vec<(u32, String)> {
         let Ok(raw) = std::fs::read(p.path().join("cmdline")) else { continue };
         let args: Vec<String> =
             raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.iter().skip(1).any(|a| Path::new(a).starts_with(dir) && PathBuf::from(a) != dir)
-            && !is_zombie(&p.path())
-        {
+        if args.iter().skip(1).any(|a| Path::new(a).starts_with(dir) && Path::new(a) != dir) && !is_zombie(&p.path()) {
             out.push((pid, args.join(" ")));
         }
     }

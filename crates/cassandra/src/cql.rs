@@ -125,27 +125,35 @@ impl TableInfo {
 
 /// The driver's message, with what to check: credentials or certificates when it says so.
 fn connect_err(target: &CqlTarget, address: &str, message: String) -> CassandraError {
+    // The driver's messages run over several indented lines: one line reads better.
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
     let lower = message.to_lowercase();
-    let hint = if lower.contains("authenticat") || lower.contains("credentials") || lower.contains("password") {
+    let says = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let hint = if says(&["authenticat", "credentials", "password"]) {
         if target.credentials.is_some() {
             "the node refused the user or password: check --cql-user and the password (CASSETTE_CQL_PASSWORD or --cql-password-file)"
         } else {
             "the node requires a login: give --cql-user and the password (CASSETTE_CQL_PASSWORD or --cql-password-file)"
         }
-    } else if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-        || lower.contains("alert")
-    {
-        if target.tls.as_ref().is_some_and(|t| t.client_cert.is_none()) {
-            "the TLS handshake failed: if the node has require_client_auth, give --cql-tls-cert and --cql-tls-key; check --cql-tls-ca"
-        } else {
-            "the TLS handshake failed: check --cql-tls-ca, the client certificate and key, and the name in the node's certificate (--cql-tls-server-name)"
-        }
-    } else if target.tls.is_none() {
-        "is Cassandra running there (check `nodetool status`, --cql-host/--cql-port)? If its client_encryption_options are enabled, give --cql-tls-ca"
-    } else {
+    } else if says(&["connection refused", "timed out", "no route", "unreachable"]) {
         "is Cassandra running there (check `nodetool status`, --cql-host/--cql-port)?"
+    } else {
+        match &target.tls {
+            // A node with require_client_auth closes the connection of a client with no
+            // certificate after the handshake: the driver sees only a broken connection.
+            Some(tls) if tls.client_cert.is_none() => {
+                "the node closed the TLS connection: if it has require_client_auth, give --cql-tls-cert and --cql-tls-key; check --cql-tls-ca"
+            }
+            Some(_) => {
+                "the TLS handshake failed or the node closed the connection: check --cql-tls-ca, the client certificate and key (signed by a CA the node trusts), and the name in the node's certificate (--cql-tls-server-name)"
+            }
+            None if says(&["tls", "ssl", "certificate", "handshake", "broken", "closed", "reset"]) => {
+                "the node closed the connection: if its client_encryption_options are enabled, give --cql-tls-ca (and a client certificate if it has require_client_auth)"
+            }
+            None => {
+                "is Cassandra running there (check `nodetool status`, --cql-host/--cql-port)? If its client_encryption_options are enabled, give --cql-tls-ca"
+            }
+        }
     };
     CassandraError::CqlConnect { address: address.to_string(), message, hint }
 }

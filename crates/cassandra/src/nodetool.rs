@@ -104,6 +104,20 @@ impl Nodetool {
         self.extra_args.is_empty()
     }
 
+    /// Proves the node's JMX answers this login before a job changes anything (a snapshot, a
+    /// TRUNCATE that a later `nodetool import` must undo): the JMX client's connection when it
+    /// can run, else `nodetool version`, whose error says what is wrong.
+    pub async fn check_reachable(&self) -> Result<(), CassandraError> {
+        if self.jmx_client_allowed() {
+            let mut jmx = self.jmx.lock().await;
+            jmx.ensure_started(&self.host, self.port, &self.security).await;
+            if matches!(*jmx, JmxState::Ready(_)) {
+                return Ok(());
+            }
+        }
+        self.run(&["version"]).await.map(drop)
+    }
+
     /// True when the long-lived JMX client is connected (calls skip nodetool's JVM start).
     pub async fn jmx_client_ready(&self) -> bool {
         matches!(*self.jmx.lock().await, JmxState::Ready(_))
@@ -149,6 +163,11 @@ impl Nodetool {
         let mut cmd = Command::new(&self.program);
         cmd.arg("-h").arg(&self.host).arg("-p").arg(self.port.to_string());
         cmd.args(&self.security_args).args(&self.extra_args).args(args);
+        // The trust store for --ssl: a nodetool launcher that reads NODETOOL_SSL_PROPERTIES
+        // uses this file; the stock script reads only ~/.cassandra/nodetool-ssl.properties.
+        if let Some(props) = self.security.ssl_properties.as_ref().filter(|_| self.security.tls) {
+            cmd.env("NODETOOL_SSL_PROPERTIES", props);
+        }
         // Secrets of cassette's own environment are not nodetool's business.
         for var in SECRET_ENV {
             cmd.env_remove(var);
@@ -171,7 +190,7 @@ impl Nodetool {
             "; the node's JMX refused the login: check --jmx-user and --jmx-password-file (or CASSETTE_JMX_PASSWORD)"
         } else if both.contains("Credentials required") {
             "; the node's JMX requires a login: give --jmx-user and --jmx-password-file (or CASSETTE_JMX_PASSWORD)"
-        } else if both.contains("SSL") || both.contains("non-JRMP server") {
+        } else if both.contains("SSL") || both.contains("non-JRMP server") || both.contains("certification path") {
             "; the node's JMX and nodetool disagree on TLS: check --jmx-tls and nodetool's TLS properties"
         } else if both.contains("Connection refused") || both.contains("Failed to connect") {
             "; the node's JMX port does not answer: is Cassandra running, and is --jmx-port right?"

@@ -30,6 +30,7 @@ pub async fn run_restore(
 ) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
     progress.stage(Stage::Locate, &req.name);
+    node.nodetool.warm_up();
     let local = node.cql.local_node().await?;
     cassette_cassandra::version::check_supported(&local.release_version)?;
     let host_id = local.host_id.to_string();
@@ -119,6 +120,9 @@ pub async fn run_restore(
             .collect();
         refuse_truncating_for_nothing(&node.cql, &backup_dir, &pending).await?;
     }
+    // `nodetool import` loads what TRUNCATE removes: a node whose JMX refuses this login, or
+    // does not answer, is found now, before anything is truncated.
+    node.nodetool.check_reachable().await?;
 
     let mut report = RestoreReport {
         name: req.name.clone(),
