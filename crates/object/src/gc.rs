@@ -152,6 +152,38 @@ pub async fn delete_many(repo: &RemoteRepo, keys: Vec<Key>) -> Result<()> {
     Ok(())
 }
 
+/// Puts or refreshes `host_id`'s restore marker in `backup`: purge keeps a backup marked within
+/// the grace period (see [`RemoteBackup::restore_marker`]).
+pub async fn mark_restoring(repo: &RemoteRepo, backup: &RemoteBackup, host_id: &str) -> Result<()> {
+    let body = serde_json::json!({ "host_id": host_id, "at": Utc::now() }).to_string();
+    repo.put_small(&backup.restore_marker(host_id), body.into_bytes(), PutMode::Overwrite).await
+}
+
+/// Which of `names` (backups of the node at `node`) a restore marked within the grace period.
+async fn restored_recently(
+    repo: &RemoteRepo,
+    node: &Key,
+    names: &[String],
+    opts: &PurgeOptions,
+) -> Result<HashSet<String>> {
+    let grace = opts.policy.grace();
+    let checks = names.iter().map(|name| async move {
+        let meta = node.clone().join(name.as_str()).join("cassette-meta");
+        let objects = repo.objects(&meta).await?;
+        let marked = objects.iter().any(|o| {
+            o.location.filename().is_some_and(|f| f.starts_with("restore-"))
+                && opts.now.signed_duration_since(o.last_modified) < grace
+        });
+        Ok::<_, ObjectError>(marked.then(|| name.clone()))
+    });
+    let mut found = HashSet::new();
+    let mut results = futures::stream::iter(checks).buffer_unordered(16);
+    while let Some(r) = results.next().await {
+        found.extend(r?);
+    }
+    Ok(found)
+}
+
 /// Purges every node of the repository (optionally one cluster and/or host) by `opts`, as
 /// `cassette_repo::purge` does on a local repository: the same policy, the same report.
 pub async fn purge(
@@ -203,8 +235,12 @@ async fn purge_node_locked(
 ) -> Result<()> {
     let node = repo.node_key(cluster, host_id)?;
     let backups = opts.selected(list_node(repo, cluster, host_id).await?);
-    // A restore's use of a backup is known from its local journal only: not checked here.
-    out.backups = cassette_repo::purge::plan(&backups, opts, |_| false);
+    // Of the backups the policy would delete, those a restore (from any machine) marked within
+    // the grace period are kept.
+    let doomed: Vec<String> =
+        cassette_repo::purge::plan(&backups, opts, |_| false).into_iter().filter(|b| !b.keep).map(|b| b.name).collect();
+    let restoring = restored_recently(repo, &node, &doomed, opts).await?;
+    out.backups = cassette_repo::purge::plan(&backups, opts, |b| restoring.contains(&b.name));
     if opts.dry_run {
         return Ok(());
     }

@@ -187,6 +187,13 @@ impl RemoteBackup {
         self.key(TOMBSTONE)
     }
 
+    /// The marker a restore of this backup by `host_id` keeps fresh (the object-store twin of
+    /// a directory repository's restore journal): purge keeps a backup whose marker is younger
+    /// than the grace period.
+    pub fn restore_marker(&self, host_id: &str) -> Key {
+        self.key(&format!("{RESTORE_MARKER_PREFIX}{host_id}.json"))
+    }
+
     /// Where the bytes of a manifest entry are: its `object` (relative to the node) when it
     /// reuses an earlier backup's upload, else its own path.
     pub fn data_key(&self, entry: &cassette_repo::FileEntry) -> Key {
@@ -204,6 +211,8 @@ impl RemoteBackup {
 
 /// The tombstone's path in a backup.
 pub const TOMBSTONE: &str = "cassette-meta/deleted.json";
+/// The start of a restore marker's path in a backup (`restore-<host_id>.json`).
+pub const RESTORE_MARKER_PREFIX: &str = "cassette-meta/restore-";
 
 /// `base` joined with a `/`-separated relative path.
 pub fn join(base: &Key, relative: &str) -> Key {

@@ -42,6 +42,9 @@ pub async fn run_restore(
     let (source, manifest) =
         Source::locate(&req.backup_root, &source_cluster, &source_host, &req.name, &req.transfer).await?;
     let backup_dir = source.location();
+    if !req.dry_run {
+        source.mark_restoring(&host_id).await;
+    }
     let plan = select(&manifest, req)?;
     if plan.is_empty() {
         return Err(RestoreError::InvalidInput(format!(
@@ -190,6 +193,7 @@ pub async fn run_restore(
         let mut failure = None;
         for p in tables {
             let outcome = ctx.restore_table(p, &live).await?;
+            source.mark_restoring(&host_id).await;
             progress.table_finished(&outcome);
             if let Some(e) = &outcome.error {
                 failure.get_or_insert(format!("table {}: {e}", outcome.table));

@@ -62,6 +62,20 @@ impl Source {
         }
     }
 
+    /// On object storage, puts or refreshes this node's restore marker in the backup, so that a
+    /// purge on any machine keeps the backup while it is restored (in a directory repository the
+    /// restore journal, in the backup, does this). A store that refuses the write (read-only
+    /// credentials) is warned about, not fatal: the restore itself only reads.
+    pub async fn mark_restoring(&self, host_id: &str) {
+        let Source::Remote { repo, backup } = self else { return };
+        if let Err(e) = cassette_object::gc::mark_restoring(repo, backup, host_id).await {
+            tracing::warn!(
+                error = %e,
+                "cannot mark the backup as being restored: a purge on another machine could delete it during this restore"
+            );
+        }
+    }
+
     /// The backup's directory or URL.
     pub fn location(&self) -> PathBuf {
         match self {
