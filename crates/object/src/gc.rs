@@ -166,16 +166,22 @@ async fn restored_recently(
     names: &[String],
     opts: &PurgeOptions,
 ) -> Result<HashSet<String>> {
-    let grace = opts.policy.grace();
-    let checks = names.iter().map(|name| async move {
-        let meta = node.clone().join(name.as_str()).join("cassette-meta");
-        let objects = repo.objects(&meta).await?;
-        let marked = objects.iter().any(|o| {
-            o.location.filename().is_some_and(|f| f.starts_with("restore-"))
-                && opts.now.signed_duration_since(o.last_modified) < grace
-        });
-        Ok::<_, ObjectError>(marked.then(|| name.clone()))
-    });
+    let (grace, now) = (opts.policy.grace(), opts.now);
+    let checks: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let meta = node.clone().join(name.as_str()).join("cassette-meta");
+            let name = name.clone();
+            async move {
+                let objects = repo.objects(&meta).await?;
+                let marked = objects.iter().any(|o| {
+                    o.location.filename().is_some_and(|f| f.starts_with("restore-"))
+                        && now.signed_duration_since(o.last_modified) < grace
+                });
+                Ok::<_, ObjectError>(marked.then_some(name))
+            }
+        })
+        .collect();
     let mut found = HashSet::new();
     let mut results = futures::stream::iter(checks).buffer_unordered(16);
     while let Some(r) = results.next().await {
