@@ -341,7 +341,8 @@ async fn purge(kind: StoreKind) {
     );
 
     // Moto logs its requests: S3 deletes go in DeleteObjects batches.
-    let delete_batches = || s3.request_log().iter().filter(|r| r.method == "POST" && r.path.contains("?delete")).count();
+    let delete_batches =
+        || s3.request_log().iter().filter(|r| r.method == "POST" && r.path.contains("?delete")).count();
     let deletes_before = (kind == StoreKind::Moto).then(delete_batches);
     let objects_before = s3.objects().await.len();
     let purged = json_ok(
@@ -355,7 +356,9 @@ async fn purge(kind: StoreKind) {
     let objects_after = s3.objects().await;
     assert!(objects_after.len() < objects_before, "the purge deleted objects on the server");
     assert!(
-        !objects_after.keys().any(|k| ["/n1/", "/n2/", "/n3/"].iter().any(|n| k.contains(n) && k.ends_with("manifest.json"))),
+        !objects_after
+            .keys()
+            .any(|k| ["/n1/", "/n2/", "/n3/"].iter().any(|n| k.contains(n) && k.ends_with("manifest.json"))),
         "the purged backups' manifests are gone: {:?}",
         objects_after.keys().collect::<Vec<_>>()
     );

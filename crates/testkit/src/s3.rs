@@ -254,10 +254,16 @@ impl StoreServer {
             }
             StoreKind::FakeGcs => {
                 // fake-gcs-server checks no credentials: an unauthenticated JSON API insert.
-                let (status, body) =
-                    server.unsigned_request("POST", "/storage/v1/b?project=cassette", &format!(r#"{{"name":"{BUCKET}"}}"#));
+                let (status, body) = server.unsigned_request(
+                    "POST",
+                    "/storage/v1/b?project=cassette",
+                    &format!(r#"{{"name":"{BUCKET}"}}"#),
+                );
                 if status != 200 {
-                    panic!("fake-gcs-server answered {status} to creating bucket {BUCKET}: {body}\n{}", server.log_tail(30));
+                    panic!(
+                        "fake-gcs-server answered {status} to creating bucket {BUCKET}: {body}\n{}",
+                        server.log_tail(30)
+                    );
                 }
             }
         }
@@ -576,24 +582,40 @@ mod tests {
         assert_eq!(parse_request_line("Press CTRL+C to quit"), None);
     }
 
-    #[test]
-    fn urls() {
-        let s = StoreServer {
-            kind: StoreKind::Moto,
+    /// A server value that was never started (dropping it would run the harness: forget it).
+    fn unstarted(kind: StoreKind, access_key: &str, service_account: Option<PathBuf>) -> StoreServer {
+        StoreServer {
+            kind,
             endpoint: "http://127.0.0.1:1".into(),
             bucket: BUCKET.into(),
-            access_key: ACCESS_KEY.into(),
+            access_key: access_key.into(),
             secret_key: SECRET_KEY.into(),
-            service_account: None,
+            service_account,
             root: PathBuf::from("/nonexistent"),
-            log: PathBuf::from("/nonexistent/moto.log"),
+            log: PathBuf::from("/nonexistent/server.log"),
             port: 1,
             dir: PathBuf::from("/nonexistent"),
             log_start: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let endpoint = "http://127.0.0.1:1".to_string();
+        let s = unstarted(StoreKind::Moto, ACCESS_KEY, None);
         assert_eq!(s.url("a/b"), "s3://cassette/a/b");
         assert_eq!(s.url(""), "s3://cassette");
-        assert!(s.env().contains(&("AWS_ENDPOINT".to_string(), "http://127.0.0.1:1".to_string())));
-        std::mem::forget(s); // no server to stop
+        assert!(s.env().contains(&("AWS_ENDPOINT".to_string(), endpoint.clone())));
+        let az = unstarted(StoreKind::Azurite, AZURITE_ACCOUNT, None);
+        assert_eq!(az.url("a/b"), "az://cassette/a/b");
+        assert!(az.env().contains(&("AZURITE_BLOB_STORAGE_URL".to_string(), endpoint.clone())));
+        assert!(az.env().contains(&("AZURE_STORAGE_ACCOUNT_NAME".to_string(), AZURITE_ACCOUNT.to_string())));
+        let gs = unstarted(StoreKind::FakeGcs, "", Some("/sa.json".into()));
+        assert_eq!(gs.url(""), "gs://cassette");
+        assert!(gs.env().contains(&("GOOGLE_SERVICE_ACCOUNT".to_string(), "/sa.json".to_string())));
+        assert!(gs.env().contains(&("GOOGLE_BASE_URL".to_string(), endpoint)));
+        for server in [s, az, gs] {
+            std::mem::forget(server);
+        }
     }
 }
