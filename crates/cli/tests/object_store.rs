@@ -397,3 +397,25 @@ async fn purge_keeps_the_last_two_and_deletes_the_rest_keeping_what_they_referen
 async fn purge_keeps_the_last_two_and_deletes_the_rest_keeping_what_they_reference_on_fake_gcs() {
     purge(StoreKind::FakeGcs).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_azure_key_is_an_environment_error_naming_the_answer_once_and_never_the_key() {
+    let cluster = solo();
+    let node = &cluster.nodes[0];
+    let s3 = StoreServer::start(StoreKind::Azurite);
+    let state = tempfile::tempdir().unwrap();
+    // Azurite checks Shared Key signatures: a key other than the account's is refused.
+    let wrong_key = "d3Jvbmcta2V5LW9mLWEtdGVzdC13cm9uZy1rZXk=";
+    let out = run(
+        node,
+        &s3,
+        state.path(),
+        &[("AZURE_STORAGE_ACCOUNT_KEY", wrong_key)],
+        &["list", "--backup-dir", &s3.url("x")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "wrong credentials are an environment error: {err}");
+    assert!(err.contains("cannot list az://cassette/x") && err.contains("check the credentials"), "{err}");
+    assert_eq!(err.matches("<Code>AuthorizationFailure</Code>").count(), 1, "the server's answer, once: {err}");
+    assert!(!err.contains(wrong_key) && !err.contains(&s3.secret_key), "no key is printed: {err}");
+}
