@@ -28,8 +28,23 @@ fn main() -> std::process::ExitCode {
 }
 
 fn fail(err: &anyhow::Error) -> std::process::ExitCode {
-    eprintln!("cassette: error: {err:#}");
+    eprintln!("cassette: error: {}", error_message(err));
     exit::code_of(err).into()
+}
+
+/// The error and its causes, each cause once. `{:#}` would append every cause, but many errors
+/// already include their source's text (object_store's, and cassette's that name their source):
+/// one failed request to Azure printed its server answer five times.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn init_logging(global: &cli::Global) {
@@ -52,5 +67,38 @@ fn init_logging(global: &cli::Global) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    /// An error whose text includes its source's, as object_store's and cassette's do.
+    #[derive(Debug)]
+    struct Names(std::io::Error);
+
+    impl std::fmt::Display for Names {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot list az://c/p: {} (check the credentials)", self.0)
+        }
+    }
+
+    impl std::error::Error for Names {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = || std::io::Error::other("403 Forbidden: AuthorizationFailure");
+        // A cause the error's own text already includes is not repeated...
+        let err = anyhow::Error::new(Names(io()));
+        let text = error_message(&err);
+        assert_eq!(text, "cannot list az://c/p: 403 Forbidden: AuthorizationFailure (check the credentials)");
+        // ...one it does not include is appended, as `{:#}` does.
+        let err = anyhow::Error::new(io()).context("cannot read /etc/cassette/token");
+        assert_eq!(error_message(&err), "cannot read /etc/cassette/token: 403 Forbidden: AuthorizationFailure");
     }
 }

@@ -1,22 +1,23 @@
-//! Backups on object storage, against the real Cassandra node and real S3-compatible servers
-//! started on loopback by the test (s3s-fs, which checks signatures and conditional writes, and
-//! moto, whose request log lets the tests count what was uploaded on the server side).
+//! Backups on object storage, against the real Cassandra node and real object-storage servers
+//! started on loopback by the test: S3 (s3s-fs, which checks signatures and conditional writes,
+//! and moto, whose request log lets the tests count what was uploaded on the server side), Azure
+//! Blob (Azurite, `az://`) and Google Cloud Storage (fake-gcs-server, `gs://`). Each scenario is
+//! one body run on several servers; what the tests look at on the server side they read through
+//! the server's own API.
 // The job turn (a std mutex) is held for the whole test, across awaits, on purpose.
 #![allow(clippy::await_holding_lock)]
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::process::Output;
 
-use cassette_testkit::s3::{S3Kind, S3Server};
+use cassette_testkit::s3::{StoreKind, StoreServer};
 use cassette_testkit::{Node, dataset, unique_name};
 use common::*;
 
 /// `cassette ARGS` with the server's credentials and endpoint, and a state directory of its own.
-fn run(node: &Node, s3: &S3Server, state: &std::path::Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+fn run(node: &Node, s3: &StoreServer, state: &std::path::Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let env = s3.env();
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     all.push(("CASSETTE_STATE_DIR", state.to_str().unwrap()));
@@ -29,27 +30,25 @@ fn json_ok(out: Output, what: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{}", stdout(&out)))
 }
 
-/// The objects under the bucket of an s3s-fs server: key → (inode, size).
-fn stored_objects(s3: &S3Server) -> BTreeMap<String, (u64, u64)> {
-    let bucket = s3.root.join(&s3.bucket);
-    s3.object_files()
+/// The objects of the bucket, listed through the server's API: key → what changes when an
+/// object is written again (ETag, generation or version, last-modified time, size).
+async fn stored_objects(s3: &StoreServer) -> BTreeMap<String, String> {
+    s3.objects()
+        .await
         .into_iter()
-        .map(|p| {
-            let m = std::fs::metadata(&p).unwrap();
-            (p.strip_prefix(&bucket).unwrap().to_string_lossy().into_owned(), (m.ino(), m.len()))
-        })
+        .map(|(k, m)| (k, format!("{:?} {:?} {} {}", m.e_tag, m.version, m.last_modified, m.size)))
         .collect()
 }
 
 /// Backup, a deduplicated second backup, list, verify, restore, delete: the same checks as on
 /// a backup directory, on each server.
-async fn round_trip(kind: S3Kind) {
+async fn round_trip(kind: StoreKind) {
     let cluster = solo();
     let node = &cluster.nodes[0];
     let session = cluster.session().await;
     let ks = unique_name("s3_trip");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let s3 = S3Server::start(kind);
+    let s3 = StoreServer::start(kind);
     let state = tempfile::tempdir().unwrap();
     let url = s3.url("backups");
     let _turn = serial();
@@ -59,7 +58,7 @@ async fn round_trip(kind: S3Kind) {
         "backup b1",
     );
     assert_eq!(first["complete"], true, "{first}");
-    assert!(first["path"].as_str().unwrap().starts_with("s3://cassette/backups/"), "{first}");
+    assert!(first["path"].as_str().unwrap().starts_with(&format!("{url}/")), "{first}");
     let files = first["totals"]["files"].as_u64().unwrap();
     assert!(files > 10 && first["totals"]["bytes_added"] == first["totals"]["bytes"], "{first}");
 
@@ -69,7 +68,7 @@ async fn round_trip(kind: S3Kind) {
     dataset::write_round(&session, &ks, 7, &dataset::Shape { rounds: 1, rows_per_round: 100, payload_bytes: 32 }).await;
     cluster.flush(&ks);
     let before = dataset::dump_all(&session, &ks).await;
-    let puts_before = (kind == S3Kind::Moto).then(|| s3.requests("PUT"));
+    let puts_before = (kind == StoreKind::Moto).then(|| s3.requests("PUT"));
     let second = json_ok(
         run(node, &s3, state.path(), &[], &["--json", "backup", "--name", "b2", "--backup-dir", &url, "-k", &ks]),
         "backup b2",
@@ -148,22 +147,33 @@ async fn round_trip(kind: S3Kind) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_and_restore_round_trip_on_s3s_fs() {
-    round_trip(S3Kind::S3sFs).await;
+    round_trip(StoreKind::S3sFs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_and_restore_round_trip_on_moto() {
-    round_trip(S3Kind::Moto).await;
+    round_trip(StoreKind::Moto).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any_truncate() {
+async fn backup_and_restore_round_trip_on_azurite() {
+    round_trip(StoreKind::Azurite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_and_restore_round_trip_on_fake_gcs() {
+    round_trip(StoreKind::FakeGcs).await;
+}
+
+/// One flipped bit in a stored Data.db: verify names it, restore refuses before any truncate;
+/// a missing backup and an unfinished one are named as such.
+async fn corrupted_object(kind: StoreKind) {
     let cluster = solo();
     let node = &cluster.nodes[0];
     let session = cluster.session().await;
     let ks = unique_name("s3_bad");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let s3 = S3Server::start(S3Kind::S3sFs);
+    let s3 = StoreServer::start(kind);
     let state = tempfile::tempdir().unwrap();
     let url = s3.url("");
     let _turn = serial();
@@ -171,16 +181,17 @@ async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any
         run(node, &s3, state.path(), &[], &["--json", "backup", "--name", "b", "--backup-dir", &url, "-k", &ks]),
         "backup",
     );
-    // One flipped bit in a stored Data.db, on the server's disk; the size stays the same.
-    let victim: PathBuf = s3
-        .object_files()
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("/readings/") && p.to_string_lossy().ends_with("Data.db"))
+    // One flipped bit in a stored Data.db, written back through the server's API; the size
+    // stays the same.
+    let objects = s3.objects().await;
+    let victim = objects
+        .keys()
+        .find(|k| k.contains("/readings/") && k.ends_with("Data.db"))
         .expect("a stored Data.db of readings");
-    let mut bytes = std::fs::read(&victim).unwrap();
+    let mut bytes = s3.get(victim).await;
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
-    std::fs::write(&victim, &bytes).unwrap();
+    s3.put(victim, bytes).await;
     let rows = dataset::dump_all(&session, &ks).await;
 
     let out = run(node, &s3, state.path(), &[], &["--json", "verify", "--backup-dir", &url]);
@@ -209,24 +220,40 @@ async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any
         "{}",
         stderr(&out)
     );
-    let manifest = s3.object_files().into_iter().find(|p| p.ends_with("b/manifest.json")).unwrap();
-    std::fs::remove_file(manifest).unwrap();
+    let manifest = objects.keys().find(|k| k.ends_with("/b/manifest.json")).expect("b's manifest");
+    s3.delete(manifest).await;
     let out = run(node, &s3, state.path(), &[], &["restore", "--name", "b", "--backup-dir", &url, "-k", &ks]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("incomplete backup, cannot be restored"), "{}", stderr(&out));
-    let bad_url = run(node, &s3, state.path(), &[], &["list", "--backup-dir", "s3:///nobucket"]);
+    let no_bucket = format!("{}:///nobucket", kind.scheme());
+    let bad_url = run(node, &s3, state.path(), &[], &["list", "--backup-dir", &no_bucket]);
     assert_eq!(bad_url.status.code(), Some(2), "{}", stderr(&bad_url));
     assert!(stderr(&bad_url).contains("no bucket"), "{}", stderr(&bad_url));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_again() {
+async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any_truncate_on_s3s_fs() {
+    corrupted_object(StoreKind::S3sFs).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any_truncate_on_azurite() {
+    corrupted_object(StoreKind::Azurite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupted_object_is_named_by_verify_and_refused_by_restore_before_any_truncate_on_fake_gcs() {
+    corrupted_object(StoreKind::FakeGcs).await;
+}
+
+/// kill -9 after the 5th stored file; the rerun resumes and uploads only what is missing.
+async fn killed_and_resumed(kind: StoreKind) {
     let cluster = solo();
     let node = &cluster.nodes[0];
     let session = cluster.session().await;
     let ks = unique_name("s3_kill");
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
-    let s3 = S3Server::start(S3Kind::S3sFs);
+    let s3 = StoreServer::start(kind);
     let state = tempfile::tempdir().unwrap();
     let url = s3.url("k");
     let _turn = serial();
@@ -234,7 +261,7 @@ async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_ag
     let args = ["--json", "backup", "--name", "nightly", "--backup-dir", &url, "-k", &ks, "--transfers", "1"];
     let killed = run(node, &s3, state.path(), &[("CASSETTE_FAULT_KILL_AT", "file-journaled:5")], &args);
     assert!(!killed.status.success(), "the fault hook killed the backup");
-    let after_kill = stored_objects(&s3);
+    let after_kill = stored_objects(&s3).await;
     assert!(!after_kill.keys().any(|k| k.ends_with("manifest.json")), "no manifest: {after_kill:?}");
     let data: BTreeMap<_, _> = after_kill.iter().filter(|(k, _)| k.contains(&format!("/{ks}/"))).collect();
     assert!(data.len() >= 5, "the killed run uploaded {} objects", data.len());
@@ -243,9 +270,9 @@ async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_ag
 
     let report = json_ok(run(node, &s3, state.path(), &[], &args), "resumed backup");
     assert_eq!((report["complete"].as_bool(), report["resumed"].as_bool()), (Some(true), Some(true)), "{report}");
-    let after = stored_objects(&s3);
-    // Server side: the objects the killed run had journaled are the same files (same inode):
-    // not uploaded again. Everything else is there now.
+    let after = stored_objects(&s3).await;
+    // Server side: the objects the killed run had journaled were not written again (same ETag,
+    // generation and time). Everything else is there now.
     let kept = data.iter().filter(|(k, v)| after.get(k.as_str()) == Some(v)).count();
     assert!(kept >= 5, "at least the 5 journaled uploads were kept, not re-sent ({kept} kept)");
     let copied: u64 = report["tables"].as_array().unwrap().iter().map(|t| t["bytes_copied"].as_u64().unwrap()).sum();
@@ -256,7 +283,23 @@ async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_ag
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_they_reference() {
+async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_again_on_s3s_fs() {
+    killed_and_resumed(StoreKind::S3sFs).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_again_on_azurite() {
+    killed_and_resumed(StoreKind::Azurite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_killed_mid_upload_uploads_only_the_missing_objects_when_run_again_on_fake_gcs() {
+    killed_and_resumed(StoreKind::FakeGcs).await;
+}
+
+/// Five backups, purge keeping the last two: the three oldest go, and the objects the kept ones
+/// reference stay (both verify in full, the newest restores every row).
+async fn purge(kind: StoreKind) {
     let cluster = solo();
     let node = &cluster.nodes[0];
     let session = cluster.session().await;
@@ -264,7 +307,7 @@ async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_t
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape { rounds: 1, rows_per_round: 50, payload_bytes: 16 })
         .await;
     node.nodetool(&["disableautocompaction", &ks]);
-    let s3 = S3Server::start(S3Kind::Moto);
+    let s3 = StoreServer::start(kind);
     let state = tempfile::tempdir().unwrap();
     let url = s3.url("p");
     let _turn = serial();
@@ -297,15 +340,28 @@ async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_t
         5
     );
 
-    let deletes_before = s3.request_log().iter().filter(|r| r.method == "POST" && r.path.contains("?delete")).count();
+    // Moto logs its requests: S3 deletes go in DeleteObjects batches.
+    let delete_batches =
+        || s3.request_log().iter().filter(|r| r.method == "POST" && r.path.contains("?delete")).count();
+    let deletes_before = (kind == StoreKind::Moto).then(delete_batches);
+    let objects_before = s3.objects().await.len();
     let purged = json_ok(
         run(node, &s3, state.path(), &[], &["--json", "purge", "--keep-last", "2", "--backup-dir", &url]),
         "purge",
     );
     assert_eq!((purged["deleted_backups"].as_u64(), purged["failed"].as_bool()), (Some(3), Some(false)), "{purged}");
-    let batches =
-        s3.request_log().iter().filter(|r| r.method == "POST" && r.path.contains("?delete")).count() - deletes_before;
-    assert!(batches >= 1, "objects are deleted with DeleteObjects batches");
+    if let Some(n) = deletes_before {
+        assert!(delete_batches() > n, "objects are deleted with DeleteObjects batches");
+    }
+    let objects_after = s3.objects().await;
+    assert!(objects_after.len() < objects_before, "the purge deleted objects on the server");
+    assert!(
+        !objects_after
+            .keys()
+            .any(|k| ["/n1/", "/n2/", "/n3/"].iter().any(|n| k.contains(n) && k.ends_with("manifest.json"))),
+        "the purged backups' manifests are gone: {:?}",
+        objects_after.keys().collect::<Vec<_>>()
+    );
     let names: Vec<String> =
         json_ok(run(node, &s3, state.path(), &[], &["--json", "list", "--backup-dir", &url]), "list")
             .as_array()
@@ -325,4 +381,41 @@ async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_t
         "restore n5",
     );
     assert_eq!(dataset::dump_all(&session, &ks).await, before, "n5 restores every row after the purge");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_keeps_the_last_two_and_deletes_the_rest_in_batches_keeping_what_they_reference_on_moto() {
+    purge(StoreKind::Moto).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_keeps_the_last_two_and_deletes_the_rest_keeping_what_they_reference_on_azurite() {
+    purge(StoreKind::Azurite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_keeps_the_last_two_and_deletes_the_rest_keeping_what_they_reference_on_fake_gcs() {
+    purge(StoreKind::FakeGcs).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_azure_key_is_an_environment_error_naming_the_answer_once_and_never_the_key() {
+    let cluster = solo();
+    let node = &cluster.nodes[0];
+    let s3 = StoreServer::start(StoreKind::Azurite);
+    let state = tempfile::tempdir().unwrap();
+    // Azurite checks Shared Key signatures: a key other than the account's is refused.
+    let wrong_key = "d3Jvbmcta2V5LW9mLWEtdGVzdC13cm9uZy1rZXk=";
+    let out = run(
+        node,
+        &s3,
+        state.path(),
+        &[("AZURE_STORAGE_ACCOUNT_KEY", wrong_key)],
+        &["list", "--backup-dir", &s3.url("x")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "wrong credentials are an environment error: {err}");
+    assert!(err.contains("cannot list az://cassette/x") && err.contains("check the credentials"), "{err}");
+    assert_eq!(err.matches("<Code>AuthorizationFailure</Code>").count(), 1, "the server's answer, once: {err}");
+    assert!(!err.contains(wrong_key) && !err.contains(&s3.secret_key), "no key is printed: {err}");
 }

@@ -1,61 +1,106 @@
-//! Real S3-compatible servers on loopback, for the object-storage tests.
+//! Real object-storage servers on loopback, for the object-storage tests: S3 (s3s-fs, moto),
+//! Azure Blob (Azurite) and Google Cloud Storage (fake-gcs-server).
 //!
-//! [`S3Server::start`] starts one server of the chosen [`S3Kind`] through the project's own
+//! [`StoreServer::start`] starts one server of the chosen [`StoreKind`] through the project's own
 //! `harness/s3/s3.sh` (installed by `bash harness/s3/s3.sh install`, which `scripts/test` runs),
-//! in a directory of its own under [`cluster_root`] (`s3-<pid>-<n>`), and creates the bucket
-//! `cassette` in it. Each call starts a new, empty server; dropping the [`S3Server`] stops it.
-//! A server that cannot start makes the test panic with the reason and the server's log tail:
-//! these tests are never skipped.
+//! in a directory of its own under [`cluster_root`] (`s3-<pid>-<n>`), and creates the bucket (or
+//! container) `cassette` in it. Each call starts a new, empty server; dropping the
+//! [`StoreServer`] stops it. A server that cannot start makes the test panic with the reason and
+//! the server's log tail: these tests are never skipped.
 //!
-//! | kind | what | signatures | conditional puts | request log |
-//! |------|------|------------|------------------|-------------|
-//! | [`S3Kind::S3sFs`] | s3s-fs 0.14.1 (crates.io): objects are plain files under `root/cassette/` | checked (SigV4) | `If-None-Match: *` and `If-Match` | no: look at [`S3Server::object_files`] |
-//! | [`S3Kind::Moto`] | moto 5 (PyPI) server, in memory | not checked | `If-None-Match: *` and `If-Match` | yes: [`S3Server::requests`] |
+//! | kind | what | URL | signatures | request log |
+//! |------|------|-----|------------|-------------|
+//! | [`StoreKind::S3sFs`] | s3s-fs 0.14.1 (crates.io): objects are plain files under `root/cassette/` | `s3://` | checked (SigV4) | no: look at [`StoreServer::object_files`] |
+//! | [`StoreKind::Moto`] | moto 5 (PyPI) server, in memory | `s3://` | not checked | yes: [`StoreServer::requests`] |
+//! | [`StoreKind::Azurite`] | Azurite 3.37 (npm), blob service, in memory | `az://` | checked (Shared Key) | no |
+//! | [`StoreKind::FakeGcs`] | fake-gcs-server 1.56 (Go), objects under `root/cassette/` | `gs://` | any bearer token | no |
+//!
+//! On every kind, [`StoreServer::objects`], [`StoreServer::get`], [`StoreServer::put`] and
+//! [`StoreServer::delete`] reach the stored objects through the server's own API (object_store,
+//! as cassette does).
 //!
 //! ```no_run
-//! use cassette_testkit::s3::{S3Kind, S3Server};
-//! let s3 = S3Server::start(S3Kind::S3sFs);
-//! let url = s3.url("backups"); // s3://cassette/backups
-//! // run cassette with `.envs(s3.env())` and `url`, then look at what it stored:
-//! let files = s3.object_files();
-//! # let _ = (url, files);
+//! use cassette_testkit::s3::{StoreKind, StoreServer};
+//! let s3 = StoreServer::start(StoreKind::Azurite);
+//! let url = s3.url("backups"); // az://cassette/backups
+//! // run cassette with `.envs(s3.env())` and `url`.
+//! # let _ = url;
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
+
 use crate::{cluster_root, repo_root};
 
-/// The access key both servers are started with.
+/// The access key both S3 servers are started with.
 pub const ACCESS_KEY: &str = "cassette-test";
-/// The secret key both servers are started with (moto accepts any; s3s-fs only this one).
+/// The secret key both S3 servers are started with (moto accepts any; s3s-fs only this one).
 pub const SECRET_KEY: &str = "cassette-test-secret";
-/// The bucket [`S3Server::start`] creates.
+/// Azurite's well-known development account (the default of Azurite and of object_store's
+/// emulator mode).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+/// The published key of [`AZURITE_ACCOUNT`] (from Azurite's README: not a secret).
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// The bucket (Azure: container) [`StoreServer::start`] creates.
 pub const BUCKET: &str = "cassette";
 
-/// Which S3-compatible server to run.
+/// The names the S3-only fixture had; every kind works through them.
+pub type S3Kind = StoreKind;
+/// See [`S3Kind`].
+pub type S3Server = StoreServer;
+
+/// Which object-storage server to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum S3Kind {
+pub enum StoreKind {
     /// s3s-fs 0.14.1: a Rust S3 server over a directory. Checks SigV4 signatures, stores each
     /// object as a plain file `root/<bucket>/<key>` (its metadata and multipart parts live in
     /// hidden files directly under `root`, never under the bucket directory), refuses non-last
     /// multipart parts under 5 MiB. Does not implement ListMultipartUploads.
     S3sFs,
     /// moto 5's server (Python, in memory). Accepts any signature and any key, logs one line per
-    /// request, so tests can count requests per HTTP method ([`S3Server::requests`]).
+    /// request, so tests can count requests per HTTP method ([`StoreServer::requests`]).
     Moto,
+    /// Azurite 3.37's blob service (Node.js, in memory): Azure Blob Storage with the well-known
+    /// development account [`AZURITE_ACCOUNT`], Shared Key signatures checked, path-style URLs
+    /// `http://127.0.0.1:<port>/<account>/<container>/<blob>`. cassette reaches it as `az://`.
+    Azurite,
+    /// fake-gcs-server 1.56 (Go): Google Cloud Storage's JSON and XML APIs, objects stored under
+    /// `root/<bucket>/`, any bearer token accepted (cassette signs its JWTs with a throwaway
+    /// service-account key all the same). cassette reaches it as `gs://`.
+    FakeGcs,
 }
 
-impl S3Kind {
-    /// The name the harness script knows it by: `s3s-fs` or `moto`.
+impl StoreKind {
+    /// The name the harness script knows it by: `s3s-fs`, `moto`, `azurite` or `fake-gcs`.
     pub fn name(self) -> &'static str {
         match self {
-            S3Kind::S3sFs => "s3s-fs",
-            S3Kind::Moto => "moto",
+            StoreKind::S3sFs => "s3s-fs",
+            StoreKind::Moto => "moto",
+            StoreKind::Azurite => "azurite",
+            StoreKind::FakeGcs => "fake-gcs",
+        }
+    }
+
+    /// The URL scheme cassette reaches it by: `s3`, `az` or `gs`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            StoreKind::S3sFs | StoreKind::Moto => "s3",
+            StoreKind::Azurite => "az",
+            StoreKind::FakeGcs => "gs",
         }
     }
 }
@@ -71,21 +116,27 @@ pub struct LoggedRequest {
     pub status: u16,
 }
 
-/// A running S3-compatible server on 127.0.0.1 with one bucket, [`BUCKET`]. Stopped on drop.
+/// A running object-storage server on 127.0.0.1 with one bucket, [`BUCKET`]. Stopped on drop.
 #[derive(Debug)]
-pub struct S3Server {
+pub struct StoreServer {
     /// Which server this is.
-    pub kind: S3Kind,
+    pub kind: StoreKind,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
-    /// The bucket made by [`S3Server::start`]: `cassette`.
+    /// The bucket (Azure: container) made by [`StoreServer::start`]: `cassette`.
     pub bucket: String,
-    /// The access key: [`ACCESS_KEY`].
+    /// The access key: [`ACCESS_KEY`]; Azurite: the account name, [`AZURITE_ACCOUNT`];
+    /// fake-gcs-server: the service account's e-mail.
     pub access_key: String,
-    /// The secret key: [`SECRET_KEY`].
+    /// The secret key: [`SECRET_KEY`]; Azurite: the account key, [`AZURITE_KEY`];
+    /// fake-gcs-server: empty (the key is in [`StoreServer::service_account`]).
     pub secret_key: String,
-    /// The server's data directory: s3s-fs's root (the bucket is the directory `root/<bucket>`);
-    /// for moto only its working and temporary directory.
+    /// fake-gcs-server only: the service-account JSON file (a throwaway RSA key the harness made
+    /// with openssl) cassette signs its tokens with.
+    pub service_account: Option<PathBuf>,
+    /// The server's data directory: s3s-fs's and fake-gcs-server's root (the bucket is the
+    /// directory `root/<bucket>`); for moto only its working and temporary directory; unused by
+    /// Azurite (in memory).
     pub root: PathBuf,
     /// The server's log (`<dir>/<kind>.log`, beside `root`).
     pub log: PathBuf,
@@ -94,7 +145,7 @@ pub struct S3Server {
     /// This server's own directory (`root`, the log, the pid file), removed on drop unless the
     /// test is panicking.
     dir: PathBuf,
-    /// The length of the log once the bucket was made: [`S3Server::requests`] counts after it.
+    /// The length of the log once the bucket was made: [`StoreServer::requests`] counts after it.
     log_start: u64,
 }
 
@@ -103,14 +154,16 @@ pub fn s3_harness_script() -> PathBuf {
     repo_root().join("harness/s3/s3.sh")
 }
 
-impl S3Server {
+impl StoreServer {
     /// Starts a new server of this kind on a free port of 127.0.0.1 and creates the bucket
     /// `cassette` (s3s-fs: a directory under its root, which is what its CreateBucket does;
-    /// moto: an unsigned CreateBucket request, as moto checks no signatures).
+    /// moto: an unsigned CreateBucket request, as moto checks no signatures; Azurite: a Create
+    /// Container request signed with the account key, by the harness; fake-gcs-server: a JSON
+    /// API bucket insert).
     ///
     /// Panics, with the harness's output and the server's log tail, if the server is not
     /// installed (`bash harness/s3/s3.sh install`) or does not start.
-    pub fn start(kind: S3Kind) -> S3Server {
+    pub fn start(kind: StoreKind) -> StoreServer {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = cluster_root().join(format!("s3-{}-{n}", std::process::id()));
@@ -126,7 +179,12 @@ impl S3Server {
             attempt += 1;
             match run_start(kind, &root) {
                 Ok(port) => break port,
-                Err(msg) if attempt < 3 && (msg.contains("Address already in use") || msg.contains("is taken")) => {
+                Err(msg)
+                    if attempt < 3
+                        && (msg.contains("Address already in use")
+                            || msg.contains("is taken")
+                            || msg.contains("EADDRINUSE")) =>
+                {
                     continue;
                 }
                 Err(msg) => {
@@ -135,7 +193,7 @@ impl S3Server {
                         let _ = std::fs::remove_dir_all(&dir); // nothing to inspect
                     }
                     panic!(
-                        "the {} S3 test server could not be started, so this test cannot run.\n\
+                        "the {} object-storage test server could not be started, so this test cannot run.\n\
                          Is it installed? Run: bash {} install\n{msg}\n{log_tail}",
                         kind.name(),
                         s3_harness_script().display(),
@@ -144,12 +202,25 @@ impl S3Server {
             }
         };
 
-        let mut server = S3Server {
+        let (access_key, secret_key, service_account) = match kind {
+            StoreKind::S3sFs | StoreKind::Moto => (ACCESS_KEY.to_string(), SECRET_KEY.to_string(), None),
+            StoreKind::Azurite => (AZURITE_ACCOUNT.to_string(), AZURITE_KEY.to_string(), None),
+            StoreKind::FakeGcs => {
+                let file = dir.join("fake-gcs.service-account.json");
+                let json: serde_json::Value = std::fs::read_to_string(&file)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_else(|| panic!("the harness wrote no service account file {}", file.display()));
+                (json["client_email"].as_str().unwrap_or_default().to_string(), String::new(), Some(file))
+            }
+        };
+        let mut server = StoreServer {
             kind,
             endpoint: format!("http://127.0.0.1:{port}"),
             bucket: BUCKET.to_string(),
-            access_key: ACCESS_KEY.to_string(),
-            secret_key: SECRET_KEY.to_string(),
+            access_key,
+            secret_key,
+            service_account,
             root,
             log,
             port,
@@ -157,14 +228,42 @@ impl S3Server {
             log_start: 0,
         };
         match kind {
-            S3Kind::S3sFs => {
+            StoreKind::S3sFs => {
                 let b = server.root.join(BUCKET);
                 std::fs::create_dir(&b).unwrap_or_else(|e| panic!("create bucket directory {}: {e}", b.display()));
             }
-            S3Kind::Moto => {
-                let status = server.unsigned_request("PUT", &format!("/{BUCKET}"));
+            StoreKind::Moto => {
+                let (status, _) = server.unsigned_request("PUT", &format!("/{BUCKET}"), "");
                 if status != 200 {
                     panic!("moto answered {status} to CreateBucket {BUCKET}\n{}", server.log_tail(30));
+                }
+            }
+            StoreKind::Azurite => {
+                let out = Command::new("bash")
+                    .arg(s3_harness_script())
+                    .args(["azurite-container", &port.to_string(), BUCKET])
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run {}: {e}", s3_harness_script().display()));
+                if !out.status.success() {
+                    panic!(
+                        "Azurite: creating the container {BUCKET} failed: {}\n{}",
+                        String::from_utf8_lossy(&out.stderr),
+                        server.log_tail(30)
+                    );
+                }
+            }
+            StoreKind::FakeGcs => {
+                // fake-gcs-server checks no credentials: an unauthenticated JSON API insert.
+                let (status, body) = server.unsigned_request(
+                    "POST",
+                    "/storage/v1/b?project=cassette",
+                    &format!(r#"{{"name":"{BUCKET}"}}"#),
+                );
+                if status != 200 {
+                    panic!(
+                        "fake-gcs-server answered {status} to creating bucket {BUCKET}: {body}\n{}",
+                        server.log_tail(30)
+                    );
                 }
             }
         }
@@ -172,45 +271,139 @@ impl S3Server {
         server
     }
 
-    /// `s3://cassette/<prefix>` (no trailing slash added; an empty prefix gives `s3://cassette`).
+    /// `s3://cassette/<prefix>` (Azurite: `az://`, fake-gcs-server: `gs://`; no trailing slash
+    /// added; an empty prefix gives `s3://cassette`).
     pub fn url(&self, prefix: &str) -> String {
         let prefix = prefix.trim_start_matches('/');
-        if prefix.is_empty() { format!("s3://{}", self.bucket) } else { format!("s3://{}/{prefix}", self.bucket) }
+        let scheme = self.kind.scheme();
+        if prefix.is_empty() {
+            format!("{scheme}://{}", self.bucket)
+        } else {
+            format!("{scheme}://{}/{prefix}", self.bucket)
+        }
     }
 
-    /// The environment cassette (object_store's `AmazonS3Builder::from_env`) needs to reach this
-    /// server: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION=us-east-1`,
-    /// `AWS_ENDPOINT` and `AWS_ENDPOINT_URL` (the endpoint), `AWS_ALLOW_HTTP=true`.
+    /// The environment cassette needs to reach this server (what object_store's builders read
+    /// in `from_env`):
+    /// - S3: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION=us-east-1`, `AWS_ENDPOINT`
+    ///   and `AWS_ENDPOINT_URL` (the endpoint), `AWS_ALLOW_HTTP=true`;
+    /// - Azurite: `AZURE_STORAGE_USE_EMULATOR=true`, `AZURITE_BLOB_STORAGE_URL` (the endpoint),
+    ///   `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`;
+    /// - fake-gcs-server: `GOOGLE_SERVICE_ACCOUNT` (the JSON file), `GOOGLE_BASE_URL` (the
+    ///   endpoint), `GOOGLE_ALLOW_HTTP=true`.
     pub fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ACCESS_KEY_ID", self.access_key.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", self.secret_key.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT", self.endpoint.as_str()),
-            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
-            ("AWS_ALLOW_HTTP", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        let sa = self.service_account.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = match self.kind {
+            StoreKind::S3sFs | StoreKind::Moto => vec![
+                ("AWS_ACCESS_KEY_ID", self.access_key.as_str()),
+                ("AWS_SECRET_ACCESS_KEY", self.secret_key.as_str()),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ENDPOINT", self.endpoint.as_str()),
+                ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+                ("AWS_ALLOW_HTTP", "true"),
+            ],
+            StoreKind::Azurite => vec![
+                ("AZURE_STORAGE_USE_EMULATOR", "true"),
+                ("AZURITE_BLOB_STORAGE_URL", self.endpoint.as_str()),
+                ("AZURE_STORAGE_ACCOUNT_NAME", self.access_key.as_str()),
+                ("AZURE_STORAGE_ACCOUNT_KEY", self.secret_key.as_str()),
+            ],
+            StoreKind::FakeGcs => vec![
+                ("GOOGLE_SERVICE_ACCOUNT", sa.as_str()),
+                ("GOOGLE_BASE_URL", self.endpoint.as_str()),
+                ("GOOGLE_ALLOW_HTTP", "true"),
+            ],
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// A client of this server's bucket, configured explicitly (not from this process's
+    /// environment), as cassette would reach it.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        let allow_http = ClientOptions::new().with_allow_http(true);
+        let built: object_store::Result<Arc<dyn ObjectStore>> = match self.kind {
+            StoreKind::S3sFs | StoreKind::Moto => AmazonS3Builder::new()
+                .with_bucket_name(&self.bucket)
+                .with_endpoint(&self.endpoint)
+                .with_access_key_id(&self.access_key)
+                .with_secret_access_key(&self.secret_key)
+                .with_region("us-east-1")
+                .with_client_options(allow_http)
+                .build()
+                .map(|s| Arc::new(s) as _),
+            // Azurite's path-style URLs: the account is the endpoint's first path segment.
+            StoreKind::Azurite => MicrosoftAzureBuilder::new()
+                .with_account(&self.access_key)
+                .with_access_key(&self.secret_key)
+                .with_container_name(&self.bucket)
+                .with_endpoint(format!("{}/{}", self.endpoint, self.access_key))
+                .with_client_options(allow_http)
+                .build()
+                .map(|s| Arc::new(s) as _),
+            StoreKind::FakeGcs => GoogleCloudStorageBuilder::new()
+                .with_bucket_name(&self.bucket)
+                .with_service_account_path(self.service_account.as_ref().unwrap().to_string_lossy())
+                .with_base_url(&self.endpoint)
+                .with_client_options(allow_http)
+                .build()
+                .map(|s| Arc::new(s) as _),
+        };
+        built.unwrap_or_else(|e| panic!("an object_store client for {}: {e}", self.kind.name()))
+    }
+
+    /// Every object of the bucket, by key, through the server's API (sorted).
+    pub async fn objects(&self) -> BTreeMap<String, ObjectMeta> {
+        let list: Vec<ObjectMeta> = self
+            .store()
+            .list(None)
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("list the objects of {}: {e}\n{}", self.kind.name(), self.log_tail(20)));
+        list.into_iter().map(|m| (m.location.to_string(), m)).collect()
+    }
+
+    /// The bytes of object `key`.
+    pub async fn get(&self, key: &str) -> Vec<u8> {
+        let got = self.store().get(&ObjectPath::from(key)).await;
+        let bytes = match got {
+            Ok(r) => r.bytes().await,
+            Err(e) => Err(e),
+        };
+        bytes.unwrap_or_else(|e| panic!("get {key} from {}: {e}", self.kind.name())).to_vec()
+    }
+
+    /// Writes (or overwrites) object `key`.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.store()
+            .put(&ObjectPath::from(key), bytes.into())
+            .await
+            .unwrap_or_else(|e| panic!("put {key} on {}: {e}", self.kind.name()));
+    }
+
+    /// Deletes object `key`.
+    pub async fn delete(&self, key: &str) {
+        self.store()
+            .delete(&ObjectPath::from(key))
+            .await
+            .unwrap_or_else(|e| panic!("delete {key} on {}: {e}", self.kind.name()));
     }
 
     /// Moto only: how many requests with this HTTP method (`PUT`, `GET`, `HEAD`, `POST`,
-    /// `DELETE`; any case) the server has logged since [`S3Server::start`] made the bucket.
+    /// `DELETE`; any case) the server has logged since [`StoreServer::start`] made the bucket.
     /// Multipart uploads count as: POST (create), PUT per part, POST (complete).
     ///
-    /// Panics for s3s-fs, which logs no requests: use [`S3Server::object_files`] there.
+    /// Panics for s3s-fs, which logs no requests: use [`StoreServer::objects`] there.
     pub fn requests(&self, method: &str) -> usize {
         self.request_log().iter().filter(|r| r.method.eq_ignore_ascii_case(method)).count()
     }
 
-    /// Moto only: every request the server has logged since [`S3Server::start`] made the bucket,
+    /// Moto only: every request the server has logged since [`StoreServer::start`] made the bucket,
     /// in order. Panics for s3s-fs, which logs no requests.
     pub fn request_log(&self) -> Vec<LoggedRequest> {
-        if self.kind != S3Kind::Moto {
+        if self.kind != StoreKind::Moto {
             panic!(
-                "S3Server::requests/request_log: {} does not log requests; count its stored objects \
-                 with S3Server::object_files() instead, or start S3Kind::Moto",
+                "StoreServer::requests/request_log: {} does not log requests; look at its stored \
+                 objects with StoreServer::objects() instead, or start StoreKind::Moto",
                 self.kind.name()
             );
         }
@@ -230,10 +423,10 @@ impl S3Server {
     ///
     /// Panics for moto, which keeps objects in memory.
     pub fn object_files(&self) -> Vec<PathBuf> {
-        if self.kind != S3Kind::S3sFs {
+        if self.kind != StoreKind::S3sFs {
             panic!(
-                "S3Server::object_files: {} keeps objects in memory; list them through the S3 API \
-                 or count requests with S3Server::requests()",
+                "StoreServer::object_files: is for s3s-fs; list the objects of {} with \
+                 StoreServer::objects()",
                 self.kind.name()
             );
         }
@@ -246,7 +439,7 @@ impl S3Server {
     /// The files under `root` that are s3s-fs's own bookkeeping (metadata, ETags, multipart
     /// uploads and parts, writes in progress), not objects. S3s-fs only.
     pub fn internal_files(&self) -> Vec<PathBuf> {
-        assert_eq!(self.kind, S3Kind::S3sFs, "S3Server::internal_files is for s3s-fs");
+        assert_eq!(self.kind, StoreKind::S3sFs, "StoreServer::internal_files is for s3s-fs");
         let mut out: Vec<PathBuf> = std::fs::read_dir(&self.root)
             .unwrap_or_else(|e| panic!("read {}: {e}", self.root.display()))
             .filter_map(|e| e.ok())
@@ -262,20 +455,26 @@ impl S3Server {
         tail(&self.log, lines)
     }
 
-    /// Sends one unsigned request with an empty body and returns the response status.
-    fn unsigned_request(&self, method: &str, path: &str) -> u16 {
+    /// Sends one unsigned request (a JSON body, or none if empty) and returns the response
+    /// status and the whole response, for messages.
+    fn unsigned_request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let addr = format!("127.0.0.1:{}", self.port);
         let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
+        let content_type = if body.is_empty() { "" } else { "Content-Type: application/json\r\n" };
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
-        resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+        (resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), resp)
     }
 }
 
-impl Drop for S3Server {
+impl Drop for StoreServer {
     fn drop(&mut self) {
         let _ = Command::new("bash").arg(s3_harness_script()).arg("stop").arg("--dir").arg(&self.root).output();
         if std::thread::panicking() {
@@ -291,7 +490,7 @@ impl Drop for S3Server {
     }
 }
 
-fn run_start(kind: S3Kind, root: &Path) -> Result<u16, String> {
+fn run_start(kind: StoreKind, root: &Path) -> Result<u16, String> {
     let out = Command::new("bash")
         .arg(s3_harness_script())
         .args(["start", "--kind", kind.name(), "--owner", &std::process::id().to_string(), "--dir"])
@@ -383,23 +582,40 @@ mod tests {
         assert_eq!(parse_request_line("Press CTRL+C to quit"), None);
     }
 
-    #[test]
-    fn urls() {
-        let s = S3Server {
-            kind: S3Kind::Moto,
+    /// A server value that was never started (dropping it would run the harness: forget it).
+    fn unstarted(kind: StoreKind, access_key: &str, service_account: Option<PathBuf>) -> StoreServer {
+        StoreServer {
+            kind,
             endpoint: "http://127.0.0.1:1".into(),
             bucket: BUCKET.into(),
-            access_key: ACCESS_KEY.into(),
+            access_key: access_key.into(),
             secret_key: SECRET_KEY.into(),
+            service_account,
             root: PathBuf::from("/nonexistent"),
-            log: PathBuf::from("/nonexistent/moto.log"),
+            log: PathBuf::from("/nonexistent/server.log"),
             port: 1,
             dir: PathBuf::from("/nonexistent"),
             log_start: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let endpoint = "http://127.0.0.1:1".to_string();
+        let s = unstarted(StoreKind::Moto, ACCESS_KEY, None);
         assert_eq!(s.url("a/b"), "s3://cassette/a/b");
         assert_eq!(s.url(""), "s3://cassette");
-        assert!(s.env().contains(&("AWS_ENDPOINT".to_string(), "http://127.0.0.1:1".to_string())));
-        std::mem::forget(s); // no server to stop
+        assert!(s.env().contains(&("AWS_ENDPOINT".to_string(), endpoint.clone())));
+        let az = unstarted(StoreKind::Azurite, AZURITE_ACCOUNT, None);
+        assert_eq!(az.url("a/b"), "az://cassette/a/b");
+        assert!(az.env().contains(&("AZURITE_BLOB_STORAGE_URL".to_string(), endpoint.clone())));
+        assert!(az.env().contains(&("AZURE_STORAGE_ACCOUNT_NAME".to_string(), AZURITE_ACCOUNT.to_string())));
+        let gs = unstarted(StoreKind::FakeGcs, "", Some("/sa.json".into()));
+        assert_eq!(gs.url(""), "gs://cassette");
+        assert!(gs.env().contains(&("GOOGLE_SERVICE_ACCOUNT".to_string(), "/sa.json".to_string())));
+        assert!(gs.env().contains(&("GOOGLE_BASE_URL".to_string(), endpoint)));
+        for server in [s, az, gs] {
+            std::mem::forget(server);
+        }
     }
 }
