@@ -93,10 +93,10 @@ impl Source {
     pub fn journal_path(&self, host_id: &str) -> PathBuf {
         match self {
             Source::Local(dir) => crate::journal::journal_path(dir, host_id),
-            Source::Remote { repo, backup } => cassette_repo::state::state_dir_path()
-                .join("restores")
-                .join(blake3::hash(repo.url_of(&backup.prefix).as_bytes()).to_hex().as_str())
-                .join(format!("restore-{host_id}.jsonl")),
+            Source::Remote { repo, backup } => {
+                cassette_repo::state::dir_path_for("restores", &repo.url_of(&backup.prefix))
+                    .join(format!("restore-{host_id}.jsonl"))
+            }
         }
     }
 
