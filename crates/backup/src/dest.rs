@@ -44,9 +44,8 @@ impl Dest {
         if let Some(url) = root.to_str().filter(|r| cassette_object::is_remote_url(r)) {
             let repo = Arc::new(RemoteRepo::open(url, transfer.clone())?);
             let backup = repo.backup(cluster, host_id, name)?;
-            let journal_path = cassette_repo::state::state_subdir("uploads")?
-                .join(blake3::hash(repo.url_of(&backup.prefix).as_bytes()).to_hex().as_str())
-                .join("journal.jsonl");
+            let journal_path =
+                cassette_repo::state::dir_for("uploads", &repo.url_of(&backup.prefix))?.join("journal.jsonl");
             return Ok(Dest::Remote { repo, backup, journal_path });
         }
         let layout = RepoLayout::new(root);

@@ -2,17 +2,10 @@
 
 use std::path::PathBuf;
 
-use cassette_cassandra::{Cql, Nodetool};
+pub use cassette_cassandra::Node;
 use cassette_repo::Manifest;
+pub use cassette_repo::report::{KeyspaceOutcome, Status};
 use serde::Serialize;
-
-/// The node to back up: a CQL session pinned to it and its nodetool.
-pub struct Node {
-    /// CQL pinned to the node.
-    pub cql: Cql,
-    /// The node's nodetool.
-    pub nodetool: Nodetool,
-}
 
 /// A backup request. Build with [`BackupRequest::new`] and set the fields that differ.
 #[derive(Debug, Clone)]
@@ -72,16 +65,6 @@ impl BackupRequest {
     }
 }
 
-/// SUCCESS or FAILURE, spelled as seed 000's API spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    /// Done.
-    Success,
-    /// Failed; see the message.
-    Failure,
-}
-
 /// What happened to one table.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableOutcome {
@@ -105,20 +88,6 @@ pub struct TableOutcome {
     pub bytes_copied: u64,
     /// Time spent copying it.
     pub duration_ms: u64,
-}
-
-/// What happened to one keyspace.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyspaceOutcome {
-    /// Keyspace.
-    pub name: String,
-    /// SUCCESS when every table of it succeeded.
-    pub status: Status,
-    /// Snapshot, copy and clear.
-    pub duration_ms: u64,
-    /// Why it failed, when it failed as a whole (e.g. the snapshot).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// The outcome of [`crate::run_backup`].

@@ -32,6 +32,7 @@ mod error;
 mod jmx;
 mod jmx_security;
 pub mod keyspaces;
+mod node;
 mod nodetool;
 mod tls;
 pub mod version;
@@ -39,6 +40,7 @@ pub mod version;
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;
 pub use jmx_security::JmxSecurity;
+pub use node::Node;
 pub use nodetool::{ImportOptions, Nodetool, SnapshotListing, status_shows_up_normal};
 pub use tls::CqlTls;
 

@@ -66,6 +66,7 @@ pub mod lock;
 pub mod manifest;
 pub mod name;
 pub mod purge;
+pub mod report;
 pub mod retention;
 pub mod space;
 pub mod state;

@@ -54,6 +54,21 @@ pub fn state_subdir(name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// `<state>/<kind>/<BLAKE3 of url>`: the local state of one backup on object storage (its upload
+/// journal, its restore journals), apart from every other backup's. Not created: see [`dir_for`].
+pub fn dir_path_for(kind: &str, url: &str) -> PathBuf {
+    state_dir_path().join(kind).join(url_key(url))
+}
+
+/// [`dir_path_for`] with `<state>/<kind>` created and checked like [`state_subdir`].
+pub fn dir_for(kind: &str, url: &str) -> Result<PathBuf> {
+    Ok(state_subdir(kind)?.join(url_key(url)))
+}
+
+fn url_key(url: &str) -> String {
+    blake3::hash(url.as_bytes()).to_hex().to_string()
+}
+
 /// Creates `dir` with mode 0700 if missing, then checks its owner and mode. `follow`: whether
 /// `dir` itself may be a symbolic link (the operator's choice of state directory may be).
 fn private_dir(dir: &Path, follow: bool) -> Result<()> {

@@ -34,8 +34,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cassette_restore::RestoreError> {
-//! use cassette_backup::Node;
-//! use cassette_cassandra::{Cql, CqlTarget, Nodetool};
+//! use cassette_cassandra::{Cql, CqlTarget, Node, Nodetool};
 //! use cassette_restore::{NoProgress, RestoreRequest, run_restore};
 //! let node = Node {
 //!     cql: Cql::connect(&CqlTarget::new("127.0.0.1", 9042)).await?,
@@ -62,7 +61,8 @@ mod source;
 mod stage;
 mod verify;
 
-pub use cassette_backup::{Node, Status};
+pub use cassette_cassandra::Node;
+pub use cassette_repo::report::Status;
 pub use engine::run_restore;
 pub use error::{BadFile, RestoreError};
 pub use offline::{OfflineOptions, OfflineReport, run_offline_restore};

@@ -35,16 +35,9 @@ fn not_found_hint(root: &Path, cluster: &str, host_id: &str, name: &str) -> Stri
     let Ok(all) = cassette_repo::list_backups(root, None, None) else {
         return format!("There is no backup repository at {}: check --backup-dir", root.display());
     };
-    let mine: Vec<String> = all
-        .iter()
-        .filter(|b| b.cluster == cluster && b.host_id == host_id)
-        .map(|b| if b.complete { b.name.clone() } else { format!("{} (incomplete)", b.name) })
-        .collect();
-    let mut hint = if mine.is_empty() {
-        "This node has no backups there".to_string()
-    } else {
-        format!("The backups of this node are: {}", mine.join(", "))
-    };
+    let mut hint = this_node_backups(
+        all.iter().filter(|b| b.cluster == cluster && b.host_id == host_id).map(|b| (b.name.clone(), b.complete)),
+    );
     let elsewhere: Vec<String> = all
         .iter()
         .filter(|b| b.name == name && !(b.cluster == cluster && b.host_id == host_id))
@@ -58,6 +51,20 @@ fn not_found_hint(root: &Path, cluster: &str, host_id: &str, name: &str) -> Stri
     }
     hint.push_str(". `cassette list` shows every backup.");
     hint
+}
+
+/// The first sentence of a not-found hint (no final stop): this node's backups, given as
+/// (name, complete), or that it has none. One wording for a directory and an object store.
+pub(crate) fn this_node_backups(backups: impl IntoIterator<Item = (String, bool)>) -> String {
+    let mine: Vec<String> = backups
+        .into_iter()
+        .map(|(name, complete)| if complete { name } else { format!("{name} (incomplete)") })
+        .collect();
+    if mine.is_empty() {
+        "This node has no backups there".to_string()
+    } else {
+        format!("The backups of this node are: {}", mine.join(", "))
+    }
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ pub struct TableOutcome {
 }
 
 /// What happened to one keyspace (live name), as seed 000 reports it: the backup's type.
-pub use cassette_backup::KeyspaceOutcome;
+pub use cassette_repo::report::KeyspaceOutcome;
 
 /// The outcome of [`crate::run_restore`].
 #[derive(Debug, Serialize)]

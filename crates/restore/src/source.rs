@@ -39,17 +39,14 @@ impl Source {
             Ok(m) => Ok((Source::Remote { repo, backup }, m)),
             Err(ObjectError::Incomplete { url }) => Err(RestoreError::Incomplete { path: url }),
             Err(ObjectError::NotFound { url }) => {
-                let mine: Vec<String> = cassette_object::list_node(&repo, cluster, host_id)
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|b| if b.complete { b.name } else { format!("{} (incomplete)", b.name) })
-                    .collect();
-                let hint = if mine.is_empty() {
-                    "This node has no backups there; `cassette list` shows every backup (--from-node restores another node's)".to_string()
+                let listed = cassette_object::list_node(&repo, cluster, host_id).await.unwrap_or_default();
+                let none = listed.is_empty();
+                let mut hint = crate::locate::this_node_backups(listed.into_iter().map(|b| (b.name, b.complete)));
+                hint.push_str(if none {
+                    "; `cassette list` shows every backup (--from-node restores another node's)"
                 } else {
-                    format!("The backups of this node are: {}. `cassette list` shows every backup.", mine.join(", "))
-                };
+                    ". `cassette list` shows every backup."
+                });
                 Err(RestoreError::NotFound {
                     name: name.to_string(),
                     cluster: cluster.to_string(),
@@ -93,10 +90,10 @@ impl Source {
     pub fn journal_path(&self, host_id: &str) -> PathBuf {
         match self {
             Source::Local(dir) => crate::journal::journal_path(dir, host_id),
-            Source::Remote { repo, backup } => cassette_backup::state_dir()
-                .join("restores")
-                .join(blake3::hash(repo.url_of(&backup.prefix).as_bytes()).to_hex().as_str())
-                .join(format!("restore-{host_id}.jsonl")),
+            Source::Remote { repo, backup } => {
+                cassette_repo::state::dir_path_for("restores", &repo.url_of(&backup.prefix))
+                    .join(format!("restore-{host_id}.jsonl"))
+            }
         }
     }
 

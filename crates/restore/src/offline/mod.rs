@@ -74,7 +74,7 @@ pub async fn run_offline_restore(
     progress: &dyn Progress,
 ) -> Result<OfflineReport, RestoreError> {
     let started = Instant::now();
-    if cassette_backup::is_remote(&req.backup_root) {
+    if req.backup_root.to_str().is_some_and(cassette_object::is_remote_url) {
         return Err(RestoreError::OfflineRefused(format!(
             "an offline restore places files straight from a backup directory, and {} is on object storage: restore online (without --offline), which streams each table from the store, or download the backup into a directory first",
             req.backup_root.display()
