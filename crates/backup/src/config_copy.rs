@@ -4,21 +4,17 @@
 use std::path::{Path, PathBuf};
 
 use cassette_repo::{ConfigDirEntry, FileContext, Journal, RepoLayout};
-
-use crate::dest::Dest;
+use cassette_store::{BackupWriter, FileToStore, Reuse};
 
 pub(crate) async fn copy_config_dir(
     n: usize,
     source: &Path,
-    dest: &Dest,
+    backup: &dyn BackupWriter,
     journal: &std::sync::Mutex<Journal>,
 ) -> Result<ConfigDirEntry, String> {
     // Paths are computed against a placeholder backup directory and made relative to it.
     let placeholder = PathBuf::from("/backup");
-    let backup_dir = match dest {
-        Dest::Local { backup_dir, .. } => backup_dir.as_path(),
-        Dest::Remote { .. } => placeholder.as_path(),
-    };
+    let backup_dir = placeholder.as_path();
     let source = source
         .canonicalize()
         .map_err(|e| format!("configuration directory {}: {e}; check --config-dir", source.display()))?;
@@ -53,16 +49,12 @@ pub(crate) async fn copy_config_dir(
                 let relative = path.strip_prefix(&source).expect("below source");
                 let stored_at = target.join(relative);
                 let rel = cassette_repo::relative_path(backup_dir, &stored_at).map_err(|e| e.to_string())?;
-                let entry = match dest {
-                    Dest::Local { .. } => cassette_repo::copy_verified(&path, &stored_at, None)
-                        .map_err(|e| e.to_string())?
-                        .to_entry(rel, None),
-                    Dest::Remote { repo, backup, .. } => repo
-                        .upload_file(&path, &backup.key(&rel), None)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .to_entry(rel, None),
-                };
+                let file = FileToStore { source: path, path: rel, expected_crc32: None, reuse: Reuse::None };
+                let mut stored = Vec::new();
+                for job in backup.store_files(vec![file]) {
+                    stored.extend(job.await);
+                }
+                let (entry, _) = stored.pop().unwrap_or_else(|| Err("the store stored nothing".into()))?;
                 let context =
                     FileContext::ConfigDir { source: source.display().to_string(), stored_as: stored_as.clone() };
                 journal.lock().expect("journal lock").append_file(&context, &entry).map_err(|e| e.to_string())?;

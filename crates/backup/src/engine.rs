@@ -1,7 +1,7 @@
 //! The backup job: its stages in order (see the crate documentation).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cassette_cassandra::{LocalNode, Nodetool, TableInfo, disk};
@@ -10,10 +10,9 @@ use cassette_repo::{
     BackupName, BackupState, Journal, JournalRecord, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest,
     NodeInfo, NodeLock, RepoError, RepoLayout,
 };
+use cassette_store::{BackupId, BackupWriter, Store, StoredIndex};
 use chrono::Utc;
 
-use crate::dedup::StoredIndex;
-use crate::dest::{Dest, is_remote};
 use crate::safety;
 use crate::select::{KeyspaceSelection, select};
 use crate::table_copy::{TableCopy, snapshot_contents};
@@ -32,170 +31,28 @@ pub async fn run_backup(
 ) -> Result<BackupReport, BackupError> {
     let started = Instant::now();
     progress.stage(Stage::Prepare, "");
-    let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
-    if let Some(tag) = &req.snapshot_tag {
-        safety::check_given_snapshot(tag, &name)?;
-    }
-    // The JMX client's JVM starts while the job prepares (a no-op when it already runs).
-    node.nodetool.warm_up();
-    let local = node.cql.local_node().await?;
-    cassette_cassandra::version::check_supported(&local.release_version)?;
-    let data_dirs = match &req.data_dirs {
-        Some(dirs) => {
-            if !req.data_dirs_override {
-                safety::check_node_data_dirs(dirs, node.cql.data_file_directories().await)?;
-            }
-            dirs.clone()
-        }
-        None => node.cql.data_file_directories().await?,
-    };
-    let selection = select(&node.cql, req).await?;
-    let host_id = local.host_id.to_string();
-    if !is_remote(&req.backup_root) {
-        let node_dir = RepoLayout::new(&req.backup_root).node_dir(&local.cluster_name, &host_id)?;
-        safety::check_outside_data_dirs(&req.backup_root, &node_dir, &data_dirs)?;
-        if !req.allow_same_disk {
-            safety::check_other_disk(&req.backup_root, &data_dirs)?;
-        }
-    }
-
-    // A JMX login the node refuses is found before the repository is touched.
-    node.nodetool.check_reachable().await?;
-    let dest = Dest::open(&req.backup_root, &req.transfer, &local.cluster_name, &host_id, &name).await?;
-    let resumed = match dest.state().await? {
-        BackupState::Complete => {
-            return Err(BackupError::AlreadyExists {
-                name: name.to_string(),
-                path: dest.location().display().to_string(),
-            });
-        }
-        BackupState::Incomplete => {
-            tracing::info!(backup = %dest.location().display(), "resuming an interrupted backup of the same name");
-            true
-        }
-        BackupState::Absent => {
-            dest.reset_journal();
-            false
-        }
-    };
-    // A backup of this name is starting: no index entry may describe it until its manifest is
-    // written (one could be left by a delete killed before it updated the index).
-    dest.forget_index_entry(name.as_str());
-    // One cassette job per Cassandra node, whatever its backup directory: only then can
-    // snapshots with cassette's prefix be told to be leftovers.
-    let _node_lock = NodeLock::acquire_host(&host_id)?;
-    clear_leftover_snapshots(&node.nodetool, &data_dirs, req.snapshot_tag.as_deref()).await?;
-    if let Some(tag) = &req.snapshot_tag
-        && !disk::snapshot_tags_with_prefix(&data_dirs, tag).iter().any(|t| t == tag)
-    {
-        return Err(BackupError::InvalidInput(format!(
-            "snapshot '{tag}' is not on this node (cleared, or taken on another node); run the backup again without it"
-        )));
-    }
-    fault_point("prepared");
-
-    let (resume, previous) = match &dest {
-        Dest::Local { node_dir, backup_dir, .. } => (
-            if resumed {
-                // What the interrupted run stored and the journal cannot vouch for is removed:
-                // it would be copied again anyway, and it holds the space the copy needs.
-                let keyspaces: Vec<String> = selection.iter().map(|k| k.name.clone()).collect();
-                let dir = backup_dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    let resume = StoredIndex::from_journal(&dir);
-                    crate::dest::remove_untrusted(&dir, &keyspaces, &resume).map(|()| resume)
-                })
-                .await
-                .expect("resume task panicked")?
-            } else {
-                StoredIndex::default()
-            },
-            StoredIndex::from_previous_backup(node_dir, name.as_str()),
-        ),
-        Dest::Remote { repo, backup, journal_path } => (
-            if resumed {
-                StoredIndex::from_remote_journal(repo, backup, journal_path).await
-            } else {
-                StoredIndex::default()
-            },
-            StoredIndex::from_previous_remote(repo, &local.cluster_name, &host_id, name.as_str()).await,
-        ),
-    };
-    let journal_path = dest.journal_path();
-    if let Some(parent) = journal_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create journal directory", parent, e))?;
-    }
-    let started_at = first_start(&journal_path).unwrap_or_else(Utc::now);
-    let tag = req.snapshot_tag.clone().unwrap_or_else(|| new_snapshot_tag(&name));
-    let mut journal = Journal::open(&journal_path)?;
-    journal.append(&JournalRecord::Started { backup_name: name.to_string(), snapshot_tag: tag.clone(), started_at })?;
-    let journal = Mutex::new(journal);
-    fault_point("journal-started");
-    tracing::info!(backup = %dest.location().display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
+    let job = prepare(node, req).await?;
+    let (backup, resumed, _node_lock) = open_backup(node, req, &job).await?;
+    let keyspace_names: Vec<String> = job.selection.iter().map(|k| k.name.clone()).collect();
+    let (resume, previous) = backup.earlier_copies(resumed, &keyspace_names).await?;
+    let (journal, started_at, tag) = start_journal(req, &job, &*backup)?;
+    tracing::info!(backup = %backup.location().display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
 
     progress.stage(Stage::Schema, "");
-    let mut keyspace_entries = Vec::new();
-    let mut schema = String::new();
-    for ks in &selection {
-        let cql = node.cql.describe_keyspace(&ks.name).await?;
-        schema.push_str(&cql);
-        keyspace_entries.push(KeyspaceEntry { name: ks.name.clone(), schema_cql: cql, tables: Vec::new() });
-    }
-    dest.write_meta(&in_backup(RepoLayout::schema_path), schema.as_bytes()).await?;
-    fault_point("schema-written");
+    let mut keyspace_entries = store_schema(node, &job, &*backup).await?;
 
-    let mut keyspace_outcomes = Vec::new();
-    let mut table_outcomes = Vec::new();
     let ctx = KeyspaceContext {
         req,
-        data_dirs: &data_dirs,
-        dest: &dest,
+        data_dirs: &job.data_dirs,
+        backup: &*backup,
         tag: &tag,
         resume: &resume,
         previous: &previous,
         journal: &journal,
         progress,
     };
-    let keyspace_names: Vec<String> = selection.iter().map(|k| k.name.clone()).collect();
     progress.keyspaces_selected(&keyspace_names);
-    // One snapshot of every selected keyspace: one point in time for the whole node, and one
-    // nodetool run (a JVM start each) instead of one per keyspace.
-    progress.stage(Stage::Snapshot, "");
-    let snapshot = match &req.snapshot_tag {
-        Some(_) => Ok(()), // taken before the job, for every selected keyspace
-        None => snapshot_selection(&node.nodetool, &tag, &selection).await,
-    };
-    let mut fatal = None;
-    match snapshot {
-        Ok(()) => {
-            fault_point("snapshot-taken");
-            for (ks, entry) in selection.iter().zip(keyspace_entries.iter_mut()) {
-                match ctx.back_up_keyspace(ks, entry).await {
-                    Ok((outcome, tables)) => {
-                        progress.keyspace_finished(&outcome);
-                        keyspace_outcomes.push(outcome);
-                        table_outcomes.extend(tables);
-                    }
-                    Err(e) => {
-                        fatal = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        Err(e) => {
-            for ks in &selection {
-                let outcome = KeyspaceOutcome {
-                    name: ks.name.clone(),
-                    status: Status::Failure,
-                    duration_ms: 0,
-                    error: Some(format!("snapshot failed: {e}")),
-                };
-                progress.keyspace_finished(&outcome);
-                keyspace_outcomes.push(outcome);
-            }
-        }
-    }
+    let copied = snapshot_and_copy(node, &ctx, &job.selection, &mut keyspace_entries).await;
     // What earlier copies were indexed is no longer needed: free it before the manifest.
     drop((resume, previous));
     // The snapshot is cleared whatever happened; a failure here only leaves it for the next
@@ -205,28 +62,15 @@ pub async fn run_backup(
         tracing::error!(%tag, error = %e, "could not clear the snapshot; the next cassette run clears it");
     }
     fault_point("snapshot-cleared");
-    if let Some(e) = fatal {
-        return Err(e);
-    }
+    let (keyspace_outcomes, table_outcomes) = copied?;
 
     progress.stage(Stage::Config, "");
-    let mut config_dirs = Vec::new();
-    let mut config_error = None;
-    for (n, dir) in req.config_dirs.iter().enumerate() {
-        // Configuration directories are small: copied inline.
-        let result = crate::config_copy::copy_config_dir(n + 1, dir, &dest, &journal).await;
-        match result {
-            Ok(entry) => config_dirs.push(entry),
-            Err(e) => {
-                config_error.get_or_insert(e);
-            }
-        }
-    }
+    let (config_dirs, config_error) = copy_config(req, &*backup, &journal).await;
 
     let all_ok = keyspace_outcomes.iter().all(|k| k.status == Status::Success) && config_error.is_none();
     let mut report = BackupReport {
-        name: name.to_string(),
-        path: dest.location(),
+        name: job.name.to_string(),
+        path: backup.location(),
         complete: false,
         resumed,
         keyspaces: keyspace_outcomes,
@@ -245,12 +89,12 @@ pub async fn run_backup(
     }
     if all_ok {
         progress.stage(Stage::Manifest, "");
-        let mut manifest = Manifest {
+        let manifest = Manifest {
             format: MANIFEST_FORMAT.to_string(),
             format_version: MANIFEST_VERSION,
-            backup_name: name.to_string(),
-            cluster_name: local.cluster_name.clone(),
-            node: node_info(&local, node.cql.address(), req.alias.clone()),
+            backup_name: job.name.to_string(),
+            cluster_name: job.local.cluster_name.clone(),
+            node: node_info(&job.local, node.cql.address(), req.alias.clone()),
             snapshot_tag: tag.clone(),
             started_at,
             finished_at: Utc::now(),
@@ -258,16 +102,7 @@ pub async fn run_backup(
             config_dirs,
             totals: Default::default(),
         };
-        manifest.totals = manifest.compute_totals();
-        if resumed {
-            dest.remove_strays(&manifest).await?;
-        }
-        journal.lock().expect("journal lock").sync()?;
-        dest.check_stored(&manifest).await?;
-        fault_point("before-manifest");
-        // The manifest is written last: from here on the backup is complete.
-        dest.write_manifest(&manifest).await?;
-        fault_point("index-written");
+        let manifest = write_manifest(manifest, resumed, &*backup, &journal).await?;
         report.totals = manifest.totals;
         report.complete = true;
         report.manifest = Some(manifest);
@@ -289,10 +124,222 @@ pub async fn run_backup(
     Ok(report)
 }
 
+/// What the `prepare` stage found: the backup's name, the node, its data directories and the
+/// tables selected.
+struct Job {
+    name: BackupName,
+    local: LocalNode,
+    host_id: String,
+    data_dirs: Vec<PathBuf>,
+    selection: Vec<KeyspaceSelection>,
+    store: Arc<dyn Store>,
+}
+
+/// Stage `prepare`, before the repository is touched: the name, the node and its version, the
+/// data directories, the selection, and where the backup may go.
+async fn prepare(node: &Node, req: &BackupRequest) -> Result<Job, BackupError> {
+    let name = BackupName::parse(&req.name).map_err(|e| BackupError::InvalidInput(e.to_string()))?;
+    if let Some(tag) = &req.snapshot_tag {
+        safety::check_given_snapshot(tag, &name)?;
+    }
+    // The JMX client's JVM starts while the job prepares (a no-op when it already runs).
+    node.nodetool.warm_up();
+    let local = node.cql.local_node().await?;
+    cassette_cassandra::version::check_supported(&local.release_version)?;
+    let data_dirs = match &req.data_dirs {
+        Some(dirs) => {
+            if !req.data_dirs_override {
+                safety::check_node_data_dirs(dirs, node.cql.data_file_directories().await)?;
+            }
+            dirs.clone()
+        }
+        None => node.cql.data_file_directories().await?,
+    };
+    let selection = select(&node.cql, req).await?;
+    let host_id = local.host_id.to_string();
+    let store = cassette_store::open(&req.backup_root, req.transfer.clone())?;
+    if let Some(root) = store.local_root() {
+        let node_dir = RepoLayout::new(root).node_dir(&local.cluster_name, &host_id)?;
+        safety::check_outside_data_dirs(root, &node_dir, &data_dirs)?;
+        if !req.allow_same_disk {
+            safety::check_other_disk(root, &data_dirs)?;
+        }
+    }
+    // A JMX login the node refuses is found before the repository is touched.
+    node.nodetool.check_reachable().await?;
+    Ok(Job { name, local, host_id, data_dirs, selection, store })
+}
+
+/// Opens the backup in the repository (its lock taken), refuses a complete one of the same
+/// name, takes the node-wide job lock and clears snapshots an interrupted run left. Returns
+/// the backup, whether this run resumes an interrupted one, and the job lock.
+async fn open_backup(
+    node: &Node,
+    req: &BackupRequest,
+    job: &Job,
+) -> Result<(Box<dyn BackupWriter>, bool, NodeLock), BackupError> {
+    let id = BackupId { cluster: job.local.cluster_name.clone(), host_id: job.host_id.clone(), name: job.name.clone() };
+    let backup = job.store.open_backup(&id).await?;
+    let resumed = match backup.state().await? {
+        BackupState::Complete => {
+            return Err(BackupError::AlreadyExists {
+                name: job.name.to_string(),
+                path: backup.location().display().to_string(),
+            });
+        }
+        BackupState::Incomplete => {
+            tracing::info!(backup = %backup.location().display(), "resuming an interrupted backup of the same name");
+            true
+        }
+        BackupState::Absent => false,
+    };
+    backup.begin(resumed);
+    // One cassette job per Cassandra node, whatever its backup directory: only then can
+    // snapshots with cassette's prefix be told to be leftovers.
+    let node_lock = NodeLock::acquire_host(&job.host_id)?;
+    clear_leftover_snapshots(&node.nodetool, &job.data_dirs, req.snapshot_tag.as_deref()).await?;
+    if let Some(tag) = &req.snapshot_tag
+        && !disk::snapshot_tags_with_prefix(&job.data_dirs, tag).iter().any(|t| t == tag)
+    {
+        return Err(BackupError::InvalidInput(format!(
+            "snapshot '{tag}' is not on this node (cleared, or taken on another node); run the backup again without it"
+        )));
+    }
+    fault_point("prepared");
+    Ok((backup, resumed, node_lock))
+}
+
+/// Opens the backup's journal and records this run's start. Returns the journal, when the
+/// backup first started (an interrupted run's start, when resumed) and the snapshot tag.
+fn start_journal(
+    req: &BackupRequest,
+    job: &Job,
+    backup: &dyn BackupWriter,
+) -> Result<(Mutex<Journal>, chrono::DateTime<Utc>, String), BackupError> {
+    let journal_path = backup.journal_path();
+    if let Some(parent) = journal_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create journal directory", parent, e))?;
+    }
+    let started_at = first_start(&journal_path).unwrap_or_else(Utc::now);
+    let tag = req.snapshot_tag.clone().unwrap_or_else(|| new_snapshot_tag(&job.name));
+    let mut journal = Journal::open(&journal_path)?;
+    journal.append(&JournalRecord::Started {
+        backup_name: job.name.to_string(),
+        snapshot_tag: tag.clone(),
+        started_at,
+    })?;
+    fault_point("journal-started");
+    Ok((Mutex::new(journal), started_at, tag))
+}
+
+/// Stage `schema`: the CQL schema of every selected keyspace, in the manifest's keyspace
+/// entries and in `cassette-meta/schema.cql`.
+async fn store_schema(node: &Node, job: &Job, backup: &dyn BackupWriter) -> Result<Vec<KeyspaceEntry>, BackupError> {
+    let mut keyspace_entries = Vec::new();
+    let mut schema = String::new();
+    for ks in &job.selection {
+        let cql = node.cql.describe_keyspace(&ks.name).await?;
+        schema.push_str(&cql);
+        keyspace_entries.push(KeyspaceEntry { name: ks.name.clone(), schema_cql: cql, tables: Vec::new() });
+    }
+    backup.put_meta(&in_backup(RepoLayout::schema_path), schema.as_bytes()).await?;
+    fault_point("schema-written");
+    Ok(keyspace_entries)
+}
+
+/// Stages `snapshot` and `copy`: one snapshot of every selected keyspace (one point in time for
+/// the whole node, and one nodetool run instead of one per keyspace), then each keyspace's
+/// tables copied. A failed snapshot fails every keyspace; only a fatal error (no space) is `Err`.
+async fn snapshot_and_copy(
+    node: &Node,
+    ctx: &KeyspaceContext<'_>,
+    selection: &[KeyspaceSelection],
+    keyspace_entries: &mut [KeyspaceEntry],
+) -> Result<(Vec<KeyspaceOutcome>, Vec<TableOutcome>), BackupError> {
+    let mut keyspace_outcomes = Vec::new();
+    let mut table_outcomes = Vec::new();
+    ctx.progress.stage(Stage::Snapshot, "");
+    let snapshot = match &ctx.req.snapshot_tag {
+        Some(_) => Ok(()), // taken before the job, for every selected keyspace
+        None => snapshot_selection(&node.nodetool, ctx.tag, selection).await,
+    };
+    if let Err(e) = snapshot {
+        for ks in selection {
+            let outcome = KeyspaceOutcome {
+                name: ks.name.clone(),
+                status: Status::Failure,
+                duration_ms: 0,
+                error: Some(format!("snapshot failed: {e}")),
+            };
+            ctx.progress.keyspace_finished(&outcome);
+            keyspace_outcomes.push(outcome);
+        }
+        return Ok((keyspace_outcomes, table_outcomes));
+    }
+    fault_point("snapshot-taken");
+    for (ks, entry) in selection.iter().zip(keyspace_entries.iter_mut()) {
+        let (outcome, tables) = ctx.back_up_keyspace(ks, entry).await?;
+        ctx.progress.keyspace_finished(&outcome);
+        keyspace_outcomes.push(outcome);
+        table_outcomes.extend(tables);
+    }
+    Ok((keyspace_outcomes, table_outcomes))
+}
+
+/// Stage `config`: configuration directories (small: copied inline). Returns their entries,
+/// and the first error.
+async fn copy_config(
+    req: &BackupRequest,
+    backup: &dyn BackupWriter,
+    journal: &Mutex<Journal>,
+) -> (Vec<cassette_repo::ConfigDirEntry>, Option<String>) {
+    let mut config_dirs = Vec::new();
+    let mut config_error = None;
+    for (n, dir) in req.config_dirs.iter().enumerate() {
+        match crate::config_copy::copy_config_dir(n + 1, dir, backup, journal).await {
+            Ok(entry) => config_dirs.push(entry),
+            Err(e) => {
+                config_error.get_or_insert(e);
+            }
+        }
+    }
+    (config_dirs, config_error)
+}
+
+/// Stage `manifest`: strays of an interrupted run removed, the journal made durable, every
+/// listed file checked stored, then the manifest written last: from here on the backup is
+/// complete.
+async fn write_manifest(
+    mut manifest: Manifest,
+    resumed: bool,
+    backup: &dyn BackupWriter,
+    journal: &Mutex<Journal>,
+) -> Result<Manifest, BackupError> {
+    manifest.totals = manifest.compute_totals();
+    if resumed {
+        backup.remove_strays(&manifest).await?;
+    }
+    journal.lock().expect("journal lock").sync()?;
+    let bad = backup.check_stored(&manifest).await?;
+    if let Some(b) = bad.first() {
+        return Err(BackupError::InvalidInput(format!(
+            "{} of {} stored files are not as stored (first: {}: {}); the backup stays incomplete: run it again",
+            bad.len(),
+            manifest.totals.files,
+            b.path,
+            b.problem
+        )));
+    }
+    fault_point("before-manifest");
+    backup.put_manifest(&manifest).await?;
+    fault_point("index-written");
+    Ok(manifest)
+}
+
 struct KeyspaceContext<'a> {
     req: &'a BackupRequest,
     data_dirs: &'a [PathBuf],
-    dest: &'a Dest,
+    backup: &'a dyn BackupWriter,
     tag: &'a str,
     resume: &'a StoredIndex,
     previous: &'a StoredIndex,
@@ -358,27 +405,22 @@ impl KeyspaceContext<'_> {
             let copy = TableCopy {
                 table,
                 snapshot_sstables: listed,
-                dest: self.dest,
+                backup: self.backup,
                 resume: self.resume,
                 previous: self.previous,
                 journal: self.journal,
                 progress: self.progress,
-                parallel: match self.dest {
-                    Dest::Local { .. } => self.req.parallel_files,
-                    Dest::Remote { repo, .. } => repo.transfer().parallel_files,
-                },
+                parallel: self.backup.parallel_files(self.req.parallel_files),
             };
             planned.push((table, copy, files, schema));
         }
         // Free space: refuse before copying rather than fill the disk halfway.
-        if let Dest::Local { backup_dir, .. } = self.dest {
+        if let Some(available) = self.backup.available_bytes().map_err(|e| CopyStop::Fatal(e.into()))? {
             let needed: u64 =
                 planned.iter().filter_map(|(_, c, f, _)| f.as_ref().ok().map(|f| c.bytes_to_copy(f))).sum();
-            let available = cassette_repo::available_bytes(backup_dir.parent().unwrap_or(backup_dir))
-                .map_err(|e| CopyStop::Fatal(e.into()))?;
             if needed > available {
                 return Err(CopyStop::Fatal(BackupError::NoSpace {
-                    path: backup_dir.display().to_string(),
+                    path: self.backup.location().display().to_string(),
                     keyspace: ks.name.clone(),
                     needed,
                     available,

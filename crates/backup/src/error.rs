@@ -61,7 +61,7 @@ pub enum BackupError {
     /// The repository (backup directory) failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
-    /// The object store holding the repository failed or refused.
+    /// The store holding the repository (a directory or an object store) failed or refused.
     #[error(transparent)]
-    Object(#[from] cassette_object::ObjectError),
+    Store(#[from] cassette_store::StoreError),
 }

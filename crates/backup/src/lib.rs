@@ -35,8 +35,6 @@
 #![deny(missing_docs)]
 
 mod config_copy;
-mod dedup;
-mod dest;
 mod engine;
 mod error;
 mod progress;
@@ -45,7 +43,6 @@ mod safety;
 mod select;
 mod table_copy;
 
-pub use dest::{is_remote, state_dir};
 pub use engine::{run_backup, take_snapshot};
 pub use error::BackupError;
 pub use progress::{NoProgress, Progress, Stage};

@@ -41,7 +41,7 @@ pub struct BackupRequest {
     /// a tag [`crate::take_snapshot`] made for this backup's name, or the job is refused.
     pub snapshot_tag: Option<String>,
     /// Object storage: part size, buffers, files at once, bandwidth (unused for a directory).
-    pub transfer: cassette_object::Transfer,
+    pub transfer: cassette_store::Transfer,
 }
 
 impl BackupRequest {
@@ -60,7 +60,7 @@ impl BackupRequest {
             data_dirs_override: false,
             parallel_files: 2,
             snapshot_tag: None,
-            transfer: cassette_object::Transfer::default(),
+            transfer: cassette_store::Transfer::default(),
         }
     }
 }

@@ -126,13 +126,13 @@ pub struct RepoArgs {
 /// `--backup-dir`: a URL-looking value that is not a known store is an error (exit 2), not a
 /// relative directory.
 fn backup_location(s: &str) -> Result<PathBuf, String> {
-    cassette_object::parse_location(s).map_err(|e| e.to_string())
+    cassette_store::parse_location(s).map_err(|e| e.to_string())
 }
 
 impl RepoArgs {
     /// How transfers to and from an object store run.
-    pub fn transfer(&self) -> cassette_object::Transfer {
-        cassette_object::Transfer {
+    pub fn transfer(&self) -> cassette_store::Transfer {
+        cassette_store::Transfer {
             part_size: self.part_size_mib.max(5) << 20,
             parallel_files: self.transfers.max(1),
             bandwidth: self.bandwidth_limit.map(|m| (m * 1024.0 * 1024.0) as u64),
@@ -141,8 +141,8 @@ impl RepoArgs {
     }
 
     /// The repository `--backup-dir` names: a directory or an object store.
-    pub fn open(&self) -> Result<cassette_object::Repository, cassette_object::ObjectError> {
-        cassette_object::Repository::open(&self.backup_dir, self.transfer())
+    pub fn open(&self) -> Result<std::sync::Arc<dyn cassette_store::Store>, cassette_store::StoreError> {
+        cassette_store::open(&self.backup_dir, self.transfer())
     }
 }
 

@@ -2,9 +2,9 @@
 
 use cassette_backup::BackupError;
 use cassette_cassandra::CassandraError;
-use cassette_object::ObjectError;
 use cassette_repo::RepoError;
 use cassette_restore::RestoreError;
+use cassette_store::StoreError as ObjectError;
 
 /// The job ran and failed (see its report).
 pub const FAILED: u8 = 1;
@@ -40,7 +40,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             | BackupError::NoSpace { .. }
             | BackupError::Cassandra(_) => ENVIRONMENT,
             BackupError::Repo(r) => repo_code(r),
-            BackupError::Object(o) => object_code(o),
+            BackupError::Store(o) => object_code(o),
         };
     }
     if let Some(e) = err.downcast_ref::<RestoreError>() {
@@ -54,7 +54,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             RestoreError::Corrupt { .. } => FAILED,
             RestoreError::Cassandra(_) => ENVIRONMENT,
             RestoreError::Repo(r) => repo_code(r),
-            RestoreError::Object(o) => object_code(o),
+            RestoreError::Store(o) => object_code(o),
         };
     }
     if let Some(r) = err.downcast_ref::<RepoError>() {
@@ -75,7 +75,10 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
 
 fn object_code(e: &ObjectError) -> u8 {
     match e {
-        ObjectError::InvalidUrl { .. } | ObjectError::NotFound { .. } | ObjectError::Incomplete { .. } => INVALID_INPUT,
+        ObjectError::InvalidUrl { .. }
+        | ObjectError::NameInUse { .. }
+        | ObjectError::NotFound { .. }
+        | ObjectError::Incomplete { .. } => INVALID_INPUT,
         ObjectError::AlreadyComplete { .. } => CONFLICT,
         ObjectError::Store { .. } | ObjectError::Io { .. } => ENVIRONMENT,
         ObjectError::Repo(r) => repo_code(r),

@@ -55,6 +55,16 @@ pub enum ObjectError {
         /// The manifest's URL.
         url: String,
     },
+    /// The name belongs to a deleted backup whose files later backups still use.
+    #[error(
+        "the name '{name}' belonged to a deleted backup whose files later backups still use ({url}): choose another name"
+    )]
+    NameInUse {
+        /// The backup's URL.
+        url: String,
+        /// The name.
+        name: String,
+    },
     /// There is no such backup.
     #[error("no backup at {url}")]
     NotFound {

@@ -30,7 +30,6 @@
 
 #![deny(missing_docs)]
 
-pub mod any;
 pub mod error;
 pub mod gc;
 pub mod limit;
@@ -40,7 +39,6 @@ pub mod repo;
 pub mod transfer;
 pub mod verify;
 
-pub use any::{ACCEPTED_LOCATIONS, Repository, parse_location};
 pub use error::{ObjectError, Result};
 pub use list::{list_backups, list_node};
 pub use object_store::PutMode;

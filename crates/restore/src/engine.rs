@@ -9,13 +9,16 @@ use cassette_repo::{FileEntry, NodeLock, RepoError};
 use chrono::Utc;
 
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
+use crate::locate::locate;
 use crate::schema::{creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select};
-use crate::source::Source;
 use crate::stage::{clear_leftovers, importable, table_staging_dir};
+use crate::verify::verify_stage;
 use crate::{
     KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome,
 };
+use cassette_store::BackupReader;
+use cassette_store::locate::Located;
 
 /// Prefix of the snapshots `TRUNCATE` takes with `auto_snapshot: true`.
 const TRUNCATE_SNAPSHOT_PREFIX: &str = "truncated-";
@@ -39,8 +42,7 @@ pub async fn run_restore(
     let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     // One cassette job per Cassandra node (the same lock as the backup engine's).
     let _node_lock = if req.dry_run { None } else { Some(node_lock(&host_id)?) };
-    let (source, manifest) =
-        Source::locate(&req.backup_root, &source_cluster, &source_host, &req.name, &req.transfer).await?;
+    let Located { reader: source, manifest } = locate(req, &source_cluster, &source_host).await?;
     let backup_dir = source.location();
     if !req.dry_run {
         source.mark_restoring(&host_id).await;
@@ -56,7 +58,7 @@ pub async fn run_restore(
 
     // Verify before anything else: a bad backup must not cost the live data.
     let files: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes = source.verify(&req.name, &files, req.parallel_files, progress).await?;
+    let verified_bytes = verify_stage(&*source, &req.name, &files, req.parallel_files, progress).await?;
 
     progress.stage(Stage::Schema, "");
     let mut live = live_tables(&node.cql, &plan).await?;
@@ -84,7 +86,7 @@ pub async fn run_restore(
         }
     }
 
-    let journal_path = source.journal_path(&host_id);
+    let journal_path = source.restore_journal_path(&host_id);
     let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
     if let Some(offline) = &run.offline
         && !offline.quarantined.is_empty()
@@ -102,8 +104,9 @@ pub async fn run_restore(
     let mut ring = vec![host_id.clone()];
     ring.extend(node.cql.peers().await?.into_iter().map(|p| p.host_id.to_string()));
     let cluster = ClusterRef { name: local.cluster_name.clone(), host_ids: ring };
-    if req.mode.truncates() && !req.new_restore && !source.is_remote() {
-        let journals = all_journals(&req.backup_root, &source_cluster, &req.name);
+    if req.mode.truncates() && !req.new_restore {
+        let journals: Vec<_> =
+            source.cluster_restore_journals().into_iter().map(|(host, path)| (host, journal::load(&path))).collect();
         let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id, &cluster);
         for p in
             plan.iter().filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name()))
@@ -167,10 +170,7 @@ pub async fn run_restore(
     // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
     // start each (7 s of a 26 s restore in the benchmark).
     let data_dirs = node.cql.data_file_directories().await?;
-    let default_staging = match (&source, data_dirs.first().and_then(|d| d.parent())) {
-        (Source::Remote { .. }, Some(data_root)) => data_root.join("cassette-restore-staging"),
-        _ => req.backup_root.join(cassette_repo::layout::RESTORE_STAGING_DIR),
-    };
+    let default_staging = source.default_staging_dir(data_dirs.first().and_then(|d| d.parent()));
     let host_staging = req.staging_dir.clone().unwrap_or(default_staging).join(&host_id);
     wait_for_leftover_imports(&host_staging).await?;
     clear_leftovers(&host_staging)?;
@@ -178,7 +178,7 @@ pub async fn run_restore(
     let mut ctx = TableContext {
         node,
         req,
-        source: &source,
+        source: &*source,
         run: &run,
         run_dir: &run_dir,
         journal: &mut journal,
@@ -234,7 +234,7 @@ pub async fn run_restore(
 struct TableContext<'a> {
     node: &'a Node,
     req: &'a RestoreRequest,
-    source: &'a Source,
+    source: &'a dyn BackupReader,
     run: &'a RunState,
     run_dir: &'a Path,
     journal: &'a mut Journal,
@@ -301,7 +301,7 @@ impl TableContext<'_> {
             let files = importable(&prefix, &p.entry.files);
             if !files.is_empty() {
                 let dir = table_staging_dir(self.run_dir, ks, table);
-                if let Err(e) = self.source.stage_table(&files, &dir).await {
+                if let Err(e) = self.source.fetch_table(&files, &dir).await {
                     return finish(out, Some(format!("staging the SSTables failed: {e}")));
                 }
                 let opts = ImportOptions { copy_data: true, ..Default::default() };
@@ -464,26 +464,6 @@ fn keyspace_groups<'p, 'm>(plan: &'p [Planned<'m>]) -> Vec<(String, Vec<&'p Plan
         }
     }
     groups
-}
-
-/// The restore journals of every node's backup named `name` in the cluster: `(host ID restored, records)`.
-fn all_journals(root: &Path, cluster: &str, name: &str) -> Vec<(String, Vec<Record>)> {
-    let mut out = Vec::new();
-    let Ok(cluster_dir) = cassette_repo::path_component("cluster name", cluster).map(|c| root.join(c)) else {
-        return out;
-    };
-    let Ok(hosts) = std::fs::read_dir(&cluster_dir) else { return out };
-    for host in hosts.flatten() {
-        let meta: PathBuf = cassette_repo::RepoLayout::meta_dir(&host.path().join(name));
-        let Ok(entries) = std::fs::read_dir(&meta) else { continue };
-        for e in entries.flatten() {
-            let file = e.file_name().to_string_lossy().into_owned();
-            if let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) {
-                out.push((restored.to_string(), journal::load(&e.path())));
-            }
-        }
-    }
-    out
 }
 
 /// How long a restore waits for the `nodetool import` of an interrupted run to end.

@@ -79,7 +79,7 @@ pub enum RestoreError {
     Repo(#[from] RepoError),
     /// The object store holding the backup failed or refused.
     #[error(transparent)]
-    Object(#[from] cassette_object::ObjectError),
+    Store(#[from] cassette_store::StoreError),
 }
 
 fn describe_bad(files: &[BadFile]) -> String {

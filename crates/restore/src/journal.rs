@@ -181,7 +181,7 @@ impl Record {
 
 /// The journal file of restoring `host_id` from the backup at `backup_dir`.
 pub fn journal_path(backup_dir: &Path, host_id: &str) -> PathBuf {
-    cassette_repo::RepoLayout::meta_dir(backup_dir).join(format!("restore-{host_id}.jsonl"))
+    cassette_store::restore_journal_in(backup_dir, host_id)
 }
 
 /// Reads a journal; a missing file is empty, a torn or unreadable line (a crash while writing

@@ -57,7 +57,6 @@ mod request;
 mod schema;
 mod schema_policy;
 mod select;
-mod source;
 mod stage;
 mod verify;
 

@@ -68,7 +68,7 @@ pub struct RestoreRequest {
     /// Files hashed at once during verification.
     pub parallel_files: usize,
     /// Object storage: buffers, files at once, bandwidth (unused for a directory).
-    pub transfer: cassette_object::Transfer,
+    pub transfer: cassette_store::Transfer,
 }
 
 impl RestoreRequest {
@@ -90,7 +90,7 @@ impl RestoreRequest {
             dry_run: false,
             repair: false,
             parallel_files: 2,
-            transfer: cassette_object::Transfer::default(),
+            transfer: cassette_store::Transfer::default(),
         }
     }
 }

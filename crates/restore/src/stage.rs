@@ -9,32 +9,12 @@ use std::path::{Path, PathBuf};
 
 use cassette_repo::{FileEntry, RepoError};
 
-/// Components Cassandra can rewrite during or after an import: never hard-linked.
-pub(crate) const REWRITTEN: &[&str] = &["Statistics.db", "Summary.db"];
+pub(crate) use cassette_store::REWRITTEN;
 
 /// The SSTable files of a table entry that `nodetool import` takes: those directly in the
 /// table's directory (secondary index SSTables under `.<index>/` are rebuilt by Cassandra).
 pub(crate) fn importable<'a>(table_prefix: &str, files: &'a [FileEntry]) -> Vec<&'a FileEntry> {
     files.iter().filter(|f| f.path.strip_prefix(table_prefix).is_some_and(|rel| !rel.contains('/'))).collect()
-}
-
-/// Fills `dir` (emptied first) with `files` of the backup at `backup_dir`.
-pub(crate) fn stage_table(backup_dir: &Path, files: &[&FileEntry], dir: &Path) -> Result<(), RepoError> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| RepoError::io("empty staging directory", dir, e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| RepoError::io("create staging directory", dir, e))?;
-    for f in files {
-        let src = backup_dir.join(&f.path);
-        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-        let dst = dir.join(name);
-        if REWRITTEN.iter().any(|c| name.ends_with(c)) {
-            cassette_repo::copy_verified(&src, &dst, None)?;
-        } else {
-            cassette_repo::link_or_copy(&src, &dst)?;
-        }
-    }
-    Ok(())
 }
 
 /// `<staging root>/<host ID>/<run>/<keyspace>/<table>`: one directory per restore run, so an
@@ -63,10 +43,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    #[test]
-    fn links_data_copies_rewritten_components_and_skips_index_files() {
+    #[tokio::test]
+    async fn links_data_copies_rewritten_components_and_skips_index_files() {
         let d = tempfile::tempdir().unwrap();
-        let backup = d.path().join("b");
+        let backup = d.path().join("c/h/b");
         let table = backup.join("ks/t");
         std::fs::create_dir_all(table.join(".idx")).unwrap();
         let mut entries = Vec::new();
@@ -79,7 +59,13 @@ mod tests {
         let dir = table_staging_dir(&d.path().join("staging/h/1"), "ks", "t");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("stale"), b"x").unwrap();
-        stage_table(&backup, &files, &dir).unwrap();
+        let store = cassette_store::open(d.path(), Default::default()).unwrap();
+        let id = cassette_store::BackupId {
+            cluster: "c".into(),
+            host_id: "h".into(),
+            name: cassette_repo::BackupName::parse("b").unwrap(),
+        };
+        store.open_restore(&id).unwrap().fetch_table(&files, &dir).await.unwrap();
         let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
         assert_eq!(ino(&dir.join("nb-1-big-Data.db")), ino(&table.join("nb-1-big-Data.db")));
         assert_ne!(ino(&dir.join("nb-1-big-Statistics.db")), ino(&table.join("nb-1-big-Statistics.db")));

@@ -13,9 +13,9 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
-    if repo.open()?.is_remote() {
+    if repo.open()?.local_root().is_none() {
         return Err(crate::exit::InvalidInput(format!(
-            "{} is an object store: a backup there is already off the node; `cassette archive` packs backups of a directory",
+            "{} is not a directory but an object store: a backup there is already off the node; `cassette archive` packs backups of a directory",
             repo.backup_dir.display()
         ))
         .into());

@@ -24,9 +24,9 @@ pub async fn run(
     rebuild_index: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if rebuild_index && !repo.open()?.is_remote() {
-        let n = cassette_repo::rebuild_indexes(&repo.backup_dir, cluster, host)?;
-        if !json {
+    if rebuild_index {
+        let n = repo.open()?.rebuild_indexes(cluster, host).await?;
+        if !json && n > 0 {
             eprintln!("indexed {n} complete backups");
         }
     }

@@ -74,7 +74,7 @@ pub async fn run_offline_restore(
     progress: &dyn Progress,
 ) -> Result<OfflineReport, RestoreError> {
     let started = Instant::now();
-    if req.backup_root.to_str().is_some_and(cassette_object::is_remote_url) {
+    if crate::locate::open_store(req)?.local_root().is_none() {
         return Err(RestoreError::OfflineRefused(format!(
             "an offline restore places files straight from a backup directory, and {} is on object storage: restore online (without --offline), which streams each table from the store, or download the backup into a directory first",
             req.backup_root.display()
@@ -84,7 +84,7 @@ pub async fn run_offline_restore(
     let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     progress.stage(Stage::Locate, &req.name);
     // `cql` stays open until the end, as a session to the node.
-    let Subject { cql, host_id, backup_dir, manifest, node_address, state } =
+    let Subject { cql, host_id, backup, backup_dir, manifest, node_address, state } =
         resume::identify(target, &node.address, req).await?;
     let journal_path = journal::journal_path(&backup_dir, &host_id);
     let _node_lock = if req.dry_run { None } else { Some(crate::engine::node_lock(&host_id)?) };
@@ -104,7 +104,7 @@ pub async fn run_offline_restore(
 
     // Verify before anything else (every run: the backup may have changed since).
     let files: Vec<&FileEntry> = planned.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes = verify_stage(&backup_dir, &req.name, &files, req.parallel_files, progress)?;
+    let verified_bytes = verify_stage(&*backup, &req.name, &files, req.parallel_files, progress).await?;
     let mut steps = vec![step(
         "verify",
         format!("{} files, {} bytes of {} verified", files.len(), verified_bytes, backup_dir.display()),

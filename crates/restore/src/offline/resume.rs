@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use cassette_cassandra::{Cql, CqlTarget, port_answers};
 use cassette_repo::Manifest;
+use cassette_store::BackupReader;
+use cassette_store::locate::Located;
 
 use super::plan::OfflineTable;
 use super::refused;
 use crate::journal::{self, OfflineState, RunState};
-use crate::locate::{Located, locate};
+use crate::locate::locate;
 use crate::select::Planned;
 use crate::{RestoreError, RestoreRequest};
 
@@ -20,6 +22,8 @@ pub(super) struct Subject {
     /// A session to the node; `None`: it is down.
     pub cql: Option<Cql>,
     pub host_id: String,
+    /// The backup, in a directory repository.
+    pub backup: Box<dyn BackupReader>,
     pub backup_dir: PathBuf,
     pub manifest: Manifest,
     /// The node's address as `nodetool status` shows it.
@@ -33,7 +37,7 @@ pub(super) async fn identify(target: &CqlTarget, address: &str, req: &RestoreReq
     if port_answers(&target.host, target.port).await {
         from_node(target, req).await
     } else {
-        from_journal(address, req)
+        from_journal(address, req).await
     }
 }
 
@@ -44,7 +48,8 @@ async fn from_node(target: &CqlTarget, req: &RestoreRequest) -> Result<Subject, 
     let host_id = local.host_id.to_string();
     let cluster = req.from_cluster.clone().unwrap_or_else(|| local.cluster_name.clone());
     let source_host = req.from_node.clone().unwrap_or_else(|| host_id.clone());
-    let Located { dir, manifest } = locate(&req.backup_root, &cluster, &source_host, &req.name)?;
+    let Located { reader, manifest } = locate(req, &cluster, &source_host).await?;
+    let dir = local_dir(&*reader)?;
     let run = if req.new_restore {
         RunState::default()
     } else {
@@ -54,10 +59,10 @@ async fn from_node(target: &CqlTarget, req: &RestoreRequest) -> Result<Subject, 
         local.broadcast_address.or(local.rpc_address).map(|a| a.to_string()).unwrap_or_else(|| target.host.clone());
     // A journaled plan binds once files moved (or the node is down): otherwise plan afresh.
     let state = run.offline.filter(|s| !s.quarantined.is_empty());
-    Ok(Subject { cql: Some(cql), host_id, backup_dir: dir, manifest, node_address, state })
+    Ok(Subject { cql: Some(cql), host_id, backup: reader, backup_dir: dir, manifest, node_address, state })
 }
 
-fn from_journal(address: &str, req: &RestoreRequest) -> Result<Subject, RestoreError> {
+async fn from_journal(address: &str, req: &RestoreRequest) -> Result<Subject, RestoreError> {
     if req.new_restore {
         return Err(refused(format!(
             "the node does not answer CQL at {address}: a new offline restore reads the schema and drains the node, so start it first"
@@ -71,9 +76,28 @@ fn from_journal(address: &str, req: &RestoreRequest) -> Result<Subject, RestoreE
             req.backup_root.display()
         )));
     };
-    let manifest = Manifest::read(&dir)?;
+    let (cluster, source_host) = source_of(&dir);
+    let Located { reader, manifest } = locate(req, &cluster, &source_host).await?;
     let node_address = state.plan.node_address.clone();
-    Ok(Subject { cql: None, host_id, backup_dir: dir, manifest, node_address, state: Some(state) })
+    Ok(Subject { cql: None, host_id, backup: reader, backup_dir: dir, manifest, node_address, state: Some(state) })
+}
+
+/// The backup's directory: an offline restore moves its files into place.
+fn local_dir(backup: &dyn BackupReader) -> Result<PathBuf, RestoreError> {
+    backup.local_dir().map(Path::to_path_buf).ok_or_else(|| {
+        refused(format!(
+            "an offline restore places files straight from a backup directory, and {} is not one: restore online (without --offline)",
+            backup.location().display()
+        ))
+    })
+}
+
+/// The cluster and host ID directories a backup directory `<root>/<cluster>/<host>/<name>` is in.
+fn source_of(backup_dir: &Path) -> (String, String) {
+    let name_of =
+        |p: Option<&Path>| p.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let host = backup_dir.parent();
+    (name_of(host.and_then(Path::parent)), name_of(host))
 }
 
 /// The unfinished offline restore of backup `name` whose node answers at `address`: its

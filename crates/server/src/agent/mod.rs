@@ -35,7 +35,7 @@ pub struct AgentConfig {
     /// The backup directory, or an object store URL (`s3://bucket/prefix`).
     pub backup_root: PathBuf,
     /// Transfers to and from an object store.
-    pub transfer: cassette_object::Transfer,
+    pub transfer: cassette_store::Transfer,
     /// Data directories (`None`: ask the node).
     pub data_dirs: Option<Vec<PathBuf>>,
     /// Configuration directories stored with each backup.
@@ -48,8 +48,8 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// The repository `backup_root` names.
-    pub fn repository(&self) -> Result<cassette_object::Repository, String> {
-        cassette_object::Repository::open(&self.backup_root, self.transfer.clone()).map_err(|e| e.to_string())
+    pub fn repository(&self) -> Result<Arc<dyn cassette_store::Store>, String> {
+        cassette_store::open(&self.backup_root, self.transfer.clone()).map_err(|e| e.to_string())
     }
 }
 

@@ -1,5 +1,6 @@
-//! Finding files that are already stored: in an earlier complete backup of this node
-//! (deduplication), or in this backup before it was interrupted (resume).
+//! Finding files that are already stored, in an earlier complete backup of this node
+//! (deduplication) or in this backup before it was interrupted (resume), and what a writer is
+//! asked to store.
 //!
 //! SSTable files are immutable once written, so a snapshot file with the same table id,
 //! name, size and modification time as a stored one is that same file: its stored copy and
@@ -17,7 +18,7 @@ type Key = (String, String, String);
 
 /// A stored copy that can stand for a snapshot file.
 #[derive(Debug, Clone)]
-pub(crate) struct StoredCopy {
+pub struct StoredCopy {
     /// Absolute path of the stored copy.
     pub path: PathBuf,
     /// Its manifest entry (hash, size, mtime).
@@ -26,8 +27,9 @@ pub(crate) struct StoredCopy {
     pub backup: Option<String>,
 }
 
+/// Stored copies by (keyspace, table id, file): see the module documentation.
 #[derive(Default)]
-pub(crate) struct StoredIndex {
+pub struct StoredIndex {
     by_key: HashMap<Key, StoredCopy>,
     /// The stored paths of `by_key` (a resumed backup removes its files that are not here).
     paths: std::collections::HashSet<PathBuf>,
@@ -39,7 +41,7 @@ pub(crate) struct StoredIndex {
 impl StoredIndex {
     /// Indexes the newest complete backup of the node (by finish time), other than `except`.
     /// The node index says which one it is: one manifest is read, not every one.
-    pub fn from_previous_backup(node_dir: &Path, except: &str) -> StoredIndex {
+    pub(crate) fn from_previous_backup(node_dir: &Path, except: &str) -> StoredIndex {
         let mut index = StoredIndex::default();
         let mut complete: Vec<_> = cassette_repo::list_node(node_dir)
             .unwrap_or_default()
@@ -72,7 +74,12 @@ impl StoredIndex {
 
     /// Indexes the newest complete backup of a node on object storage, other than `except`.
     /// Its files are reused by reference: `object` says where their bytes are.
-    pub async fn from_previous_remote(repo: &RemoteRepo, cluster: &str, host_id: &str, except: &str) -> StoredIndex {
+    pub(crate) async fn from_previous_remote(
+        repo: &RemoteRepo,
+        cluster: &str,
+        host_id: &str,
+        except: &str,
+    ) -> StoredIndex {
         let mut index = StoredIndex::default();
         let mut complete: Vec<_> = cassette_object::list_node(repo, cluster, host_id)
             .await
@@ -115,7 +122,7 @@ impl StoredIndex {
 
     /// Indexes what an interrupted run of a remote backup journaled as uploaded, keeping only
     /// the objects a listing of the backup shows with their size.
-    pub async fn from_remote_journal(repo: &RemoteRepo, backup: &RemoteBackup, journal: &Path) -> StoredIndex {
+    pub(crate) async fn from_remote_journal(repo: &RemoteRepo, backup: &RemoteBackup, journal: &Path) -> StoredIndex {
         // Acknowledged objects are durable: every journaled upload counts (no `synced` needed).
         let mut index = StoredIndex::from_journal_records(Path::new(""), Journal::load(journal));
         let Ok(objects) = repo.objects(&backup.prefix).await else { return StoredIndex::default() };
@@ -129,7 +136,7 @@ impl StoredIndex {
     /// once a filesystem flush covered them (a `synced` line). Those journaled after the last
     /// flush (the table being copied when the run died or its disk filled up) count too if,
     /// after a flush now, they still hash as journaled: they need not be copied again.
-    pub fn from_journal(backup_dir: &Path) -> StoredIndex {
+    pub(crate) fn from_journal(backup_dir: &Path) -> StoredIndex {
         let path = RepoLayout::journal_path(backup_dir);
         let records = Journal::load(&path);
         let covered = records
@@ -190,6 +197,7 @@ impl StoredIndex {
         index
     }
 
+    /// Whether no stored copy is known.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
@@ -215,3 +223,31 @@ impl StoredIndex {
 fn table_relative<'a>(path: &'a str, keyspace: &str, table: &str) -> Option<&'a str> {
     path.strip_prefix(keyspace)?.strip_prefix('/')?.strip_prefix(table)?.strip_prefix('/')
 }
+
+/// A file for [`crate::BackupWriter::store_files`].
+#[derive(Debug)]
+pub struct FileToStore {
+    /// The file to read (a snapshot file, a configuration file).
+    pub source: PathBuf,
+    /// Where it goes, relative to the backup (`<keyspace>/<table>/<file>`).
+    pub path: String,
+    /// For a `Data.db`: the CRC32 Cassandra's `Digest.crc32` holds, checked while copying.
+    pub expected_crc32: Option<u32>,
+    /// An earlier copy that stands for it, if any.
+    pub reuse: Reuse,
+}
+
+/// Which stored copy stands for a file.
+#[derive(Debug)]
+pub enum Reuse {
+    /// Stored by this backup before an interruption, unchanged: kept.
+    Kept(StoredCopy),
+    /// Stored by an earlier backup, unchanged: that copy is used (a hard link in a directory,
+    /// a reference on an object store).
+    Earlier(StoredCopy),
+    /// None: the file is copied.
+    None,
+}
+
+/// A stored file's manifest entry and whether its bytes were copied, or what went wrong.
+pub type Stored = Result<(FileEntry, bool), String>;

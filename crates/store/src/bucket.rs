@@ -1,0 +1,304 @@
+//! The object store: a repository in an S3 bucket (or an S3-compatible server's), a GCS bucket
+//! or an Azure container (`cassette-object`). Files an earlier backup uploaded are referenced,
+//! not uploaded again; the manifest is put create-only; progress journals are kept in the local
+//! state directory, since objects cannot be appended to.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cassette_object::{PutMode, RemoteBackup, RemoteRepo, Transfer};
+use cassette_repo::purge::{NodePurge, PurgeOptions};
+use cassette_repo::{
+    BackupName, BackupState, BackupSummary, BadFile, DeleteSummary, Depth, FileEntry, Manifest, VerifyReport,
+};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+
+use crate::reuse::{FileToStore, Reuse, Stored, StoredIndex};
+use crate::{BackupId, BackupReader, BackupWriter, OnFile, Result, Store, StoreError};
+
+/// A repository on object storage (`--backup-dir s3://bucket/prefix`, `gs://`, `az://`).
+#[derive(Debug, Clone)]
+pub struct BucketStore {
+    repo: Arc<RemoteRepo>,
+}
+
+/// Where a backup on object storage keeps a copy of its journal, as a directory backup does.
+const JOURNAL: &str = "cassette-meta/journal.jsonl";
+
+impl BucketStore {
+    /// The repository at `url`.
+    pub fn open(url: &str, transfer: Transfer) -> Result<BucketStore> {
+        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?) })
+    }
+
+    fn backup(&self, b: &BackupId) -> Result<RemoteBackup> {
+        self.repo.backup(&b.cluster, &b.host_id, &b.name)
+    }
+}
+
+#[async_trait]
+impl Store for BucketStore {
+    fn location(&self) -> String {
+        self.repo.url().to_string()
+    }
+
+    fn local_root(&self) -> Option<&Path> {
+        None
+    }
+
+    async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
+        cassette_object::list_backups(&self.repo, cluster, host).await
+    }
+
+    async fn manifest(&self, b: &BackupSummary) -> Result<Manifest> {
+        self.repo.read_manifest(&self.backup(&BackupId::of(b)?)?).await
+    }
+
+    async fn verify(
+        &self,
+        b: &BackupSummary,
+        depth: Depth,
+        _parallel: usize,
+        on_file: OnFile<'_>,
+    ) -> Result<VerifyReport> {
+        cassette_object::verify::verify_backup(&self.repo, &self.backup(&BackupId::of(b)?)?, depth, on_file).await
+    }
+
+    async fn delete(&self, b: &BackupSummary) -> Result<DeleteSummary> {
+        cassette_object::gc::delete_backup(&self.repo, &b.cluster, &b.host_id, &BackupName::parse(&b.name)?).await
+    }
+
+    async fn purge(&self, cluster: Option<&str>, host: Option<&str>, opts: &PurgeOptions) -> Result<Vec<NodePurge>> {
+        cassette_object::gc::purge(&self.repo, cluster, host, opts).await
+    }
+
+    async fn rebuild_indexes(&self, _cluster: Option<&str>, _host: Option<&str>) -> Result<usize> {
+        // A listing checks every index entry against the manifest object's size and time, and
+        // reads the manifests it lacks: there is nothing to rebuild by hand.
+        Ok(0)
+    }
+
+    async fn open_backup(&self, b: &BackupId) -> Result<Box<dyn BackupWriter>> {
+        let backup = self.backup(b)?;
+        let journal_path =
+            cassette_repo::state::dir_for("uploads", &self.repo.url_of(&backup.prefix))?.join("journal.jsonl");
+        // Object stores have no lock; the node-wide job lock keeps this node's jobs apart, and
+        // the create-only manifest makes a second writer of the same backup fail.
+        Ok(Box::new(BucketWriter { repo: self.repo.clone(), backup, id: b.clone(), journal_path }))
+    }
+
+    fn open_restore(&self, b: &BackupId) -> Result<Box<dyn BackupReader>> {
+        Ok(Box::new(BucketReader { repo: self.repo.clone(), backup: self.backup(b)? }))
+    }
+}
+
+struct BucketWriter {
+    repo: Arc<RemoteRepo>,
+    backup: RemoteBackup,
+    id: BackupId,
+    /// The local progress journal of an upload (object stores cannot append): resuming needs
+    /// the same machine, else the backup is uploaded again from the start.
+    journal_path: PathBuf,
+}
+
+#[async_trait]
+impl BackupWriter for BucketWriter {
+    fn location(&self) -> PathBuf {
+        PathBuf::from(self.repo.url_of(&self.backup.prefix))
+    }
+
+    async fn state(&self) -> Result<BackupState> {
+        if self.repo.exists(&self.backup.tombstone()).await? {
+            return Err(StoreError::NameInUse {
+                url: self.repo.url_of(&self.backup.prefix),
+                name: self.backup.name.clone(),
+            });
+        }
+        self.repo.state(&self.backup).await
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.journal_path.clone()
+    }
+
+    fn begin(&self, resumed: bool) {
+        if !resumed {
+            let _ = std::fs::remove_file(&self.journal_path);
+        }
+        // The node index of an object store is rewritten whole by `put_manifest` and by
+        // deletes; an entry without its manifest is dropped by the next listing's check.
+    }
+
+    async fn earlier_copies(&self, resumed: bool, _keyspaces: &[String]) -> Result<(StoredIndex, StoredIndex)> {
+        let resume = if resumed {
+            StoredIndex::from_remote_journal(&self.repo, &self.backup, &self.journal_path).await
+        } else {
+            StoredIndex::default()
+        };
+        let previous =
+            StoredIndex::from_previous_remote(&self.repo, &self.id.cluster, &self.id.host_id, self.id.name.as_str())
+                .await;
+        Ok((resume, previous))
+    }
+
+    fn parallel_files(&self, _requested: usize) -> usize {
+        self.repo.transfer().parallel_files
+    }
+
+    fn available_bytes(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    fn store_files(&self, files: Vec<FileToStore>) -> Vec<BoxFuture<'static, Vec<Stored>>> {
+        files
+            .into_iter()
+            .map(|f| {
+                let (repo, backup) = (self.repo.clone(), self.backup.clone());
+                Box::pin(async move { vec![upload_one(repo, backup, f).await] }) as BoxFuture<'static, Vec<Stored>>
+            })
+            .collect()
+    }
+
+    async fn put_meta(&self, relative: &str, bytes: &[u8]) -> Result<()> {
+        self.repo.put_small(&self.backup.key(relative), bytes.to_vec(), PutMode::Overwrite).await
+    }
+
+    async fn make_durable(&self) -> Result<()> {
+        Ok(()) // an acknowledged object is durable
+    }
+
+    async fn remove_strays(&self, manifest: &Manifest) -> Result<()> {
+        let backup = &self.backup;
+        let listed: std::collections::HashSet<_> = manifest.files().map(|f| backup.key(&f.path)).collect();
+        let mut strays = Vec::new();
+        for ks in &manifest.keyspaces {
+            for o in self.repo.objects(&backup.key(&ks.name)).await? {
+                if !listed.contains(&o.location) {
+                    strays.push(o.location);
+                }
+            }
+        }
+        cassette_object::gc::delete_many(&self.repo, strays).await
+    }
+
+    async fn check_stored(&self, manifest: &Manifest) -> Result<Vec<BadFile>> {
+        let files: Vec<_> = manifest.files().collect();
+        let bad = cassette_object::verify::check_files(&self.repo, &self.backup, &files, Depth::Quick, &|_| {}).await?;
+        if bad.is_empty() && self.journal_path.exists() {
+            // Streamed from the file like any upload: with 50,000 files the journal is 17 MB.
+            self.repo.upload_file(&self.journal_path, &self.backup.key(JOURNAL), None).await?;
+        }
+        Ok(bad)
+    }
+
+    async fn put_manifest(&self, manifest: &Manifest) -> Result<()> {
+        self.repo.write_manifest(&self.backup, manifest).await?;
+        cassette_repo::fault::point("manifest-written");
+        // Stamped with the manifest object's size and time, so that listings trust it.
+        let stamp = self.repo.stamp(&self.backup.manifest()).await.ok().flatten();
+        let entry = cassette_repo::IndexEntry::stamped(manifest, stamp);
+        if let Err(e) = self
+            .repo
+            .update_index(&self.backup.node, |entries| {
+                entries.insert(entry.name.clone(), entry);
+            })
+            .await
+        {
+            tracing::warn!(error = %e, "could not update the node index");
+        }
+        let _ = std::fs::remove_file(&self.journal_path);
+        Ok(())
+    }
+}
+
+/// Stores one file: kept (uploaded by the interrupted run), referenced (an earlier backup's
+/// upload: `path` of the copy holds its object reference), or uploaded.
+async fn upload_one(repo: Arc<RemoteRepo>, backup: RemoteBackup, f: FileToStore) -> Stored {
+    let path = f.path;
+    match f.reuse {
+        Reuse::Kept(copy) => Ok((FileEntry { path, ..copy.entry }, false)),
+        Reuse::Earlier(copy) => {
+            let object = copy.path.to_string_lossy().into_owned();
+            Ok((FileEntry { path, object: Some(object), reused_from: copy.backup.clone(), ..copy.entry }, false))
+        }
+        Reuse::None => {
+            let up =
+                repo.upload_file(&f.source, &backup.key(&path), f.expected_crc32).await.map_err(|e| e.to_string())?;
+            Ok((up.to_entry(path, f.expected_crc32), true))
+        }
+    }
+}
+
+struct BucketReader {
+    repo: Arc<RemoteRepo>,
+    backup: RemoteBackup,
+}
+
+#[async_trait]
+impl BackupReader for BucketReader {
+    fn location(&self) -> PathBuf {
+        PathBuf::from(self.repo.url_of(&self.backup.prefix))
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        None
+    }
+
+    async fn read_manifest(&self) -> Result<Manifest> {
+        self.repo.read_manifest(&self.backup).await
+    }
+
+    async fn mark_restoring(&self, host_id: &str) {
+        // In a directory repository the restore journal, in the backup, does this. A store that
+        // refuses the write (read-only credentials) is warned about, not fatal.
+        if let Err(e) = cassette_object::gc::mark_restoring(&self.repo, &self.backup, host_id).await {
+            tracing::warn!(
+                error = %e,
+                "cannot mark the backup as being restored: a purge on another machine could delete it during this restore"
+            );
+        }
+    }
+
+    fn restore_journal_path(&self, host_id: &str) -> PathBuf {
+        cassette_repo::state::dir_path_for("restores", &self.repo.url_of(&self.backup.prefix))
+            .join(format!("restore-{host_id}.jsonl"))
+    }
+
+    fn cluster_restore_journals(&self) -> Vec<(String, PathBuf)> {
+        Vec::new() // each node keeps its restore journal on its own machine
+    }
+
+    fn default_staging_dir(&self, data_root: Option<&Path>) -> PathBuf {
+        // Beside the data directories: `nodetool import --copy-data` then copies on one disk.
+        match data_root {
+            Some(root) => root.join("cassette-restore-staging"),
+            None => cassette_repo::state::state_dir_path().join("restore-staging"),
+        }
+    }
+
+    async fn verify_files(&self, files: &[&FileEntry], _parallel: usize, on_file: OnFile<'_>) -> Result<Vec<BadFile>> {
+        // Every object is streamed through the hashes without being stored.
+        cassette_object::verify::check_files(&self.repo, &self.backup, files, Depth::Full, on_file).await
+    }
+
+    async fn fetch_table(&self, files: &[&FileEntry], dir: &Path) -> Result<()> {
+        crate::directory::empty_dir(dir)?;
+        let repo = &self.repo;
+        let jobs: Vec<_> = files
+            .iter()
+            .map(|f| {
+                let file_name = f.path.rsplit('/').next().unwrap_or(&f.path).to_string();
+                let dest = dir.join(file_name);
+                let key = self.backup.data_key(f);
+                async move { repo.download_verified(&key, f, &dest).await }
+            })
+            .collect();
+        let mut results = futures::stream::iter(jobs).buffer_unordered(repo.transfer().parallel_files.max(1));
+        while let Some(r) = results.next().await {
+            r?;
+        }
+        Ok(())
+    }
+}
