@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cassette_cassandra::{ImportOptions, TableInfo};
-use cassette_repo::{FileEntry, NodeLock, RepoError};
+use cassette_repo::{NodeLock, RepoError};
 use chrono::Utc;
 
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::locate::locate;
 use crate::schema::{creation_statements, live_tables, missing};
-use crate::select::{Planned, Rename, select};
+use crate::select::{Planned, Rename, select_tables};
 use crate::stage::{clear_leftovers, importable, table_staging_dir};
-use crate::verify::verify_stage;
+use crate::verify::verify_plan;
 use crate::{
     KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome,
 };
@@ -47,44 +47,13 @@ pub async fn run_restore(
     if !req.dry_run {
         source.mark_restoring(&host_id).await;
     }
-    let plan = select(&manifest, req)?;
-    if plan.is_empty() {
-        return Err(RestoreError::InvalidInput(format!(
-            "backup '{}' has no tables to restore with this selection (system keyspaces are restored only when named with --keyspace)",
-            req.name
-        )));
-    }
+    let plan = select_tables(&manifest, req)?;
     tracing::info!(backup = %backup_dir.display(), tables = plan.len(), mode = ?req.mode, dry_run = req.dry_run, "restore started");
-
     // Verify before anything else: a bad backup must not cost the live data.
-    let files: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes = verify_stage(&*source, &req.name, &files, req.parallel_files, progress).await?;
+    let verified = verify_plan(&*source, req, &plan, progress).await?;
 
     progress.stage(Stage::Schema, "");
-    let mut live = live_tables(&node.cql, &plan).await?;
-    let mut schema_created = Vec::new();
-    let absent = missing(&plan, &live);
-    if !absent.is_empty() {
-        if !req.create_schema {
-            return Err(RestoreError::SchemaMissing { missing: absent });
-        }
-        let statements = creation_statements(&manifest, &plan, &absent, &renames)?;
-        if req.dry_run {
-            schema_created = statements;
-        } else {
-            for s in statements {
-                if node.cql.execute_schema(&s).await? {
-                    schema_created.push(s);
-                }
-            }
-            node.cql.await_schema_agreement().await?;
-            live = live_tables(&node.cql, &plan).await?;
-            let still = missing(&plan, &live);
-            if !still.is_empty() {
-                return Err(RestoreError::SchemaMissing { missing: still });
-            }
-        }
-    }
+    let (live, schema_created) = ensure_schema(node, req, &manifest, &plan, &renames).await?;
 
     let journal_path = source.restore_journal_path(&host_id);
     let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
@@ -98,34 +67,11 @@ pub async fn run_restore(
         )));
     }
     let resumed = !run.is_empty();
-    // Other nodes' journals are read from a shared backup directory; on object storage each
-    // node keeps its restore journal locally, so only this node's is known.
-    // The cluster restored into: only its nodes' journals count (TRUNCATE is cluster-wide).
+    // The cluster restored into: only its nodes' restore journals count (TRUNCATE is cluster-wide).
     let mut ring = vec![host_id.clone()];
     ring.extend(node.cql.peers().await?.into_iter().map(|p| p.host_id.to_string()));
     let cluster = ClusterRef { name: local.cluster_name.clone(), host_ids: ring };
-    if req.mode.truncates() && !req.new_restore {
-        let journals: Vec<_> =
-            source.cluster_restore_journals().into_iter().map(|(host, path)| (host, journal::load(&path))).collect();
-        let wiped = journal::loads_a_truncation_would_wipe(&journals, &host_id, &cluster);
-        for p in
-            plan.iter().filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name()))
-        {
-            if let Some(detail) = wiped.get(&p.live_name()) {
-                return Err(RestoreError::WouldWipeRestoredData { table: p.live_name(), detail: detail.clone() });
-            }
-        }
-    }
-
-    if req.mode.truncates() {
-        let pending: Vec<&Planned<'_>> = plan
-            .iter()
-            .filter(|p| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name()))
-            // A table a dry run would create has no rows to lose.
-            .filter(|p| live.contains_key(&p.live_name()))
-            .collect();
-        refuse_truncating_for_nothing(&node.cql, &backup_dir, &pending).await?;
-    }
+    check_truncation_safe(node, req, &*source, &plan, &live, &run, &cluster).await?;
     // `nodetool import` loads what TRUNCATE removes: a node whose JMX refuses this login, or
     // does not answer, is found now, before anything is truncated.
     node.nodetool.check_reachable().await?;
@@ -140,8 +86,8 @@ pub async fn run_restore(
         dry_run: req.dry_run,
         resumed,
         complete: false,
-        verified_files: files.len() as u64,
-        verified_bytes,
+        verified_files: verified.files,
+        verified_bytes: verified.bytes,
         schema_created,
         keyspaces: Vec::new(),
         tables: Vec::new(),
@@ -170,11 +116,7 @@ pub async fn run_restore(
     // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
     // start each (7 s of a 26 s restore in the benchmark).
     let data_dirs = node.cql.data_file_directories().await?;
-    let default_staging = source.default_staging_dir(data_dirs.first().and_then(|d| d.parent()));
-    let host_staging = req.staging_dir.clone().unwrap_or(default_staging).join(&host_id);
-    wait_for_leftover_imports(&host_staging).await?;
-    clear_leftovers(&host_staging)?;
-    let run_dir = host_staging.join(Utc::now().timestamp_millis().to_string());
+    let run_dir = prepare_staging(req, &*source, &data_dirs, &host_id).await?;
     let mut ctx = TableContext {
         node,
         req,
@@ -189,32 +131,8 @@ pub async fn run_restore(
     let groups = keyspace_groups(&plan);
     progress.keyspaces_selected(&groups.iter().map(|(ks, _)| ks.clone()).collect::<Vec<_>>());
     for (ks, tables) in groups {
-        let ks_started = Instant::now();
-        let mut failure = None;
-        for p in tables {
-            let outcome = ctx.restore_table(p, &live).await?;
-            source.mark_restoring(&host_id).await;
-            progress.table_finished(&outcome);
-            if let Some(e) = &outcome.error {
-                failure.get_or_insert(format!("table {}: {e}", outcome.table));
-            }
-            report.tables.push(outcome);
-        }
-        if req.repair && req.mode.loads() && failure.is_none() {
-            progress.stage(Stage::Repair, &ks);
-            if let Err(e) = node.nodetool.repair(&ks).await {
-                failure = Some(format!(
-                    "repair failed (the data is loaded; run `nodetool repair -pr --full {ks}` again): {e}"
-                ));
-            }
-        }
-        let outcome = KeyspaceOutcome {
-            name: ks,
-            status: if failure.is_some() { Status::Failure } else { Status::Success },
-            duration_ms: ks_started.elapsed().as_millis() as u64,
-            error: failure,
-        };
-        progress.keyspace_finished(&outcome);
+        let (outcome, tables) = ctx.restore_keyspace(ks, tables, &live, &host_id).await?;
+        report.tables.extend(tables);
         report.keyspaces.push(outcome);
     }
     if let Err(e) = std::fs::remove_dir_all(&run_dir)
@@ -231,6 +149,94 @@ pub async fn run_restore(
     Ok(report)
 }
 
+/// This run's staging directory, `<staging root>/<host ID>/<run>`: what earlier runs left is
+/// removed first, once no import of theirs still reads it.
+async fn prepare_staging(
+    req: &RestoreRequest,
+    source: &dyn BackupReader,
+    data_dirs: &[PathBuf],
+    host_id: &str,
+) -> Result<PathBuf, RestoreError> {
+    let default_staging = source.default_staging_dir(data_dirs.first().and_then(|d| d.parent()));
+    let host_staging = req.staging_dir.clone().unwrap_or(default_staging).join(host_id);
+    wait_for_leftover_imports(&host_staging).await?;
+    clear_leftovers(&host_staging)?;
+    Ok(host_staging.join(Utc::now().timestamp_millis().to_string()))
+}
+
+/// Stage `schema`: the live tables the plan restores into, created from the backup's schema
+/// when missing and `--create-schema` is given (only listed in a dry run). Returns the live
+/// tables and the statements run.
+async fn ensure_schema(
+    node: &Node,
+    req: &RestoreRequest,
+    manifest: &cassette_repo::Manifest,
+    plan: &[Planned<'_>],
+    renames: &[Rename],
+) -> Result<(BTreeMap<String, TableInfo>, Vec<String>), RestoreError> {
+    let mut live = live_tables(&node.cql, plan).await?;
+    let mut schema_created = Vec::new();
+    let absent = missing(plan, &live);
+    if !absent.is_empty() {
+        if !req.create_schema {
+            return Err(RestoreError::SchemaMissing { missing: absent });
+        }
+        let statements = creation_statements(manifest, plan, &absent, renames)?;
+        if req.dry_run {
+            schema_created = statements;
+        } else {
+            for s in statements {
+                if node.cql.execute_schema(&s).await? {
+                    schema_created.push(s);
+                }
+            }
+            node.cql.await_schema_agreement().await?;
+            live = live_tables(&node.cql, plan).await?;
+            let still = missing(plan, &live);
+            if !still.is_empty() {
+                return Err(RestoreError::SchemaMissing { missing: still });
+            }
+        }
+    }
+    Ok((live, schema_created))
+}
+
+/// Before any TRUNCATE: none may wipe what a restore of this backup on another node of the
+/// cluster already loaded (TRUNCATE is cluster-wide), and none may replace live rows with a
+/// table the backup holds less of than its snapshot listed.
+async fn check_truncation_safe(
+    node: &Node,
+    req: &RestoreRequest,
+    source: &dyn BackupReader,
+    plan: &[Planned<'_>],
+    live: &BTreeMap<String, TableInfo>,
+    run: &RunState,
+    cluster: &ClusterRef,
+) -> Result<(), RestoreError> {
+    if !req.mode.truncates() {
+        return Ok(());
+    }
+    let pending =
+        |p: &&Planned<'_>| !run.truncated.contains_key(&p.live_name()) && !run.loaded.contains(&p.live_name());
+    if !req.new_restore {
+        // Other nodes' journals are read from a shared repository; where each node keeps its
+        // restore journal locally, only this node's is known.
+        let host_id = cluster.host_ids.first().map(String::as_str).unwrap_or_default();
+        let journals: Vec<_> =
+            source.cluster_restore_journals().into_iter().map(|(host, path)| (host, journal::load(&path))).collect();
+        let wiped = journal::loads_a_truncation_would_wipe(&journals, host_id, cluster);
+        for p in plan.iter().filter(pending) {
+            if let Some(detail) = wiped.get(&p.live_name()) {
+                return Err(RestoreError::WouldWipeRestoredData { table: p.live_name(), detail: detail.clone() });
+            }
+        }
+    }
+    // A table a dry run would create has no rows to lose.
+    let pending: Vec<&Planned<'_>> =
+        plan.iter().filter(pending).filter(|p| live.contains_key(&p.live_name())).collect();
+    refuse_truncating_for_nothing(&node.cql, &source.location(), &pending).await
+}
+
 struct TableContext<'a> {
     node: &'a Node,
     req: &'a RestoreRequest,
@@ -243,6 +249,45 @@ struct TableContext<'a> {
 }
 
 impl TableContext<'_> {
+    /// Restores one keyspace's tables in turn, then repairs it when asked. Only journal failures
+    /// are `Err`.
+    async fn restore_keyspace(
+        &mut self,
+        ks: String,
+        tables: Vec<&Planned<'_>>,
+        live: &BTreeMap<String, TableInfo>,
+        host_id: &str,
+    ) -> Result<(KeyspaceOutcome, Vec<TableOutcome>), RestoreError> {
+        let ks_started = Instant::now();
+        let mut failure = None;
+        let mut outcomes = Vec::new();
+        for p in tables {
+            let outcome = self.restore_table(p, live).await?;
+            self.source.mark_restoring(host_id).await;
+            self.progress.table_finished(&outcome);
+            if let Some(e) = &outcome.error {
+                failure.get_or_insert(format!("table {}: {e}", outcome.table));
+            }
+            outcomes.push(outcome);
+        }
+        if self.req.repair && self.req.mode.loads() && failure.is_none() {
+            self.progress.stage(Stage::Repair, &ks);
+            if let Err(e) = self.node.nodetool.repair(&ks).await {
+                failure = Some(format!(
+                    "repair failed (the data is loaded; run `nodetool repair -pr --full {ks}` again): {e}"
+                ));
+            }
+        }
+        let outcome = KeyspaceOutcome {
+            name: ks,
+            status: if failure.is_some() { Status::Failure } else { Status::Success },
+            duration_ms: ks_started.elapsed().as_millis() as u64,
+            error: failure,
+        };
+        self.progress.keyspace_finished(&outcome);
+        Ok((outcome, outcomes))
+    }
+
     /// truncate → stage → import for one table, skipping what the journal says is done.
     /// Only journal failures are `Err` (the job cannot record progress safely).
     async fn restore_table(

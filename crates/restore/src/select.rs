@@ -60,6 +60,21 @@ impl Planned<'_> {
 }
 
 /// The tables of the manifest selected by the request, with their live names, in manifest order.
+/// [`select`], refusing a selection of nothing: the `select` step of both restore modes.
+pub(crate) fn select_tables<'m>(
+    manifest: &'m Manifest,
+    req: &RestoreRequest,
+) -> Result<Vec<Planned<'m>>, RestoreError> {
+    let plan = select(manifest, req)?;
+    if plan.is_empty() {
+        return Err(RestoreError::InvalidInput(format!(
+            "backup '{}' has no tables to restore with this selection (system keyspaces are restored only when named with --keyspace)",
+            req.name
+        )));
+    }
+    Ok(plan)
+}
+
 pub(crate) fn select<'m>(manifest: &'m Manifest, req: &RestoreRequest) -> Result<Vec<Planned<'m>>, RestoreError> {
     let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     let backed_up: Vec<&str> = manifest.keyspaces.iter().map(|k| k.name.as_str()).collect();

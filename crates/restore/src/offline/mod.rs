@@ -45,7 +45,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use cassette_cassandra::{CqlTarget, Nodetool};
-use cassette_repo::FileEntry;
 use chrono::Utc;
 
 pub use options::OfflineOptions;
@@ -55,8 +54,8 @@ pub use quarantine::{QUARANTINE_DIR_NAME, QUARANTINE_INFO, QuarantineInfo, read_
 pub use report::{OfflineReport, OfflineStep, OfflineTableOutcome};
 
 use crate::journal::{self, OfflineState, Record};
-use crate::select::{Planned, Rename, select};
-use crate::verify::verify_stage;
+use crate::select::{Planned, Rename, select_tables};
+use crate::verify::verify_plan;
 use crate::{Progress, RestoreError, RestoreRequest, Stage};
 use node_control::NodeControl;
 use report::step;
@@ -90,24 +89,17 @@ pub async fn run_offline_restore(
     let _node_lock = if req.dry_run { None } else { Some(crate::engine::node_lock(&host_id)?) };
     let resumed = state.is_some();
 
-    let planned = select(&manifest, req)?;
-    if planned.is_empty() {
-        return Err(RestoreError::InvalidInput(format!(
-            "backup '{}' has no tables to restore with this selection (system keyspaces are restored only when named with --keyspace)",
-            req.name
-        )));
-    }
+    let planned = select_tables(&manifest, req)?;
     if let Some(s) = &state {
         resume::check_same_tables(s, &planned, &req.name, &journal_path)?;
     }
     tracing::info!(backup = %backup_dir.display(), tables = planned.len(), resumed, dry_run = req.dry_run, "offline restore started");
 
     // Verify before anything else (every run: the backup may have changed since).
-    let files: Vec<&FileEntry> = planned.iter().flat_map(|p| p.entry.files.iter()).collect();
-    let verified_bytes = verify_stage(&*backup, &req.name, &files, req.parallel_files, progress).await?;
+    let verified = verify_plan(&*backup, req, &planned, progress).await?;
     let mut steps = vec![step(
         "verify",
-        format!("{} files, {} bytes of {} verified", files.len(), verified_bytes, backup_dir.display()),
+        format!("{} files, {} bytes of {} verified", verified.files, verified.bytes, backup_dir.display()),
     )];
 
     let mut schema_created = Vec::new();
@@ -133,8 +125,8 @@ pub async fn run_offline_restore(
         dry_run: req.dry_run,
         resumed,
         complete: false,
-        verified_files: files.len() as u64,
-        verified_bytes,
+        verified_files: verified.files,
+        verified_bytes: verified.bytes,
         schema_created,
         data_dirs: p.data_dirs.clone(),
         commitlog_dir: p.commitlog.source.clone(),
