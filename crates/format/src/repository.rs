@@ -51,8 +51,8 @@ impl RepositoryFormat {
 
     /// Parses the file (without checking its version: see [`RepositoryFormat::check`]).
     pub fn from_json(bytes: &[u8]) -> Result<RepositoryFormat> {
-        let f: RepositoryFormat =
-            serde_json::from_slice(bytes).map_err(|source| FormatError::Parse { kind: "repository format file", source })?;
+        let f: RepositoryFormat = serde_json::from_slice(bytes)
+            .map_err(|source| FormatError::Parse { kind: "repository format file", source })?;
         if f.format != REPOSITORY_FORMAT {
             return Err(FormatError::UnknownFormat {
                 kind: "cassette repository format file",
@@ -81,11 +81,7 @@ impl RepositoryFormat {
                 Some(release) => format!("cassette {release} or later"),
                 None => "a newer cassette".into(),
             };
-            return Err(FormatError::RepositoryTooNew {
-                found: self.version,
-                supported: REPOSITORY_VERSION,
-                needs,
-            });
+            return Err(FormatError::RepositoryTooNew { found: self.version, supported: REPOSITORY_VERSION, needs });
         }
         Ok(())
     }
