@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cassette_object::{RemoteBackup, RemoteRepo, Transfer};
-use cassette_repo::{BackupName, BackupState, Depth, Manifest, NodeLock, RepoError, RepoLayout};
+use cassette_repo::{BackupName, BackupState, Depth, Manifest, ManifestFile, NodeLock, RepoError, RepoLayout};
 
 use crate::BackupError;
 

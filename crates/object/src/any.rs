@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use cassette_repo::purge::{NodePurge, PurgeOptions};
-use cassette_repo::{BackupName, BackupSummary, DeleteSummary, Depth, Manifest, VerifyReport};
+use cassette_repo::{BackupName, BackupSummary, DeleteSummary, Depth, Manifest, ManifestFile, VerifyReport};
 
 use crate::error::{ObjectError, Result};
 use crate::repo::{RemoteRepo, Transfer, is_remote_url};

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cassette_repo::{BackupName, Manifest, RepoError, RepoLayout};
+use cassette_repo::{BackupName, Manifest, ManifestFile, RepoError, RepoLayout};
 
 use crate::RestoreError;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cassette_cassandra::{Cql, CqlTarget, port_answers};
-use cassette_repo::Manifest;
+use cassette_repo::{Manifest, ManifestFile};
 
 use super::plan::OfflineTable;
 use super::refused;
