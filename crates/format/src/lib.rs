@@ -12,18 +12,25 @@
 //! reads and writes these types through `to_json`/`from_json`.
 //!
 //! ```
-//! use cassette_format::{BackupName, FormatError, Manifest, RepositoryFormat, layout};
+//! use std::collections::BTreeMap;
 //!
-//! // What a store writes at `<root>/cassette-repository.json`, and checks on opening.
-//! let bytes = RepositoryFormat::current().to_json();
-//! RepositoryFormat::from_json(&bytes)?.check()?;
-//! assert_eq!(layout::REPOSITORY_FORMAT_FILE, "cassette-repository.json");
+//! use cassette_format::{FormatError, IndexEntry, Manifest, RepositoryFormat, index, layout};
 //!
-//! // A manifest is checked as it is parsed: one of a newer version is refused.
-//! let name = BackupName::parse("nightly-2024-06-01")?;
-//! let damaged = br#"{"format":"cassette.backup-manifest","format_version":99}"#;
-//! assert!(matches!(Manifest::from_json(damaged), Err(FormatError::NewerVersion { found: 99, .. })));
-//! # let _ = name;
+//! // A backend's whole job: bytes under keys. What the bytes are, and where, is the format's.
+//! let mut store: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+//! store.insert(layout::REPOSITORY_FORMAT_FILE.into(), RepositoryFormat::current().to_json());
+//! RepositoryFormat::from_json(&store["cassette-repository.json"])?.check()?;
+//!
+//! // A manifest of a newer cassette is refused before anything in it is used.
+//! let newer = br#"{"format":"cassette.backup-manifest","format_version":99}"#;
+//! store.insert(format!("prod/host-1/nightly/{}", layout::MANIFEST_FILE), newer.to_vec());
+//! let read = Manifest::from_json(&store["prod/host-1/nightly/manifest.json"]);
+//! assert!(matches!(read, Err(FormatError::NewerVersion { found: 99, .. })));
+//!
+//! // The node index is a cache: written and read the same way by every backend.
+//! let entries = BTreeMap::<String, IndexEntry>::new();
+//! store.insert(format!("prod/host-1/{}", layout::INDEX_FILE), index::to_json(&entries));
+//! assert!(index::NodeIndex::from_json(&store["prod/host-1/.index.json"]).entries().is_empty());
 //! # Ok::<(), FormatError>(())
 //! ```
 //!

@@ -70,19 +70,20 @@ impl RemoteRepo {
             }
         };
         // Reads the next part into a pool buffer (waiting for one), on a blocking thread.
-        let read_next = async |state: &mut Option<(std::fs::File, ContentHasher)>, len: usize| -> Result<(Bytes, Permit)> {
-            let mut buf = self.buffers.take().await;
-            let (mut file, mut hashes) = state.take().expect("file state");
-            let (result, file, hashes, buf) = tokio::task::spawn_blocking(move || {
-                let r = buf.fill(&mut file, len).map(|bytes| hashes.update(bytes));
-                (r, file, hashes, buf)
-            })
-            .await
-            .expect("read task");
-            *state = Some((file, hashes));
-            result.map_err(|e| ObjectError::io("read", src, e))?;
-            Ok(buf.into_bytes())
-        };
+        let read_next =
+            async |state: &mut Option<(std::fs::File, ContentHasher)>, len: usize| -> Result<(Bytes, Permit)> {
+                let mut buf = self.buffers.take().await;
+                let (mut file, mut hashes) = state.take().expect("file state");
+                let (result, file, hashes, buf) = tokio::task::spawn_blocking(move || {
+                    let r = buf.fill(&mut file, len).map(|bytes| hashes.update(bytes));
+                    (r, file, hashes, buf)
+                })
+                .await
+                .expect("read task");
+                *state = Some((file, hashes));
+                result.map_err(|e| ObjectError::io("read", src, e))?;
+                Ok(buf.into_bytes())
+            };
 
         if size <= part_size as u64 {
             let (bytes, permit) = read_next(&mut state, part_size).await?;
