@@ -11,13 +11,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use cassette_repo::{ContentHasher, StoredFile};
 use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::OwnedSemaphorePermit as Permit;
 use tokio::task::JoinSet;
-
-use cassette_repo::{ContentHasher, StoredFile};
 
 use crate::error::{ObjectError, Result};
 use crate::limit::Buffer;
