@@ -60,6 +60,13 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
     if let Some(r) = err.downcast_ref::<RepoError>() {
         return repo_code(r);
     }
+    if let Some(f) = err.downcast_ref::<cassette_repo::FormatError>() {
+        return match f {
+            cassette_repo::FormatError::InvalidBackupName { .. }
+            | cassette_repo::FormatError::InvalidComponent { .. } => INVALID_INPUT,
+            _ => FAILED,
+        };
+    }
     if let Some(o) = err.downcast_ref::<ObjectError>() {
         return object_code(o);
     }

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use cassette_repo::purge::{Leftover, LeftoverKind, NodePurge, PurgeOptions};
-use cassette_repo::{BackupName, DeleteSummary, Manifest};
+use cassette_repo::{BackupName, DeleteSummary, Manifest, ManifestFile};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use object_store::path::Path as Key;

@@ -116,21 +116,7 @@ async fn describe(
     b: &RemoteBackup,
     indexed: Option<cassette_repo::IndexEntry>,
 ) -> Result<(Option<BackupSummary>, Option<cassette_repo::IndexEntry>)> {
-    let mut s = BackupSummary {
-        cluster: cluster.to_string(),
-        host_id: host_id.to_string(),
-        name: b.name.clone(),
-        path: repo.url_of(&b.prefix).into(),
-        complete: false,
-        files: 0,
-        bytes: 0,
-        bytes_added: 0,
-        started_at: None,
-        finished_at: None,
-        last_written_at: None,
-        error: None,
-        damaged: false,
-    };
+    let mut s = BackupSummary::incomplete(cluster, host_id, &b.name, repo.url_of(&b.prefix));
     if let Some(stamp) = repo.stamp(&b.manifest()).await? {
         let (entry, read) = match indexed {
             Some(e) if e.manifest == Some(stamp) => (Some(e), None),
@@ -147,12 +133,7 @@ async fn describe(
             },
         };
         if let Some(e) = entry {
-            s.complete = true;
-            s.files = e.totals.files;
-            s.bytes = e.totals.bytes;
-            s.bytes_added = e.totals.bytes_added;
-            s.started_at = Some(e.started_at);
-            s.finished_at = Some(e.finished_at);
+            s = BackupSummary::complete(cluster, host_id, s.path, &e);
         }
         return Ok((Some(s), read));
     }

@@ -4,21 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cassette_repo::index::{INDEX_FORMAT, INDEX_VERSION, IndexEntry};
-use cassette_repo::{BackupState, Manifest};
+use cassette_repo::index::{IndexEntry, NodeIndex};
+use cassette_repo::{BackupState, FormatError, Manifest, ManifestFile};
 use futures::TryStreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectMeta, ObjectStoreExt, PutMode};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{ObjectError, Result};
 use crate::repo::{RemoteBackup, RemoteRepo};
 
-#[derive(Serialize, Deserialize)]
-struct IndexFile {
-    format: String,
-    format_version: u32,
-    backups: Vec<IndexEntry>,
+/// A name or document breaking the repository format is an error of the format shared with
+/// local repositories (`BackupName::parse(..)?` in this crate).
+impl From<FormatError> for ObjectError {
+    fn from(e: FormatError) -> Self {
+        ObjectError::Repo(e.into())
+    }
 }
 
 impl RemoteRepo {
@@ -111,26 +111,36 @@ impl RemoteRepo {
 
     /// The node index (empty when missing, damaged or of a newer version: it is a cache).
     pub async fn load_index(&self, node: &Key) -> BTreeMap<String, IndexEntry> {
-        let Ok(Some(bytes)) = self.get_small(&Self::index_key(node)).await else { return BTreeMap::new() };
-        match serde_json::from_slice::<IndexFile>(&bytes) {
-            Ok(f) if f.format == INDEX_FORMAT && f.format_version == INDEX_VERSION => {
-                f.backups.into_iter().map(|e| (e.name.clone(), e)).collect()
-            }
+        match self.read_index(node).await {
+            NodeIndex::Loaded(entries) => entries,
             _ => BTreeMap::new(),
         }
     }
 
+    /// The node index as read: missing, damaged, of a newer version, or its entries.
+    pub async fn read_index(&self, node: &Key) -> NodeIndex {
+        match self.get_small(&Self::index_key(node)).await {
+            Ok(Some(bytes)) => NodeIndex::from_json(&bytes),
+            Ok(None) => NodeIndex::Missing,
+            Err(e) => NodeIndex::Damaged(e.to_string()),
+        }
+    }
+
     /// Changes the node index. Object stores have no lock: a concurrent writer can lose an
-    /// entry, which the next `list` adds back from the manifest (the index is a cache).
+    /// entry, which the next `list` adds back from the manifest (the index is a cache). An
+    /// index written by a newer cassette is left alone (and read around); one that cannot be
+    /// read is replaced.
     pub async fn update_index(&self, node: &Key, change: impl FnOnce(&mut BTreeMap<String, IndexEntry>)) -> Result<()> {
-        let mut entries = self.load_index(node).await;
-        change(&mut entries);
-        let file = IndexFile {
-            format: INDEX_FORMAT.into(),
-            format_version: INDEX_VERSION,
-            backups: entries.into_values().collect(),
+        let index = self.read_index(node).await;
+        if !index.may_overwrite(false) {
+            tracing::warn!(node = %self.url_of(node), index = ?index, "node index written by a newer cassette; not updated");
+            return Ok(());
+        }
+        let mut entries = match index {
+            NodeIndex::Loaded(entries) => entries,
+            _ => BTreeMap::new(),
         };
-        let json = serde_json::to_vec(&file).expect("an index serializes");
-        self.put_small(&Self::index_key(node), json, PutMode::Overwrite).await
+        change(&mut entries);
+        self.put_small(&Self::index_key(node), cassette_repo::index::to_json(&entries), PutMode::Overwrite).await
     }
 }

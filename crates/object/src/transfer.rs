@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use cassette_repo::{ContentHasher, StoredFile};
 use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -21,50 +22,21 @@ use crate::error::{ObjectError, Result};
 use crate::limit::Buffer;
 use crate::repo::{MIN_PART_SIZE, RemoteRepo};
 
-/// What an upload stored.
+/// What an upload stored: the file's size and digests (the format's [`StoredFile`], one
+/// `to_entry` for every store), and how many parts it took.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uploaded {
-    /// Bytes read and stored.
-    pub size: u64,
-    /// BLAKE3 of the bytes, lowercase hex.
-    pub blake3: String,
-    /// CRC32 of the bytes (what Cassandra's `Digest.crc32` holds for a `Data.db`).
-    pub crc32: u32,
-    /// The source file's modification time, nanoseconds since the epoch.
-    pub mtime_ns: i64,
+    /// Size, BLAKE3, CRC32 and modification time of the bytes stored.
+    pub file: StoredFile,
     /// Parts sent (1 for a single PUT).
     pub parts: usize,
 }
 
-impl Uploaded {
-    /// The manifest entry of this upload at `path` (relative to the backup).
-    pub fn to_entry(&self, path: String, digest_crc32: Option<u32>) -> cassette_repo::FileEntry {
-        cassette_repo::FileEntry {
-            path,
-            size: self.size,
-            blake3: self.blake3.clone(),
-            digest_crc32,
-            mtime_ns: self.mtime_ns,
-            object: None,
-            reused_from: None,
-        }
-    }
-}
-
-struct Hashes {
-    blake3: blake3::Hasher,
-    crc: crc32fast::Hasher,
-    size: u64,
-}
-
-impl Hashes {
-    fn new() -> Hashes {
-        Hashes { blake3: blake3::Hasher::new(), crc: crc32fast::Hasher::new(), size: 0 }
-    }
-    fn update(&mut self, b: &[u8]) {
-        self.blake3.update(b);
-        self.crc.update(b);
-        self.size += b.len() as u64;
+/// `up.size`, `up.blake3`, `up.to_entry(..)`: an upload is first of all a stored file.
+impl std::ops::Deref for Uploaded {
+    type Target = StoredFile;
+    fn deref(&self) -> &StoredFile {
+        &self.file
     }
 }
 
@@ -82,34 +54,35 @@ impl RemoteRepo {
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
         // S3 allows 10,000 parts: larger parts for files beyond 10,000 × part_size.
         let part_size = self.transfer.part_size.max(size.div_ceil(9_000) as usize).max(MIN_PART_SIZE);
-        let mut state = Some((file, Hashes::new()));
+        let mut state = Some((file, ContentHasher::new()));
         let url = self.url_of(key);
-        let check_crc = |hashes: &Hashes| -> Result<()> {
+        let check_crc = |hashes: &ContentHasher| -> Result<()> {
             match expected_crc32 {
-                Some(expect) if hashes.crc.clone().finalize() != expect => Err(ObjectError::Mismatch {
+                Some(expect) if hashes.crc32() != expect => Err(ObjectError::Mismatch {
                     what: src.display().to_string(),
                     detail: format!(
                         "CRC32 {:08x} does not match its Digest.crc32 {expect:08x}: the SSTable is corrupt on the node, not uploaded (run `nodetool scrub` or restore that table)",
-                        hashes.crc.clone().finalize()
+                        hashes.crc32()
                     ),
                 }),
                 _ => Ok(()),
             }
         };
         // Reads the next part into a pool buffer (waiting for one), on a blocking thread.
-        let read_next = async |state: &mut Option<(std::fs::File, Hashes)>, len: usize| -> Result<(Bytes, Permit)> {
-            let mut buf = self.buffers.take().await;
-            let (mut file, mut hashes) = state.take().expect("file state");
-            let (result, file, hashes, buf) = tokio::task::spawn_blocking(move || {
-                let r = buf.fill(&mut file, len).map(|bytes| hashes.update(bytes));
-                (r, file, hashes, buf)
-            })
-            .await
-            .expect("read task");
-            *state = Some((file, hashes));
-            result.map_err(|e| ObjectError::io("read", src, e))?;
-            Ok(buf.into_bytes())
-        };
+        let read_next =
+            async |state: &mut Option<(std::fs::File, ContentHasher)>, len: usize| -> Result<(Bytes, Permit)> {
+                let mut buf = self.buffers.take().await;
+                let (mut file, mut hashes) = state.take().expect("file state");
+                let (result, file, hashes, buf) = tokio::task::spawn_blocking(move || {
+                    let r = buf.fill(&mut file, len).map(|bytes| hashes.update(bytes));
+                    (r, file, hashes, buf)
+                })
+                .await
+                .expect("read task");
+                *state = Some((file, hashes));
+                result.map_err(|e| ObjectError::io("read", src, e))?;
+                Ok(buf.into_bytes())
+            };
 
         if size <= part_size as u64 {
             let (bytes, permit) = read_next(&mut state, part_size).await?;
@@ -138,7 +111,7 @@ impl RemoteRepo {
                 }
                 // The part's place is given back once it is acknowledged; its allocation returns
                 // to the pool when the store drops the bytes.
-                let sent = state.as_ref().expect("file state").1.size;
+                let sent = state.as_ref().expect("file state").1.size();
                 let last = bytes.len() < part_size || sent >= size;
                 self.pace(bytes.len()).await;
                 parts += 1;
@@ -199,7 +172,7 @@ impl RemoteRepo {
     pub async fn download_verified(&self, key: &Key, entry: &cassette_repo::FileEntry, dest: &Path) -> Result<()> {
         let partial = cassette_repo::partial_path(dest);
         let hashes = self.stream_object(key, Some(&partial)).await?;
-        let bad = check(&hashes, entry);
+        let bad = hashes.mismatch(entry);
         if let Some(detail) = bad {
             let _ = std::fs::remove_file(&partial);
             return Err(ObjectError::Mismatch { what: self.url_of(key), detail });
@@ -211,7 +184,7 @@ impl RemoteRepo {
     /// Reads `key` whole and says what is wrong with it against `entry` (`None`: it matches).
     pub async fn check_object(&self, key: &Key, entry: &cassette_repo::FileEntry) -> Result<Option<String>> {
         match self.stream_object(key, None).await {
-            Ok(h) => Ok(check(&h, entry)),
+            Ok(h) => Ok(h.mismatch(entry)),
             Err(ObjectError::Store { source: object_store::Error::NotFound { .. }, .. }) => Ok(Some("missing".into())),
             Err(e) => Err(e),
         }
@@ -219,7 +192,7 @@ impl RemoteRepo {
 
     /// Streams `key`, hashing it, and writes it to `to` (fsynced) when given. The bytes are
     /// gathered in a pool buffer and written in batches on a blocking thread.
-    async fn stream_object(&self, key: &Key, to: Option<&PathBuf>) -> Result<Hashes> {
+    async fn stream_object(&self, key: &Key, to: Option<&PathBuf>) -> Result<ContentHasher> {
         const WRITE_BATCH: usize = 1 << 20;
         let url = self.url_of(key);
         let mut buf = self.buffers.take().await;
@@ -233,7 +206,7 @@ impl RemoteRepo {
             }
             None => None,
         };
-        let mut hashes = Hashes::new();
+        let mut hashes = ContentHasher::new();
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ObjectError::store("read", &url, e))?;
@@ -279,40 +252,17 @@ async fn write_batch(
     .expect("write task")
 }
 
-fn done(hashes: Hashes, size: u64, mtime_ns: i64, parts: usize, src: &Path) -> Result<Uploaded> {
-    if hashes.size != size {
+fn done(hashes: ContentHasher, size: u64, mtime_ns: i64, parts: usize, src: &Path) -> Result<Uploaded> {
+    if hashes.size() != size {
         return Err(ObjectError::Mismatch {
             what: src.display().to_string(),
             detail: format!(
                 "{} bytes read, the file had {size} when opened: it changed while being uploaded",
-                hashes.size
+                hashes.size()
             ),
         });
     }
-    Ok(Uploaded {
-        size,
-        blake3: hashes.blake3.finalize().to_hex().to_string(),
-        crc32: hashes.crc.finalize(),
-        mtime_ns,
-        parts,
-    })
-}
-
-/// What is wrong with bytes hashed as `h` against `entry`, if anything.
-fn check(h: &Hashes, entry: &cassette_repo::FileEntry) -> Option<String> {
-    if h.size != entry.size {
-        return Some(format!("size {} bytes, the manifest says {} (truncated or replaced)", h.size, entry.size));
-    }
-    let blake3 = h.blake3.clone().finalize().to_hex().to_string();
-    if blake3 != entry.blake3 {
-        return Some(format!("content differs from the manifest (BLAKE3 {blake3}, expected {})", entry.blake3));
-    }
-    if let Some(crc) = entry.digest_crc32
-        && h.crc.clone().finalize() != crc
-    {
-        return Some(format!("CRC32 does not match its Digest.crc32 {crc:08x}"));
-    }
-    None
+    Ok(Uploaded { file: hashes.finish(mtime_ns), parts })
 }
 
 #[cfg(test)]

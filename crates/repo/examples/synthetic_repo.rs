@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 
 use cassette_repo::{
-    FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, RepoLayout, TableEntry, hash_file,
+    FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestFile, NodeInfo, RepoLayout,
+    TableEntry, hash_file,
 };
 use chrono::{Duration, Utc};
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::error::{IoContext, RepoError, Result};
 use crate::fsutil::{partial_path, sync_parent};
 use crate::layout::MANIFEST_FILE;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestFile};
 
 /// zstd level: 3 is zstd's default, fast enough not to slow the copy much.
 const ZSTD_LEVEL: i32 = 3;

@@ -25,28 +25,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::error::{RepoError, Result};
 
-/// Why a path named by a manifest (or built from names) cannot be used, or `None` when it is a
-/// plain relative path: not empty, not absolute, no NUL, no empty, `.` or `..` component.
-pub fn check_relative(rel: &str) -> Option<&'static str> {
-    if rel.is_empty() {
-        return Some("it is empty");
-    }
-    if rel.starts_with('/') {
-        return Some("it is an absolute path");
-    }
-    if rel.contains('\0') {
-        return Some("it contains a NUL byte");
-    }
-    for part in rel.split('/') {
-        match part {
-            "" => return Some("it has an empty component ('//' or a trailing '/')"),
-            "." => return Some("it has a '.' component"),
-            ".." => return Some("it has a '..' component (it would point outside the backup)"),
-            _ => {}
-        }
-    }
-    None
-}
+/// The rule of the relative paths a manifest names (the format's), re-exported here.
+pub use cassette_format::name::check_relative;
 
 fn unsafe_at(path: &Path, problem: impl Into<String>) -> RepoError {
     RepoError::Unsafe { path: path.to_owned(), problem: problem.into() }

@@ -1,7 +1,8 @@
 //! Copying files into the repository safely, hashing them on the way.
 //!
 //! A file is streamed once: the same bytes are hashed (BLAKE3 for the
-//! manifest, CRC32 to check Cassandra's `Digest.crc32`) and written to
+//! manifest, CRC32 to check Cassandra's `Digest.crc32`: the format's one
+//! `ContentHasher`, fed the pipeline's buffers in place) and written to
 //! `<dst>.partial`, which is renamed only when everything matched. So `dst`
 //! either is a verified copy or does not exist.
 //!
@@ -36,7 +37,7 @@ use std::time::SystemTime;
 
 use crate::error::{IoContext, RepoError, Result};
 use crate::fsutil::{partial_path, sync_parent};
-use crate::manifest::FileEntry;
+use cassette_format::hash::ContentHasher;
 
 /// When a stored file becomes durable (survives power loss, not just the process dying).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,34 +66,7 @@ static POOL: Mutex<Vec<AlignedBuf>> = Mutex::new(Vec::new());
 /// At most this many buffers are kept: two pipelined copies' worth.
 const POOL_MAX: usize = 2 * PIPELINE_BUFS;
 
-/// What was stored (or hashed): size and digests of the bytes read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredFile {
-    /// Bytes read (and written).
-    pub size: u64,
-    /// BLAKE3 of the bytes, lowercase hex.
-    pub blake3: String,
-    /// CRC32 (IEEE, as in Cassandra's `Digest.crc32`) of the bytes.
-    pub crc32: u32,
-    /// The source's mtime, nanoseconds since the epoch, as seen at open.
-    pub mtime_ns: i64,
-}
-
-impl StoredFile {
-    /// A manifest entry for this file stored at `path` (relative to the
-    /// backup directory); `digest_crc32` is set when it was verified.
-    pub fn to_entry(&self, path: String, digest_crc32: Option<u32>) -> FileEntry {
-        FileEntry {
-            path,
-            size: self.size,
-            blake3: self.blake3.clone(),
-            digest_crc32,
-            mtime_ns: self.mtime_ns,
-            object: None,
-            reused_from: None,
-        }
-    }
-}
+pub use cassette_format::hash::StoredFile;
 
 /// How [`link_or_copy`] stored the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -347,30 +321,19 @@ impl AlignedBuf {
     }
 }
 
-/// Both digests, fed in one pass.
-struct Hashes {
-    blake3: blake3::Hasher,
-    crc32: crc32fast::Hasher,
-}
-
-impl Hashes {
-    fn new() -> Self {
-        Hashes { blake3: blake3::Hasher::new(), crc32: crc32fast::Hasher::new() }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        self.blake3.update(bytes);
-        self.crc32.update(bytes);
-    }
-}
-
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
     meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
 }
 
 /// Turns the hashes into a [`StoredFile`] after checking that the source
 /// still has the size and mtime it had when opened.
-fn check_unchanged(input: &File, path: &Path, before: &fs::Metadata, read: u64, hashes: Hashes) -> Result<StoredFile> {
+fn check_unchanged(
+    input: &File,
+    path: &Path,
+    before: &fs::Metadata,
+    read: u64,
+    hashes: ContentHasher,
+) -> Result<StoredFile> {
     let changed = |detail: String| RepoError::ChangedWhileCopying { path: path.to_owned(), detail };
     if read != before.len() {
         return Err(changed(format!("it was {} bytes when opened, {} bytes were read", before.len(), read)));
@@ -379,18 +342,13 @@ fn check_unchanged(input: &File, path: &Path, before: &fs::Metadata, read: u64, 
     if after.len() != before.len() || mtime_ns(&after) != mtime_ns(before) {
         return Err(changed("its size or modification time changed".to_owned()));
     }
-    Ok(StoredFile {
-        size: read,
-        blake3: hashes.blake3.finalize().to_hex().to_string(),
-        crc32: hashes.crc32.finalize(),
-        mtime_ns: mtime_ns(before),
-    })
+    Ok(hashes.finish(mtime_ns(before)))
 }
 
 /// Reads `input` to the end (but no further than `expected + 1` bytes, so a
 /// growing file cannot keep us busy), hashing, and writing to `output` if
 /// given. Returns the number of bytes read.
-fn stream(input: &mut File, in_path: &Path, output: Option<Sink<'_>>, expected: u64) -> Result<(u64, Hashes)> {
+fn stream(input: &mut File, in_path: &Path, output: Option<Sink<'_>>, expected: u64) -> Result<(u64, ContentHasher)> {
     let mut input = input.take(expected.saturating_add(1));
     let nbufs = if expected < BUF_SIZE as u64 { 1 } else { PIPELINE_BUFS };
     let mut bufs = take_buffers(nbufs);
@@ -439,8 +397,8 @@ fn stream_inline(
     in_path: &Path,
     output: Option<Sink<'_>>,
     buf: &mut AlignedBuf,
-) -> Result<(u64, Hashes)> {
-    let mut hashes = Hashes::new();
+) -> Result<(u64, ContentHasher)> {
+    let mut hashes = ContentHasher::new();
     let mut total = 0u64;
     loop {
         let n = fill(input, buf.window()).ctx("read", in_path)?;
@@ -466,7 +424,7 @@ fn stream_pipelined(
     in_path: &Path,
     output: Option<Sink<'_>>,
     bufs: &mut Vec<AlignedBuf>,
-) -> Result<(u64, Hashes)> {
+) -> Result<(u64, ContentHasher)> {
     let (free_tx, free_rx) = sync_channel::<AlignedBuf>(PIPELINE_BUFS);
     let (hash_tx, hash_rx) = sync_channel::<Chunk>(PIPELINE_BUFS);
     let (write_tx, write_rx) = sync_channel::<Chunk>(PIPELINE_BUFS);
@@ -489,7 +447,7 @@ fn stream_pipelined(
             None => None,
         };
 
-        let mut hashes = Hashes::new();
+        let mut hashes = ContentHasher::new();
         for (buf, n, offset) in hash_rx.iter() {
             if write_failed.load(Ordering::Relaxed) {
                 bufs.push(buf); // stop early; the error comes from join
@@ -629,7 +587,7 @@ mod tests {
         let mut input = File::open(&src).unwrap();
         let (read, hashes) = stream(&mut input, &src, Some(sink), data.len() as u64).unwrap();
         assert_eq!(read, data.len() as u64);
-        assert_eq!(hashes.crc32.finalize(), crc32fast::hash(&data));
+        assert_eq!(hashes.crc32(), crc32fast::hash(&data));
         assert_eq!(fs::read(&out_path).unwrap(), data);
     }
 
@@ -702,9 +660,9 @@ mod tests {
         let f = File::open(&src).unwrap();
         let before = f.metadata().unwrap();
         fs::write(&src, b"abcdef").unwrap();
-        let err = check_unchanged(&f, &src, &before, 3, Hashes::new()).unwrap_err();
+        let err = check_unchanged(&f, &src, &before, 3, ContentHasher::new()).unwrap_err();
         assert!(err.to_string().contains("file changed while copying"), "{err}");
-        let err = check_unchanged(&f, &src, &before, 6, Hashes::new()).unwrap_err();
+        let err = check_unchanged(&f, &src, &before, 6, ContentHasher::new()).unwrap_err();
         assert!(matches!(err, RepoError::ChangedWhileCopying { .. }));
     }
 

@@ -7,6 +7,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use cassette_format::FormatError;
+
 /// Everything that can go wrong while reading or writing the repository.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -206,6 +208,20 @@ pub enum RepoError {
         problem: String,
     },
 
+    /// A document of the repository (a journal, the repository format file) breaks the format,
+    /// or was written by a newer cassette.
+    #[error("cannot use {}: {source}", path.display())]
+    Document {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: FormatError,
+    },
+
+    /// A name or document breaks the repository format (no file involved).
+    #[error(transparent)]
+    Format(FormatError),
+
     /// The archive would be written inside the backup being archived.
     #[error("cannot write archive {} inside the backup it archives ({}): choose an output path outside the backup directory", out.display(), backup_dir.display())]
     ArchiveInsideBackup {
@@ -222,11 +238,46 @@ impl RepoError {
         RepoError::Io { action, path: path.into(), source }
     }
 
+    /// `e`, found in the manifest at `path`: the manifest errors name their file.
+    pub fn in_manifest(path: &Path, e: FormatError) -> Self {
+        let path = path.to_owned();
+        match e {
+            FormatError::UnknownFormat { found, expected, .. } => RepoError::ManifestFormat { path, found, expected },
+            FormatError::NewerVersion { found, supported, .. } => RepoError::ManifestVersion { path, found, supported },
+            FormatError::Parse { source, .. } => RepoError::ManifestParse { path, source },
+            FormatError::ManifestPath { entry, reason } => RepoError::ManifestPath { path, entry, reason },
+            other => RepoError::in_file(&path, other),
+        }
+    }
+
+    /// `e`, found in the file at `path`.
+    pub fn in_file(path: &Path, e: FormatError) -> Self {
+        match RepoError::from(e) {
+            RepoError::Format(source) => RepoError::Document { path: path.to_owned(), source },
+            named => named,
+        }
+    }
+
     /// The underlying I/O error kind, if this is an I/O error.
     pub fn io_kind(&self) -> Option<io::ErrorKind> {
         match self {
             RepoError::Io { source, .. } => Some(source.kind()),
             _ => None,
+        }
+    }
+}
+
+/// Name errors keep the variants they always had (callers match on them); the rest of the
+/// format's errors are wrapped.
+impl From<FormatError> for RepoError {
+    fn from(e: FormatError) -> Self {
+        match e {
+            FormatError::InvalidBackupName { name } => RepoError::InvalidBackupName { name },
+            FormatError::InvalidComponent { kind, value, reason } => {
+                RepoError::InvalidComponent { kind, value, reason }
+            }
+            FormatError::BadRelativePath { path, base, reason } => RepoError::BadRelativePath { path, base, reason },
+            other => RepoError::Format(other),
         }
     }
 }

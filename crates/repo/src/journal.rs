@@ -10,63 +10,20 @@
 //! flush covered them. [`Journal::load_durable`] keeps only the files that a
 //! later `synced` line vouches for, so after a power loss a resumed backup
 //! copies again what the flush did not cover.
+//!
+//! The records, and the version line a journal starts with, are the format's
+//! (`cassette_format::journal`, re-exported here): a journal of a newer version is refused as
+//! a whole ([`RepoError::Document`]), one without a version line (an older cassette's) read.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub use cassette_format::journal::{FileContext, JOURNAL_VERSION, JournalRecord};
+use cassette_format::journal::{JournalLine, LineError, version_line};
 
 use crate::error::{IoContext, RepoError, Result};
 use crate::manifest::FileEntry;
-
-/// Where a journaled file belongs in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FileContext {
-    /// An SSTable component (or secondary index file) of a table.
-    Table {
-        /// The keyspace name.
-        keyspace: String,
-        /// The table name.
-        table: String,
-        /// The table ID (32 hex digits).
-        table_id: String,
-    },
-    /// A file of a configuration directory.
-    ConfigDir {
-        /// The directory on the node.
-        source: String,
-        /// Where it is stored, relative to the backup directory.
-        stored_as: String,
-    },
-}
-
-/// One line of the journal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "record", rename_all = "snake_case")]
-pub enum JournalRecord {
-    /// Written once when a backup starts, so a resumed backup keeps its
-    /// start time and snapshot.
-    Started {
-        /// The backup name.
-        backup_name: String,
-        /// The Cassandra snapshot tag being copied.
-        snapshot_tag: String,
-        /// When the backup started.
-        started_at: DateTime<Utc>,
-    },
-    /// A file that is stored and verified.
-    File {
-        /// Where it belongs.
-        context: FileContext,
-        /// Its manifest entry.
-        file: FileEntry,
-    },
-    /// Every file journaled above this line is durable (a filesystem flush covered it).
-    Synced,
-}
 
 /// An open journal, appending records.
 #[derive(Debug)]
@@ -79,6 +36,8 @@ impl Journal {
     /// Opens (creating it and its directory if needed) the journal at `path`
     /// for appending. A torn last line left by a crash is cut off first, so
     /// the next record starts on a line of its own.
+    ///
+    /// Refuses a journal written by a newer cassette: appending to it could mix versions.
     pub fn open(path: &Path) -> Result<Journal> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).ctx("create directory", parent)?;
@@ -91,12 +50,19 @@ impl Journal {
             tracing::warn!(path = %path.display(), dropped = bytes.len() - valid_len, "dropping torn last journal line");
             file.set_len(valid_len as u64).ctx("truncate", path)?;
         }
-        Ok(Journal { file, path: path.to_owned() })
+        let mut journal = Journal { file, path: path.to_owned() };
+        // A new journal says its version first; an older one, appended to, keeps none (it is
+        // read as version 1, which these records are).
+        if valid_len == 0 {
+            journal.file.write_all(&version_line()).ctx("write", path)?;
+        }
+        Ok(journal)
     }
 
-    /// Reads every record from the journal at `path`; a missing journal is
-    /// empty. A torn or unparsable last line is ignored (the process died
-    /// while writing it); a bad line before the last is an error.
+    /// Reads every record from the journal at `path` (its version line is checked, not
+    /// returned); a missing journal is empty. A torn or unparsable last line is ignored (the
+    /// process died while writing it); a bad line before the last is an error, and so is a
+    /// journal of a newer version.
     pub fn load(path: &Path) -> Result<Vec<JournalRecord>> {
         match crate::fsutil::read_regular(path)? {
             Some(bytes) => Ok(scan(path, &bytes)?.0),
@@ -120,9 +86,7 @@ impl Journal {
     /// Appends one record and hands it to the OS (one `write` call), so it
     /// survives the process dying. Call [`Journal::sync`] for power loss.
     pub fn append(&mut self, record: &JournalRecord) -> Result<()> {
-        let mut line = serde_json::to_vec(record).expect("journal records always serialize");
-        line.push(b'\n');
-        self.file.write_all(&line).ctx("append to", &self.path)
+        self.file.write_all(&record.to_line()).ctx("append to", &self.path)
     }
 
     /// Appends a [`JournalRecord::File`].
@@ -162,15 +126,18 @@ fn scan(path: &Path, bytes: &[u8]) -> Result<(Vec<JournalRecord>, usize)> {
             }
             continue;
         }
-        match serde_json::from_slice::<JournalRecord>(line) {
-            Ok(r) if terminated => {
+        match JournalLine::parse(line) {
+            // A newer version, even on a torn line: nothing of the journal can be trusted.
+            Err(LineError::Refused(e)) => return Err(RepoError::in_file(path, e)),
+            // Unterminated: the write was cut short, even if it happens to parse.
+            Ok(_) if !terminated => {}
+            Ok(JournalLine::Version(_)) => valid_len += consumed,
+            Ok(JournalLine::Record(r)) => {
                 records.push(r);
                 valid_len += consumed;
             }
-            // Unterminated: the write was cut short, even if it happens to parse.
-            Ok(_) => {}
-            Err(_) if is_last => {}
-            Err(source) => {
+            Err(LineError::NotARecord(_)) if is_last => {}
+            Err(LineError::NotARecord(source)) => {
                 return Err(RepoError::JournalCorrupt { path: path.to_owned(), line: line_no, source });
             }
         }
@@ -267,5 +234,27 @@ mod tests {
         let err = Journal::load(&p).unwrap_err();
         assert!(matches!(err, RepoError::JournalCorrupt { line: 2, .. }), "{err:?}");
         assert!(err.to_string().contains("journal.jsonl line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_new_journal_starts_with_its_version_and_a_newer_one_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        Journal::open(&p).unwrap().append(&started()).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with("{\"record\":\"format\",\"format_version\":1}\n"), "{text}");
+        // Reopened: the version line is not written twice.
+        Journal::open(&p).unwrap().append(&JournalRecord::Synced).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap().matches("\"format\"").count(), 1);
+        assert_eq!(Journal::load(&p).unwrap(), [started(), JournalRecord::Synced]);
+
+        let newer = "{\"record\":\"format\",\"format_version\":2}\n{\"record\":\"chunk\",\"n\":1}\n";
+        fs::write(&p, newer).unwrap();
+        for err in [Journal::load(&p).unwrap_err(), Journal::open(&p).unwrap_err()] {
+            assert!(matches!(err, RepoError::Document { .. }), "{err:?}");
+            let msg = err.to_string();
+            assert!(msg.contains("journal.jsonl") && msg.contains("newer cassette; upgrade cassette"), "{msg}");
+        }
+        assert_eq!(fs::read_to_string(&p).unwrap(), newer, "a newer journal is left as it is");
     }
 }

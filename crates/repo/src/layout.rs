@@ -15,31 +15,21 @@
 //! The layout mirrors Cassandra's data directory so that a restore by hand is
 //! a plain `cp`. `cassette-meta` cannot collide with a keyspace: keyspace
 //! names are `\w+`, which has no hyphen.
+//!
+//! The names and relative paths are the format's (`cassette_format::layout`, re-exported
+//! here); [`RepoLayout`] joins them to a directory, and [`BackupState`] looks at it.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use crate::error::{RepoError, Result};
+pub use cassette_format::layout::{
+    INDEX_FILE, INDEX_LOCK_FILE, JOURNAL_FILE, JOURNAL_PATH, LOCK_FILE, MANIFEST_FILE, META_DIR, PARTIAL_SUFFIX,
+    REPOSITORY_FORMAT_FILE, RESTORE_MARKER_PREFIX, RESTORE_STAGING_DIR, SCHEMA_FILE, SCHEMA_PATH, TOMBSTONE_PATH,
+    relative_path,
+};
+use cassette_format::layout::{conf_path, table_path, table_schema_path};
+
+use crate::error::Result;
 use crate::name::{BackupName, path_component};
-
-/// Directory, inside a backup, holding everything that is not SSTable data.
-pub const META_DIR: &str = "cassette-meta";
-/// The manifest file name, inside a backup directory.
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// The journal file name, inside [`META_DIR`].
-pub const JOURNAL_FILE: &str = "journal.jsonl";
-/// The CQL schema file name, inside [`META_DIR`].
-pub const SCHEMA_FILE: &str = "schema.cql";
-/// The per-node lock file name, inside a node directory.
-pub const LOCK_FILE: &str = ".lock";
-/// Suffix of files being written; they are renamed once complete.
-pub const PARTIAL_SUFFIX: &str = ".partial";
-/// The node index file name, inside a node directory (see `index`).
-pub const INDEX_FILE: &str = ".index.json";
-/// The lock serializing writers of the node index, inside a node directory.
-pub const INDEX_LOCK_FILE: &str = ".index.lock";
-/// Where `cassette restore` stages files by default, inside the repository root:
-/// `<root>/.restore-staging/<host_id>/<run>/`.
-pub const RESTORE_STAGING_DIR: &str = ".restore-staging";
 
 /// The repository root, and the paths derived from it.
 ///
@@ -77,7 +67,7 @@ impl RepoLayout {
 
     /// `<backup_dir>/<keyspace>/<table>`: where a table's SSTable components go.
     pub fn table_dir(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
-        Ok(backup_dir.join(path_component("keyspace", keyspace)?).join(path_component("table", table)?))
+        Ok(backup_dir.join(table_path(keyspace, table)?))
     }
 
     /// `<backup_dir>/cassette-meta`.
@@ -87,21 +77,18 @@ impl RepoLayout {
 
     /// `<backup_dir>/cassette-meta/schema.cql`.
     pub fn schema_path(backup_dir: &Path) -> PathBuf {
-        Self::meta_dir(backup_dir).join(SCHEMA_FILE)
+        backup_dir.join(SCHEMA_PATH)
     }
 
     /// `<backup_dir>/cassette-meta/tables/<keyspace>.<table>.cql`.
     pub fn table_schema_path(backup_dir: &Path, keyspace: &str, table: &str) -> Result<PathBuf> {
-        let ks = path_component("keyspace", keyspace)?;
-        let t = path_component("table", table)?;
-        Ok(Self::meta_dir(backup_dir).join("tables").join(format!("{ks}.{t}.cql")))
+        Ok(backup_dir.join(table_schema_path(keyspace, table)?))
     }
 
     /// `<backup_dir>/cassette-meta/conf/<n>-<dirname>`: the `n`th configuration
     /// directory (numbered so two `conf` directories do not collide).
     pub fn conf_dir(backup_dir: &Path, n: usize, dirname: &str) -> Result<PathBuf> {
-        let d = path_component("configuration directory name", dirname)?;
-        Ok(Self::meta_dir(backup_dir).join("conf").join(format!("{n}-{d}")))
+        Ok(backup_dir.join(conf_path(n, dirname)?))
     }
 
     /// `<backup_dir>/manifest.json`.
@@ -111,7 +98,7 @@ impl RepoLayout {
 
     /// `<backup_dir>/cassette-meta/journal.jsonl`.
     pub fn journal_path(backup_dir: &Path) -> PathBuf {
-        Self::meta_dir(backup_dir).join(JOURNAL_FILE)
+        backup_dir.join(JOURNAL_PATH)
     }
 
     /// `<node_dir>/.lock`.
@@ -156,26 +143,6 @@ impl BackupState {
     }
 }
 
-/// `path` relative to `base`, '/'-separated, as stored in [`crate::FileEntry::path`].
-///
-/// Refuses paths outside `base`, with `..`, or not valid UTF-8.
-pub fn relative_path(base: &Path, path: &Path) -> Result<String> {
-    let bad = |reason| RepoError::BadRelativePath { path: path.to_owned(), base: base.to_owned(), reason };
-    let rel = path.strip_prefix(base).map_err(|_| bad("it is not inside that directory"))?;
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| bad("it is not valid UTF-8"))?),
-            Component::CurDir => {}
-            _ => return Err(bad("it contains '..' or a root")),
-        }
-    }
-    if parts.is_empty() {
-        return Err(bad("it is the directory itself"));
-    }
-    Ok(parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,14 +181,5 @@ mod tests {
         assert_eq!(BackupState::of(&b), BackupState::Incomplete);
         std::fs::write(b.join("manifest.json"), "{}").unwrap();
         assert_eq!(BackupState::of(&b), BackupState::Complete);
-    }
-
-    #[test]
-    fn relative_paths() {
-        let b = Path::new("/r/b");
-        assert_eq!(relative_path(b, Path::new("/r/b/ks/t/nb-1-big-Data.db")).unwrap(), "ks/t/nb-1-big-Data.db");
-        assert!(relative_path(b, Path::new("/r/other/x")).is_err());
-        assert!(relative_path(b, Path::new("/r/b/../x")).is_err());
-        assert!(relative_path(b, b).is_err());
     }
 }

@@ -1,6 +1,12 @@
 //! The on-disk format of a cassette backup repository: where a backup's
 //! files live, what its manifest says, and how files get there safely.
 //!
+//! What is written (names, layout, the manifest, the node index, journal records, retention,
+//! the hasher) is `cassette-format`'s and re-exported here under the paths callers always
+//! used; this crate is the directory store: how it is written, read, locked and removed. The
+//! manifest's file operations come with the [`ManifestFile`] trait (import it to call
+//! `Manifest::read(&dir)`).
+//!
 //! This crate knows nothing of Cassandra processes, `nodetool` or CQL; it
 //! deals in paths, files, hashes and manifests. A backup of one node is a
 //! directory that mirrors Cassandra's data layout, so it can be restored by
@@ -29,7 +35,7 @@
 //! involved and say what to do.
 //!
 //! ```
-//! use cassette_repo::{BackupName, BackupState, Manifest, NodeLock, RepoLayout, copy_verified};
+//! use cassette_repo::{BackupName, BackupState, Manifest, ManifestFile, NodeLock, RepoLayout, copy_verified};
 //! # fn main() -> Result<(), cassette_repo::RepoError> {
 //! # let tmp = tempfile::tempdir().unwrap();
 //! # let snapshot = tmp.path().join("snapshot");
@@ -73,6 +79,7 @@ pub mod state;
 pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
+pub use cassette_format::{ContentHasher, FormatError, RepositoryFormat};
 pub use copy::{
     Durability, LinkOutcome, StoredFile, copy_verified, copy_verified_with, hash_file, hash_open_file, link_or_copy,
     link_or_copy_with, read_digest_crc32,
@@ -86,7 +93,8 @@ pub use layout::{BackupState, RepoLayout, relative_path};
 pub use list::{BackupSummary, list_backups, list_node, node_dirs, rebuild_indexes};
 pub use lock::NodeLock;
 pub use manifest::{
-    ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, TableEntry, Totals,
+    ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestFile, NodeInfo,
+    TableEntry, Totals,
 };
 pub use name::{BackupName, path_component};
 pub use purge::{NodePurge, PurgeOptions, purge, purge_node};

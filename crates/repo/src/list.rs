@@ -9,52 +9,16 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::DateTime;
 
 use crate::error::{IoContext, RepoError, Result};
-use crate::index::{self, IndexEntry, NodeIndex};
+use crate::index::{self, NodeIndex};
 use crate::journal::{Journal, JournalRecord};
 use crate::layout::RepoLayout;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestFile};
 use crate::name::path_component;
 
-/// One backup found in the repository.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupSummary {
-    /// Cluster name (directory name).
-    pub cluster: String,
-    /// Host ID (directory name).
-    pub host_id: String,
-    /// Backup name (directory name).
-    pub name: String,
-    /// The backup directory.
-    pub path: PathBuf,
-    /// Whether it has a readable manifest.
-    pub complete: bool,
-    /// Number of files (manifest totals, or counted on disk if incomplete).
-    pub files: u64,
-    /// Bytes in those files.
-    pub bytes: u64,
-    /// Bytes this backup added (manifest totals); if incomplete, bytes of
-    /// files on disk not shared by hard link with another backup.
-    pub bytes_added: u64,
-    /// When it started (manifest, or the journal if incomplete).
-    pub started_at: Option<DateTime<Utc>>,
-    /// When it finished (complete backups only).
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Incomplete backups: when a file of it was last written (the newest modification time in
-    /// its tree), which tells an interrupted backup from a running one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_written_at: Option<DateTime<Utc>>,
-    /// Why it could not be described fully (e.g. an unreadable manifest).
-    pub error: Option<String>,
-    /// Something is where its manifest goes, but it cannot be read or is not this backup's
-    /// (truncated, not JSON, an unknown version, another backup's, a link or a FIFO): never
-    /// restored, never deleted by purge. Shown as DAMAGED.
-    #[serde(default)]
-    pub damaged: bool,
-}
+pub use cassette_format::summary::BackupSummary;
 
 /// Lists the backups under `root` (`<root>/<cluster>/<host_id>/<backup>`),
 /// optionally only one cluster and/or host, sorted by cluster, host, start
@@ -105,9 +69,10 @@ pub fn list_node(node_dir: &Path) -> Result<Vec<BackupSummary>> {
     let names = subdirs(node_dir)?;
     let loaded = index::load(node_dir);
     let split = index::reconcile(loaded.entries(), &names, |n| {
-        index::ManifestStamp::of_file(&RepoLayout::manifest_path(&node_dir.join(n)))
+        index::stamp_of_file(&RepoLayout::manifest_path(&node_dir.join(n)))
     });
-    let mut out: Vec<BackupSummary> = split.indexed.iter().map(|e| from_entry(&cluster, &host, node_dir, e)).collect();
+    let mut out: Vec<BackupSummary> =
+        split.indexed.iter().map(|e| BackupSummary::complete(&cluster, &host, node_dir.join(&e.name), e)).collect();
     let mut to_index = Vec::new();
     for name in &split.unindexed {
         let s = summarize(&cluster, &host, name, node_dir.join(name));
@@ -140,24 +105,6 @@ pub fn rebuild_indexes(root: &Path, cluster: Option<&str>, host: Option<&str>) -
     Ok(n)
 }
 
-fn from_entry(cluster: &str, host: &str, node_dir: &Path, e: &IndexEntry) -> BackupSummary {
-    BackupSummary {
-        cluster: cluster.to_owned(),
-        host_id: host.to_owned(),
-        name: e.name.clone(),
-        path: node_dir.join(&e.name),
-        complete: true,
-        files: e.totals.files,
-        bytes: e.totals.bytes,
-        bytes_added: e.totals.bytes_added,
-        started_at: Some(e.started_at),
-        finished_at: Some(e.finished_at),
-        last_written_at: None,
-        error: None,
-        damaged: false,
-    }
-}
-
 /// Names of the visible subdirectories of `dir`; none if it does not exist.
 fn subdirs(dir: &Path) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {
@@ -181,31 +128,9 @@ fn subdirs(dir: &Path) -> Result<Vec<String>> {
 }
 
 fn summarize(cluster: &str, host: &str, name: &str, path: PathBuf) -> BackupSummary {
-    let mut s = BackupSummary {
-        cluster: cluster.to_owned(),
-        host_id: host.to_owned(),
-        name: name.to_owned(),
-        path,
-        complete: false,
-        files: 0,
-        bytes: 0,
-        bytes_added: 0,
-        started_at: None,
-        finished_at: None,
-        last_written_at: None,
-        error: None,
-        damaged: false,
-    };
+    let mut s = BackupSummary::incomplete(cluster, host, name, path);
     match Manifest::read(&s.path) {
-        Ok(m) => {
-            s.complete = true;
-            s.files = m.totals.files;
-            s.bytes = m.totals.bytes;
-            s.bytes_added = m.totals.bytes_added;
-            s.started_at = Some(m.started_at);
-            s.finished_at = Some(m.finished_at);
-            return s;
-        }
+        Ok(m) => return BackupSummary::of_manifest(cluster, host, s.path, &m),
         Err(RepoError::Incomplete { .. }) => {}
         Err(e) => {
             s.damaged = fs::symlink_metadata(RepoLayout::manifest_path(&s.path)).is_ok();

@@ -1,220 +1,25 @@
-//! The backup manifest: what a complete backup contains.
-//!
-//! `manifest.json` is written last and atomically, so its presence means the
-//! backup is complete. It is versioned: a reader refuses a format it does not
-//! know instead of guessing, because a misread manifest means a bad restore.
+//! Reading and writing `manifest.json` in a backup directory. The manifest's types and checks
+//! are the format's (`cassette_format::manifest`, re-exported here); this module adds the file:
+//! [`ManifestFile`] reads it safely (a regular file beneath the backup, see `beneath`) and
+//! writes it atomically. Import the trait to call `Manifest::read(&dir)`.
 
 use std::fs;
 use std::io;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub use cassette_format::manifest::{
+    ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, TableEntry, Totals,
+};
 
-use crate::beneath::check_relative;
 use crate::error::{RepoError, Result};
 use crate::fsutil::write_atomically_at;
 use crate::layout::RepoLayout;
-use crate::name::path_component;
 
-/// The `format` field of every manifest cassette writes.
-pub const MANIFEST_FORMAT: &str = "cassette.backup-manifest";
-/// The manifest format version this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
-
-/// Everything a complete backup of one node contains.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Always [`MANIFEST_FORMAT`].
-    pub format: String,
-    /// Always [`MANIFEST_VERSION`] for manifests this build writes.
-    pub format_version: u32,
-    /// The backup name (also the directory name).
-    pub backup_name: String,
-    /// The Cassandra cluster name.
-    pub cluster_name: String,
-    /// The node that was backed up.
-    pub node: NodeInfo,
-    /// The Cassandra snapshot tag the files were copied from.
-    pub snapshot_tag: String,
-    /// When the backup started.
-    pub started_at: DateTime<Utc>,
-    /// When the backup finished (just before the manifest was written).
-    pub finished_at: DateTime<Utc>,
-    /// The keyspaces backed up, with their tables and files.
-    pub keyspaces: Vec<KeyspaceEntry>,
-    /// Configuration directories backed up (e.g. `CASSANDRA_HOME/conf`).
-    pub config_dirs: Vec<ConfigDirEntry>,
-    /// File and byte counts.
-    pub totals: Totals,
-}
-
-/// The node a backup was taken from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// Cassandra's host ID (a UUID).
-    pub host_id: String,
-    /// The node's broadcast address.
-    pub address: String,
-    /// A human-friendly name for the node, if configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alias: Option<String>,
-    /// The node's datacenter.
-    pub datacenter: String,
-    /// The node's rack.
-    pub rack: String,
-    /// The node's tokens, needed to restore to a new node with the same ranges.
-    pub tokens: Vec<String>,
-    /// The Cassandra release version.
-    pub cassandra_version: String,
-}
-
-/// One keyspace in a backup.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyspaceEntry {
-    /// The keyspace name.
-    pub name: String,
-    /// `CREATE KEYSPACE ...` statement.
-    pub schema_cql: String,
-    /// The tables backed up.
-    pub tables: Vec<TableEntry>,
-}
-
-/// One table in a backup.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableEntry {
-    /// The table name.
-    pub name: String,
-    /// The table ID: 32 hex digits, as in the table's data directory name.
-    pub id: String,
-    /// The table's `schema.cql` from the snapshot, if there was one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema_cql: Option<String>,
-    /// The SSTable component files (and secondary index files).
-    pub files: Vec<FileEntry>,
-    /// How many SSTables (`Data.db` files) Cassandra's own snapshot manifest listed for the
-    /// table when the backup was taken; `files` holds every one of them. `None` in manifests
-    /// written before cassette recorded it. A restore refuses to truncate a table whose
-    /// backup holds fewer SSTables than this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot_sstables: Option<u64>,
-}
-
-/// One configuration directory in a backup.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigDirEntry {
-    /// The directory on the node.
-    pub source: String,
-    /// Where it is stored, relative to the backup directory.
-    pub stored_as: String,
-    /// Its files.
-    pub files: Vec<FileEntry>,
-}
-
-/// One stored file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Path relative to the backup directory, '/'-separated.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// BLAKE3 of the content, lowercase hex.
-    pub blake3: String,
-    /// Cassandra's `Digest.crc32` for `Data.db`, verified at copy time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest_crc32: Option<u32>,
-    /// The source file's mtime in nanoseconds since the epoch, to detect changes.
-    pub mtime_ns: i64,
-    /// Where the bytes live, relative to the node directory, if not at `path`
-    /// (deduplication by reference on object stores). `None`: at `path`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object: Option<String>,
-    /// The backup whose stored copy was reused (hard-linked), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reused_from: Option<String>,
-}
-
-impl FileEntry {
-    /// Whether this backup added the bytes (as opposed to reusing a previous copy).
-    pub fn is_added(&self) -> bool {
-        self.reused_from.is_none() && self.object.is_none()
-    }
-}
-
-/// File and byte counts of a backup.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    /// Number of files.
-    pub files: u64,
-    /// Sum of file sizes.
-    pub bytes: u64,
-    /// Files whose bytes this backup added (not reused).
-    pub files_added: u64,
-    /// Bytes this backup added (not reused).
-    pub bytes_added: u64,
-}
-
-impl Totals {
-    /// Totals over `files`.
-    pub fn of<'a>(files: impl IntoIterator<Item = &'a FileEntry>) -> Totals {
-        let mut t = Totals::default();
-        for f in files {
-            t.files += 1;
-            t.bytes += f.size;
-            if f.is_added() {
-                t.files_added += 1;
-                t.bytes_added += f.size;
-            }
-        }
-        t
-    }
-}
-
-impl Manifest {
-    /// Every file entry: tables first, then configuration directories.
-    pub fn files(&self) -> impl Iterator<Item = &FileEntry> {
-        let tables = self.keyspaces.iter().flat_map(|k| k.tables.iter()).flat_map(|t| t.files.iter());
-        tables.chain(self.config_dirs.iter().flat_map(|c| c.files.iter()))
-    }
-
-    /// Totals computed from the file entries (to fill [`Manifest::totals`]).
-    pub fn compute_totals(&self) -> Totals {
-        Totals::of(self.files())
-    }
-
-    /// Looks up a table by keyspace and table name.
-    pub fn table(&self, keyspace: &str, table: &str) -> Option<&TableEntry> {
-        self.keyspaces.iter().find(|k| k.name == keyspace)?.tables.iter().find(|t| t.name == table)
-    }
-
+/// A [`Manifest`] as a file of a backup directory.
+pub trait ManifestFile: Sized {
     /// Writes `<backup_dir>/manifest.json` atomically (partial file, fsync,
     /// rename, fsync of the directory). Call it last: it marks the backup complete.
-    pub fn write_atomically(&self, backup_dir: &Path) -> Result<()> {
-        let path = RepoLayout::manifest_path(backup_dir);
-        write_atomically_at(&path, &self.to_json(), Some("manifest-partial"))
-    }
-
-    /// The manifest as written: pretty JSON and a newline. The buffer is sized
-    /// exactly first (a counting pass): growing it by doubling held up to three
-    /// times the manifest's size at once, the job's peak with 50,000 files.
-    pub fn to_json(&self) -> Vec<u8> {
-        struct Count(usize);
-        impl std::io::Write for Count {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0 += buf.len();
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut count = Count(0);
-        serde_json::to_writer_pretty(&mut count, self).expect("a manifest serializes");
-        let mut json = Vec::with_capacity(count.0 + 1);
-        serde_json::to_writer_pretty(&mut json, self).expect("a manifest serializes");
-        json.push(b'\n');
-        json
-    }
+    fn write_atomically(&self, backup_dir: &Path) -> Result<()>;
 
     /// Reads and checks `<backup_dir>/manifest.json`: a regular file (a symbolic link, FIFO or
     /// anything else there is refused, see `beneath`), of the backup whose directory it is in.
@@ -224,7 +29,24 @@ impl Manifest {
     /// [`RepoError::ManifestFormat`]/[`RepoError::ManifestVersion`] for a
     /// manifest this build does not understand, [`RepoError::ManifestPath`] for a path that
     /// leaves the backup, and [`RepoError::ManifestMismatch`] for another backup's manifest.
-    pub fn read(backup_dir: &Path) -> Result<Manifest> {
+    fn read(backup_dir: &Path) -> Result<Self>;
+
+    /// [`ManifestFile::read`] without the check that the manifest names its directory (a
+    /// backup being deleted is in a directory of another name).
+    fn read_unnamed(backup_dir: &Path) -> Result<Self>;
+
+    /// Parses manifest bytes ([`Manifest::from_json`]); `path` (or a URL) names the file in
+    /// error messages.
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Self>;
+}
+
+impl ManifestFile for Manifest {
+    fn write_atomically(&self, backup_dir: &Path) -> Result<()> {
+        let path = RepoLayout::manifest_path(backup_dir);
+        write_atomically_at(&path, &self.to_json(), Some("manifest-partial"))
+    }
+
+    fn read(backup_dir: &Path) -> Result<Manifest> {
         let m = Self::read_unnamed(backup_dir)?;
         let dir_name = backup_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if m.backup_name != dir_name {
@@ -237,9 +59,7 @@ impl Manifest {
         Ok(m)
     }
 
-    /// [`Manifest::read`] without the check that the manifest names its directory (a backup
-    /// being deleted is in a directory of another name).
-    pub fn read_unnamed(backup_dir: &Path) -> Result<Manifest> {
+    fn read_unnamed(backup_dir: &Path) -> Result<Manifest> {
         let path = RepoLayout::manifest_path(backup_dir);
         let mut bytes = Vec::new();
         let read = crate::beneath::open_regular(backup_dir, &path).and_then(|mut f| {
@@ -260,104 +80,15 @@ impl Manifest {
         Self::parse(&path, &bytes)
     }
 
-    /// Parses manifest bytes; `path` is only used in error messages.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
-        let parse_err = |source| RepoError::ManifestParse { path: path.to_owned(), source };
-        // Check format and version first: a newer version may not even parse as
-        // version 1, and "upgrade" beats "missing field". Only these two fields
-        // are read (a `serde_json::Value` of the whole manifest took five times
-        // its size in memory).
-        #[derive(serde::Deserialize)]
-        struct Header {
-            format: Option<serde_json::Value>,
-            format_version: Option<serde_json::Value>,
-        }
-        let value: Header = serde_json::from_slice(bytes).map_err(parse_err)?;
-        let format = value.format.as_ref().and_then(|v| v.as_str()).unwrap_or("");
-        if format != MANIFEST_FORMAT {
-            return Err(RepoError::ManifestFormat {
-                path: path.to_owned(),
-                found: format.to_owned(),
-                expected: MANIFEST_FORMAT,
-            });
-        }
-        let version = value.format_version.as_ref().and_then(|v| v.as_u64()).unwrap_or(0);
-        if version != u64::from(MANIFEST_VERSION) {
-            return Err(RepoError::ManifestVersion {
-                path: path.to_owned(),
-                found: version,
-                supported: MANIFEST_VERSION,
-            });
-        }
-        let m: Manifest = serde_json::from_slice(bytes).map_err(parse_err)?;
-        m.check_paths(path)?;
-        Ok(m)
-    }
-
-    /// The rules of every name and path a manifest holds, checked on parse so that no reader
-    /// ever joins an unchecked path: names are single path components; file paths are
-    /// relative, without `.`/`..`/empty components or NUL, and inside their table's (or
-    /// configuration directory's) directory; hashes are hex; the sizes add up.
-    fn check_paths(&self, path: &Path) -> Result<()> {
-        let bad = |entry: &str, reason: String| RepoError::ManifestPath {
-            path: path.to_owned(),
-            entry: entry.to_owned(),
-            reason,
-        };
-        let name = |kind: &str, value: &str| {
-            path_component(kind, value).map(|_| ()).map_err(|e| bad(value, format!("is not a valid {kind} ({e})")))
-        };
-        name("backup name", &self.backup_name)?;
-        let mut total: u64 = 0;
-        let mut file = |f: &FileEntry, inside: &str| -> Result<()> {
-            if let Some(reason) = check_relative(&f.path) {
-                return Err(bad(&f.path, reason.to_owned()));
-            }
-            if !f.path.strip_prefix(inside).is_some_and(|rest| rest.starts_with('/')) {
-                return Err(bad(&f.path, format!("is not inside {inside}/")));
-            }
-            if let Some(o) = &f.object
-                && let Some(reason) = check_relative(o)
-            {
-                return Err(bad(o, reason.to_owned()));
-            }
-            if let Some(r) = &f.reused_from {
-                path_component("backup name", r).map_err(|e| bad(r, format!("is not a backup name ({e})")))?;
-            }
-            if f.blake3.len() != 64 || !f.blake3.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad(&f.path, format!("has a BLAKE3 hash {:?} that is not 64 hex digits", f.blake3)));
-            }
-            total =
-                total.checked_add(f.size).ok_or_else(|| bad(&f.path, "has sizes adding up past 2^64 bytes".into()))?;
-            Ok(())
-        };
-        for ks in &self.keyspaces {
-            name("keyspace", &ks.name)?;
-            for t in &ks.tables {
-                name("table", &t.name)?;
-                if t.id.len() != 32 || !t.id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad(&t.id, format!("is not a table ID of {}.{} (32 hex digits)", ks.name, t.name)));
-                }
-                let dir = format!("{}/{}", ks.name, t.name);
-                for f in &t.files {
-                    file(f, &dir)?;
-                }
-            }
-        }
-        for c in &self.config_dirs {
-            if let Some(reason) = check_relative(&c.stored_as) {
-                return Err(bad(&c.stored_as, reason.to_owned()));
-            }
-            for f in &c.files {
-                file(f, &c.stored_as)?;
-            }
-        }
-        Ok(())
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        Manifest::from_json(bytes).map_err(|e| RepoError::in_manifest(path, e))
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     pub(crate) fn file(path: &str, size: u64) -> FileEntry {
@@ -476,33 +207,6 @@ pub(crate) mod tests {
         sample().write_atomically(&t.path().join("elsewhere")).unwrap();
         std::os::unix::fs::symlink(t.path().join("elsewhere/manifest.json"), b.join("manifest.json")).unwrap();
         assert!(matches!(Manifest::read(&b), Err(RepoError::Unsafe { .. })));
-    }
-
-    #[test]
-    fn totals_and_files() {
-        let m = sample();
-        assert_eq!(m.files().count(), 3);
-        assert_eq!(m.totals, Totals { files: 3, bytes: 1057, files_added: 2, bytes_added: 1007 });
-        assert_eq!(m.table("ks1", "t1").unwrap().files.len(), 2);
-        assert!(m.table("ks1", "nope").is_none());
-    }
-
-    #[test]
-    fn options_omitted_when_none() {
-        let json = serde_json::to_string(&sample()).unwrap();
-        assert!(!json.contains("\"alias\""));
-        assert!(!json.contains("\"object\""));
-        assert!(json.contains("\"reused_from\":\"previous\""));
-        assert!(json.contains("\"digest_crc32\":123456"));
-    }
-
-    #[test]
-    fn reads_a_manifest_without_the_snapshot_record() {
-        let mut v = serde_json::to_value(sample()).unwrap();
-        assert_eq!(v["keyspaces"][0]["tables"][0]["snapshot_sstables"], 1);
-        v["keyspaces"][0]["tables"][0].as_object_mut().unwrap().remove("snapshot_sstables");
-        let m = Manifest::parse(Path::new("manifest.json"), v.to_string().as_bytes()).unwrap();
-        assert_eq!(m.keyspaces[0].tables[0].snapshot_sstables, None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::error::{RepoError, Result};
 use crate::layout::{META_DIR, PARTIAL_SUFFIX, RESTORE_STAGING_DIR};
 use crate::list::{BackupSummary, list_node, node_dirs};
 use crate::lock::NodeLock;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestFile};
 use crate::retention::{self, Policy, Reason};
 use crate::{fault, index};
 

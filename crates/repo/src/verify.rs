@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::error::{RepoError, Result};
-use crate::manifest::{FileEntry, Manifest};
+use crate::manifest::{FileEntry, Manifest, ManifestFile};
 
 /// A stored file that does not match its manifest entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

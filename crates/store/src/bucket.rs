@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cassette_object::{PutMode, RemoteBackup, RemoteRepo, Transfer};
+use cassette_repo::RepositoryFormat;
 use cassette_repo::purge::{NodePurge, PurgeOptions};
 use cassette_repo::{
     BackupName, BackupState, BackupSummary, BadFile, DeleteSummary, Depth, FileEntry, Manifest, VerifyReport,
@@ -33,6 +34,23 @@ impl BucketStore {
         Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?) })
     }
 
+    /// Refuses a repository a newer cassette format holds; with `create`, puts this format's
+    /// file into a repository that has none.
+    async fn check_format(&self, create: bool) -> Result<()> {
+        let key = cassette_object::repo::join(self.repo.root(), cassette_repo::layout::REPOSITORY_FORMAT_FILE);
+        match self.repo.get_small(&key).await? {
+            Some(bytes) => Ok(RepositoryFormat::from_json(&bytes).and_then(|f| f.check())?),
+            None if create => {
+                match self.repo.put_small(&key, RepositoryFormat::current().to_json(), PutMode::Create).await {
+                    // Another writer put it first: it is checked on the next open.
+                    Ok(()) | Err(StoreError::AlreadyComplete { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
     fn backup(&self, b: &BackupId) -> Result<RemoteBackup> {
         self.repo.backup(&b.cluster, &b.host_id, &b.name)
     }
@@ -49,6 +67,7 @@ impl Store for BucketStore {
     }
 
     async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
+        self.check_format(false).await?;
         cassette_object::list_backups(&self.repo, cluster, host).await
     }
 
@@ -81,6 +100,7 @@ impl Store for BucketStore {
     }
 
     async fn open_backup(&self, b: &BackupId) -> Result<Box<dyn BackupWriter>> {
+        self.check_format(true).await?;
         let backup = self.backup(b)?;
         let journal_path =
             cassette_repo::state::dir_for("uploads", &self.repo.url_of(&backup.prefix))?.join("journal.jsonl");
@@ -247,6 +267,7 @@ impl BackupReader for BucketReader {
     }
 
     async fn read_manifest(&self) -> Result<Manifest> {
+        BucketStore { repo: self.repo.clone() }.check_format(false).await?;
         self.repo.read_manifest(&self.backup).await
     }
 
@@ -300,5 +321,28 @@ impl BackupReader for BucketReader {
             r?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_repository_gets_the_format_file_and_a_newer_format_is_refused() {
+        let store = BucketStore::open("memory://", Transfer::default()).unwrap();
+        let id = BackupId { cluster: "c".into(), host_id: "h".into(), name: BackupName::parse("b").unwrap() };
+        drop(store.open_backup(&id).await.unwrap());
+        let key = cassette_object::repo::join(store.repo.root(), cassette_repo::layout::REPOSITORY_FORMAT_FILE);
+        let written = RepositoryFormat::from_json(&store.repo.get_small(&key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(written.version, RepositoryFormat::current().version);
+
+        let newer = RepositoryFormat { version: written.version + 1, ..written };
+        store.repo.put_small(&key, newer.to_json(), PutMode::Overwrite).await.unwrap();
+        let listed = store.list(None, None).await.unwrap_err().to_string();
+        assert!(listed.contains("upgrade cassette"), "{listed}");
+        let reader = store.open_restore(&id).unwrap();
+        let read = reader.read_manifest().await.unwrap_err().to_string();
+        assert!(read.contains("upgrade cassette"), "{read}");
     }
 }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use cassette_object::Transfer;
+use cassette_repo::RepositoryFormat;
 use cassette_repo::purge::{NodePurge, PurgeOptions};
 use cassette_repo::{
-    BackupState, BackupSummary, BadFile, DeleteSummary, Depth, Durability, FileEntry, LinkOutcome, Manifest, NodeLock,
-    RepoError, RepoLayout, VerifyReport,
+    BackupState, BackupSummary, BadFile, DeleteSummary, Depth, Durability, FileEntry, LinkOutcome, Manifest,
+    ManifestFile, NodeLock, RepoError, RepoLayout, VerifyReport,
 };
 use futures::future::BoxFuture;
 
@@ -26,6 +27,17 @@ impl DirectoryStore {
     /// The repository at `root` (not created until a backup is written).
     pub fn new(root: PathBuf, _transfer: Transfer) -> DirectoryStore {
         DirectoryStore { root }
+    }
+
+    /// Refuses a repository a newer cassette format holds; with `create`, writes this
+    /// format's file into a repository that has none.
+    fn check_format(&self, create: bool) -> Result<()> {
+        let path = self.root.join(cassette_repo::layout::REPOSITORY_FORMAT_FILE);
+        match cassette_repo::fsutil::read_regular(&path)? {
+            Some(bytes) => Ok(RepositoryFormat::from_json(&bytes).and_then(|f| f.check()).map_err(RepoError::from)?),
+            None if create => Ok(cassette_repo::write_file_atomically(&path, &RepositoryFormat::current().to_json())?),
+            None => Ok(()),
+        }
     }
 
     fn backup_dir(&self, b: &BackupId) -> Result<PathBuf> {
@@ -47,6 +59,7 @@ impl Store for DirectoryStore {
         if !self.root.exists() {
             return Ok(Vec::new());
         }
+        self.check_format(false)?;
         Ok(blocking(|| cassette_repo::list_backups(&self.root, cluster, host))?)
     }
 
@@ -83,6 +96,7 @@ impl Store for DirectoryStore {
         let root = &self.root;
         let node_dir = RepoLayout::new(root).node_dir(&b.cluster, &b.host_id)?;
         std::fs::create_dir_all(root).map_err(|e| RepoError::io("create backup directory", root, e))?;
+        self.check_format(true)?;
         // The repository path policy (`cassette_repo::beneath`): no directory reached through a
         // symbolic link, the backup's own included, and nothing resumed into a tree holding one.
         cassette_repo::beneath::create_dir_all(root, &node_dir)?;
@@ -99,6 +113,9 @@ impl Store for DirectoryStore {
     }
 
     fn open_restore(&self, b: &BackupId) -> Result<Box<dyn BackupReader>> {
+        if self.root.exists() {
+            self.check_format(false)?;
+        }
         let dir = self.backup_dir(b)?;
         Ok(Box::new(DirectoryReader {
             root: self.root.clone(),
@@ -398,4 +415,33 @@ pub(crate) fn empty_dir(dir: &Path) -> Result<(), RepoError> {
         std::fs::remove_dir_all(dir).map_err(|e| RepoError::io("empty staging directory", dir, e))?;
     }
     std::fs::create_dir_all(dir).map_err(|e| RepoError::io("create staging directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> BackupId {
+        BackupId { cluster: "c".into(), host_id: "h".into(), name: cassette_repo::BackupName::parse("b").unwrap() }
+    }
+
+    #[tokio::test]
+    async fn a_new_repository_gets_the_format_file_and_a_newer_format_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = DirectoryStore::new(d.path().to_path_buf(), Transfer::default());
+        drop(store.open_backup(&id()).await.unwrap());
+        let file = d.path().join(cassette_repo::layout::REPOSITORY_FORMAT_FILE);
+        let written = RepositoryFormat::from_json(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(written.version, cassette_repo::RepositoryFormat::current().version);
+
+        let newer = RepositoryFormat { version: written.version + 1, ..written };
+        std::fs::write(&file, newer.to_json()).unwrap();
+        for e in [
+            store.list(None, None).await.unwrap_err().to_string(),
+            store.open_backup(&id()).await.err().unwrap().to_string(),
+            store.open_restore(&id()).err().unwrap().to_string(),
+        ] {
+            assert!(e.contains("upgrade cassette"), "{e}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use cassette_object::{RemoteBackup, RemoteRepo};
-use cassette_repo::{FileContext, FileEntry, Journal, JournalRecord, Manifest, RepoLayout};
+use cassette_repo::{FileContext, FileEntry, Journal, JournalRecord, Manifest, ManifestFile, RepoLayout};
 
 /// (keyspace, table id, path relative to the table directory)
 type Key = (String, String, String);
