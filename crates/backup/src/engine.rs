@@ -39,7 +39,8 @@ pub async fn run_backup(
     tracing::info!(backup = %backup.location().display(), %tag, resumed, previous = !previous.is_empty(), "backup started");
 
     progress.stage(Stage::Schema, "");
-    let mut keyspace_entries = store_schema(node, &job, &*backup).await?;
+    let mut keyspace_entries =
+        store_schema(node, &job, &*backup).await.map_err(BackupError::in_stage(Stage::Schema))?;
 
     let ctx = KeyspaceContext {
         req,
@@ -62,7 +63,7 @@ pub async fn run_backup(
         tracing::error!(%tag, error = %e, "could not clear the snapshot; the next cassette run clears it");
     }
     fault_point("snapshot-cleared");
-    let (keyspace_outcomes, table_outcomes) = copied?;
+    let (keyspace_outcomes, table_outcomes) = copied.map_err(BackupError::in_stage(Stage::Copy))?;
 
     progress.stage(Stage::Config, "");
     let (config_dirs, config_error) = copy_config(req, &*backup, &journal).await;
@@ -102,7 +103,9 @@ pub async fn run_backup(
             config_dirs,
             totals: Default::default(),
         };
-        let manifest = write_manifest(manifest, resumed, &*backup, &journal).await?;
+        let manifest = write_manifest(manifest, resumed, &*backup, &journal)
+            .await
+            .map_err(BackupError::in_stage(Stage::Manifest))?;
         report.totals = manifest.totals;
         report.complete = true;
         report.manifest = Some(manifest);

@@ -55,6 +55,14 @@ pub enum BackupError {
         /// Bytes available.
         available: u64,
     },
+    /// A stage after `prepare` stopped the job: its error, with the stage's name.
+    #[error("{stage} stage: {error}")]
+    InStage {
+        /// The stage's name, as progress shows it (`schema`, `copy`, `manifest`, ...).
+        stage: crate::Stage,
+        /// What stopped it.
+        error: Box<BackupError>,
+    },
     /// Talking to Cassandra failed.
     #[error(transparent)]
     Cassandra(#[from] CassandraError),
@@ -64,4 +72,14 @@ pub enum BackupError {
     /// The store holding the repository (a directory or an object store) failed or refused.
     #[error(transparent)]
     Store(#[from] cassette_store::StoreError),
+}
+
+impl BackupError {
+    /// Wraps an error of `stage` (once: an error already wrapped keeps its stage).
+    pub(crate) fn in_stage(stage: crate::Stage) -> impl FnOnce(BackupError) -> BackupError {
+        move |error| match error {
+            BackupError::InStage { .. } => error,
+            error => BackupError::InStage { stage, error: Box::new(error) },
+        }
+    }
 }

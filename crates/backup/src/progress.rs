@@ -22,6 +22,20 @@ pub enum Stage {
     Manifest,
 }
 
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Prepare => "prepare",
+            Stage::Schema => "schema",
+            Stage::Snapshot => "snapshot",
+            Stage::Copy => "copy",
+            Stage::Clear => "clear",
+            Stage::Config => "config",
+            Stage::Manifest => "manifest",
+        })
+    }
+}
+
 /// Receives progress; every method has a no-op default.
 pub trait Progress: Send + Sync {
     /// A stage starts (`detail` names the keyspace where there is one).

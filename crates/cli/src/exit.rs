@@ -32,16 +32,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
         return INVALID_INPUT;
     }
     if let Some(e) = err.downcast_ref::<BackupError>() {
-        return match e {
-            BackupError::InvalidInput(_) | BackupError::UnknownSelection(_) => INVALID_INPUT,
-            BackupError::AlreadyExists { .. } => CONFLICT,
-            BackupError::SameDisk { .. }
-            | BackupError::ForeignDataDir { .. }
-            | BackupError::NoSpace { .. }
-            | BackupError::Cassandra(_) => ENVIRONMENT,
-            BackupError::Repo(r) => repo_code(r),
-            BackupError::Store(o) => object_code(o),
-        };
+        return backup_code(e);
     }
     if let Some(e) = err.downcast_ref::<RestoreError>() {
         return match e {
@@ -80,6 +71,20 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
     FAILED
 }
 
+fn backup_code(e: &BackupError) -> u8 {
+    match e {
+        BackupError::InvalidInput(_) | BackupError::UnknownSelection(_) => INVALID_INPUT,
+        BackupError::AlreadyExists { .. } => CONFLICT,
+        BackupError::SameDisk { .. }
+        | BackupError::ForeignDataDir { .. }
+        | BackupError::NoSpace { .. }
+        | BackupError::Cassandra(_) => ENVIRONMENT,
+        BackupError::Repo(r) => repo_code(r),
+        BackupError::Store(o) => object_code(o),
+        BackupError::InStage { error, .. } => backup_code(error),
+    }
+}
+
 fn object_code(e: &ObjectError) -> u8 {
     match e {
         ObjectError::InvalidUrl { .. }
@@ -104,5 +109,23 @@ fn repo_code(e: &RepoError) -> u8 {
         RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
         RepoError::Io { .. } | RepoError::StateDir { .. } => ENVIRONMENT,
         _ => FAILED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_wrapped_in_its_stage_keeps_its_exit_code_and_says_the_stage() {
+        let no_space =
+            BackupError::NoSpace { path: "/backup/c/h/b".into(), keyspace: "shop".into(), needed: 10, available: 1 };
+        let wrapped = anyhow::Error::from(BackupError::InStage {
+            stage: cassette_backup::Stage::Copy,
+            error: Box::new(no_space),
+        });
+        assert_eq!(code_of(&wrapped), ENVIRONMENT);
+        let message = wrapped.to_string();
+        assert!(message.starts_with("copy stage: not enough free space in /backup/c/h/b"), "{message}");
     }
 }

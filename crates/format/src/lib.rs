@@ -8,8 +8,9 @@
 //! the same format. Each document says which version it is; a reader reads its own version and
 //! older ones, and refuses a newer one with "upgrade cassette".
 //!
-//! A backend only needs the store interface: a backend implements `cassette_store::Store`; it
-//! reads and writes these types through `to_json`/`from_json`.
+//! A backend only needs the store interface: it implements `cassette_store`'s three traits
+//! (`Store`, `BackupWriter`, `BackupReader`), and reads and writes these types through
+//! `to_json`/`from_json`; nothing above the store crate changes.
 //!
 //! ```
 //! use std::collections::BTreeMap;
