@@ -178,15 +178,7 @@ pub fn reconcile<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
-
-    fn manifest(name: &str, day: u32) -> Manifest {
-        let mut m = sample();
-        m.backup_name = name.into();
-        m.started_at = format!("2024-06-{day:02}T02:00:00Z").parse().unwrap();
-        m.finished_at = m.started_at + chrono::Duration::minutes(5);
-        m
-    }
+    use crate::manifest::samples::named as manifest;
 
     fn stamp(size: u64) -> ManifestStamp {
         ManifestStamp { size, mtime_ns: 1_700_000_000_000_000_000 }

@@ -291,11 +291,13 @@ impl Manifest {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// Sample manifests for tests of this crate and of the stores (feature `test-support`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod samples {
     use super::*;
 
-    pub(crate) fn file(path: &str, size: u64) -> FileEntry {
+    /// A file entry with a fixed hash and mtime.
+    pub fn file(path: &str, size: u64) -> FileEntry {
         FileEntry {
             path: path.into(),
             size,
@@ -307,7 +309,9 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn sample() -> Manifest {
+    /// A complete manifest of one keyspace, one table (a `Data.db` with its CRC32 and a
+    /// reused `Index.db`) and one configuration directory.
+    pub fn sample() -> Manifest {
         let started_at: DateTime<Utc> = "2024-06-01T02:00:00Z".parse().unwrap();
         let mut data = file("ks1/t1/nb-1-big-Data.db", 1000);
         data.digest_crc32 = Some(123_456);
@@ -351,6 +355,21 @@ pub(crate) mod tests {
         m.totals = m.compute_totals();
         m
     }
+
+    /// [`sample`] as backup `name`, started on 2024-06-`day` at 02:00 and finished 5 minutes later.
+    pub fn named(name: &str, day: u32) -> Manifest {
+        let mut m = sample();
+        m.backup_name = name.into();
+        m.started_at = format!("2024-06-{day:02}T02:00:00Z").parse().unwrap();
+        m.finished_at = m.started_at + chrono::Duration::minutes(5);
+        m
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::samples::sample;
+    use super::*;
 
     #[test]
     fn roundtrips_through_json_ending_with_a_newline() {

@@ -91,7 +91,7 @@ impl BackupSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
+    use crate::manifest::samples::sample;
 
     #[test]
     fn a_complete_backup_is_described_by_its_manifest_totals_and_times() {

@@ -174,15 +174,7 @@ impl IndexLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
-
-    fn manifest(name: &str, day: u32) -> Manifest {
-        let mut m = sample();
-        m.backup_name = name.into();
-        m.started_at = format!("2024-06-{day:02}T02:00:00Z").parse().unwrap();
-        m.finished_at = m.started_at + chrono::Duration::minutes(5);
-        m
-    }
+    use cassette_format::manifest::samples::named as manifest;
 
     #[test]
     fn record_forget_refresh_rebuild() {

@@ -87,66 +87,8 @@ impl ManifestFile for Manifest {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
-
-    pub(crate) fn file(path: &str, size: u64) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            size,
-            blake3: "ab".repeat(32),
-            digest_crc32: None,
-            mtime_ns: 1_700_000_000_123_456_789,
-            object: None,
-            reused_from: None,
-        }
-    }
-
-    pub(crate) fn sample() -> Manifest {
-        let started_at: DateTime<Utc> = "2024-06-01T02:00:00Z".parse().unwrap();
-        let mut data = file("ks1/t1/nb-1-big-Data.db", 1000);
-        data.digest_crc32 = Some(123_456);
-        let mut reused = file("ks1/t1/nb-1-big-Index.db", 50);
-        reused.reused_from = Some("previous".into());
-        let mut m = Manifest {
-            format: MANIFEST_FORMAT.into(),
-            format_version: MANIFEST_VERSION,
-            backup_name: "b1".into(),
-            cluster_name: "Test Cluster".into(),
-            node: NodeInfo {
-                host_id: "0f3c2d1e-aaaa-bbbb-cccc-123456789abc".into(),
-                address: "10.0.0.1".into(),
-                alias: None,
-                datacenter: "dc1".into(),
-                rack: "rack1".into(),
-                tokens: vec!["-9223372036854775808".into()],
-                cassandra_version: "4.1.5".into(),
-            },
-            snapshot_tag: "cassette-b1".into(),
-            started_at,
-            finished_at: started_at + chrono::Duration::seconds(90),
-            keyspaces: vec![KeyspaceEntry {
-                name: "ks1".into(),
-                schema_cql: "CREATE KEYSPACE ks1 ...;".into(),
-                tables: vec![TableEntry {
-                    name: "t1".into(),
-                    id: "0123456789abcdef0123456789abcdef".into(),
-                    schema_cql: Some("CREATE TABLE ks1.t1 ...;".into()),
-                    files: vec![data, reused],
-                    snapshot_sstables: Some(1),
-                }],
-            }],
-            config_dirs: vec![ConfigDirEntry {
-                source: "/etc/cassandra".into(),
-                stored_as: "cassette-meta/conf/0-cassandra".into(),
-                files: vec![file("cassette-meta/conf/0-cassandra/cassandra.yaml", 7)],
-            }],
-            totals: Totals::default(),
-        };
-        m.totals = m.compute_totals();
-        m
-    }
+    pub(crate) use cassette_format::manifest::samples::{file, sample};
 
     #[test]
     fn roundtrip_and_no_partial_left() {
