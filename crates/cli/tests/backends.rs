@@ -313,9 +313,16 @@ async fn purge(kind: BackendKind) {
     assert!(!still_used.is_empty(), "n4 and n5 reuse files the three oldest stored");
 
     let at = backend.location();
+    let requests_before = backend.server().filter(|_| kind == MOTO).map(|s| s.request_log().len());
     let purged =
         json_ok(run(node, &backend, &[], &["--json", "purge", "--keep-last", "2", "--backup-dir", &at]), "purge");
     assert_eq!((purged["deleted_backups"].as_u64(), purged["failed"].as_bool()), (Some(3), Some(false)), "{purged}");
+    if let (Some(n), Some(moto)) = (requests_before, backend.server()) {
+        // Moto only: S3 objects are deleted in DeleteObjects batches, not one request each.
+        let batches =
+            moto.request_log().into_iter().skip(n).filter(|r| r.method == "POST" && r.path.contains("?delete")).count();
+        assert!(batches > 0, "moto: the purge deleted objects with DeleteObjects batches");
+    }
     assert_eq!(listed(node, &backend), vec![("n4".to_string(), true), ("n5".to_string(), true)]);
     let after = backend.stored().await;
     for gone in ["n1", "n2", "n3"] {
