@@ -22,6 +22,10 @@
 //! [`s3::S3Server`] starts a real S3-compatible server (s3s-fs or moto) on loopback through
 //! `harness/s3/s3.sh`, one per call, with a bucket `cassette`.
 //!
+//! [`backend::Backend`] is where a test's backups go on any kind of repository (a directory, or
+//! a bucket on one of those servers), with a listing of what is stored and ways to read and
+//! corrupt it, so that one test body runs on every kind.
+//!
 //! [`dataset`] loads keyspaces of several table shapes (clustering keys, collections, counters,
 //! TTL'd rows, deletes, a secondary index) and dumps tables for before/after comparisons.
 //!
@@ -35,6 +39,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backend;
 mod cluster;
 pub mod dataset;
 pub mod s3;
