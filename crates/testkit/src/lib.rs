@@ -19,8 +19,9 @@
 //!
 //! (`CASSETTE_TEST_SLOT` moves the addresses to `127.<slot>.x.y` and adds `10 × slot` to the ports.)
 //!
-//! [`s3::S3Server`] starts a real S3-compatible server (s3s-fs or moto) on loopback through
-//! `harness/s3/s3.sh`, one per call, with a bucket `cassette`.
+//! [`s3::StoreServer`] starts a real object store server on loopback through `harness/s3/s3.sh`,
+//! one per call, with a bucket (container) `cassette`: s3s-fs or moto for S3, Azurite for Azure
+//! Blob, fake-gcs-server for GCS.
 //!
 //! [`backend::Backend`] is where a test's backups go on any kind of repository (a directory, or
 //! a bucket on one of those servers), with a listing of what is stored and ways to read and
