@@ -206,8 +206,9 @@ pub trait BackupReader: Send + Sync {
     /// Checks `files` fully (size, BLAKE3, `Data.db` CRC32) and returns the bad ones.
     async fn verify_files(&self, files: &[&FileEntry], parallel: usize, on_file: OnFile<'_>) -> Result<Vec<BadFile>>;
 
-    /// Fills `dir` (emptied first) with `files`, each verified; the backup's own files are
-    /// never handed out to be changed.
+    /// Fills `dir` (emptied first) with `files`: hard links to the files the verify stage
+    /// checked (copies of those an import may rewrite), or downloads verified as they arrive.
+    /// The backup's own files are never handed out to be changed.
     async fn fetch_table(&self, files: &[&FileEntry], dir: &Path) -> Result<()>;
 }
 
