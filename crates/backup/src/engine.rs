@@ -18,7 +18,7 @@ use crate::select::{KeyspaceSelection, select};
 use crate::table_copy::{TableCopy, snapshot_contents};
 use crate::{
     BackupError, BackupReport, BackupRequest, KeyspaceOutcome, Node, Progress, SNAPSHOT_TAG_PREFIX, Stage, Status,
-    TableOutcome,
+    TableError, TableOutcome,
 };
 
 /// Backs up the node: see the crate documentation for the stages. Returns a report whose
@@ -369,7 +369,9 @@ impl KeyspaceContext<'_> {
                     name: ks.name.clone(),
                     status: if failed.is_some() { Status::Failure } else { Status::Success },
                     duration_ms,
-                    error: failed.map(|t| format!("table {}: {}", t.table, t.error.clone().unwrap_or_default())),
+                    error: failed.map(|t| {
+                        format!("table {}: {}", t.table, t.error.as_ref().map(ToString::to_string).unwrap_or_default())
+                    }),
                 };
                 Ok((outcome, tables))
             }
@@ -438,7 +440,7 @@ impl KeyspaceContext<'_> {
         for (_table, copy, files, schema) in planned {
             let (table_entry, outcome) = match files {
                 Ok(files) => copy.run(files, schema).await,
-                Err(e) => copy.failed(e),
+                Err(e) => copy.failed(TableError::Snapshot(e)),
             };
             self.progress.table_finished(&outcome);
             entry.tables.push(table_entry);

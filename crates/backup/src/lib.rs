@@ -46,7 +46,7 @@ mod table_copy;
 pub use engine::{run_backup, take_snapshot};
 pub use error::BackupError;
 pub use progress::{NoProgress, Progress, Stage};
-pub use request::{BackupReport, BackupRequest, KeyspaceOutcome, Node, Status, TableOutcome};
+pub use request::{BackupReport, BackupRequest, KeyspaceOutcome, Node, Status, TableError, TableOutcome};
 
 /// Prefix of every snapshot tag cassette creates: snapshots with it that no running job owns
 /// are leftovers of an interrupted run, and are cleared.

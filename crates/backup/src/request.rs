@@ -65,6 +65,44 @@ impl BackupRequest {
     }
 }
 
+/// Why one table failed. The job goes on with the other tables; the manifest is not written,
+/// and running the same backup again retries what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    /// Cassandra's snapshot of the table is not what Cassandra says it holds (not found, no
+    /// `manifest.json`, listed files missing).
+    #[error("{0}")]
+    Snapshot(String),
+    /// The table's schema could not be stored.
+    #[error("{0}")]
+    Schema(String),
+    /// A file could not be stored (read, `Digest.crc32` mismatch, write, upload).
+    #[error("{0}")]
+    Store(String),
+    /// The journal could not record a stored file, so a resumed run could not trust it.
+    #[error("{0}")]
+    Journal(String),
+}
+
+impl TableError {
+    /// The word `error_kind` says in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TableError::Snapshot(_) => "snapshot",
+            TableError::Schema(_) => "schema",
+            TableError::Store(_) => "store",
+            TableError::Journal(_) => "journal",
+        }
+    }
+}
+
+fn message_of<S: serde::Serializer>(error: &Option<TableError>, s: S) -> Result<S::Ok, S::Error> {
+    match error {
+        Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
+}
+
 /// What happened to one table.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableOutcome {
@@ -74,9 +112,12 @@ pub struct TableOutcome {
     pub table: String,
     /// Outcome.
     pub status: Status,
-    /// Why it failed.
+    /// Why it failed (in JSON: its message, and `error_kind`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "message_of")]
+    pub error: Option<TableError>,
+    /// Which step of the table failed: `snapshot`, `schema`, `store` or `journal`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error_kind: Option<&'static str>,
     /// Files stored.
     pub files: u64,
     /// Bytes stored.

@@ -11,7 +11,7 @@ use cassette_repo::{FileContext, Journal, JournalRecord, RepoError, RepoLayout, 
 use cassette_store::{BackupWriter, FileToStore, Reuse, StoredIndex};
 use futures::StreamExt;
 
-use crate::{Progress, Status, TableOutcome};
+use crate::{Progress, Status, TableError, TableOutcome};
 
 pub(crate) struct TableCopy<'a> {
     pub table: &'a TableInfo,
@@ -75,7 +75,7 @@ impl TableCopy<'_> {
                 Err(e) => Err(e.to_string()),
             };
             if let Err(e) = stored {
-                error = Some(e);
+                error = Some(TableError::Schema(e));
             }
         }
         let to_store = files
@@ -98,7 +98,7 @@ impl TableCopy<'_> {
                     files_to_store.push(FileToStore { source: f.path, path, expected_crc32, reuse });
                 }
                 Err(e) => {
-                    error.get_or_insert(e.to_string());
+                    error.get_or_insert(TableError::Store(e.to_string()));
                 }
             }
         }
@@ -115,7 +115,7 @@ impl TableCopy<'_> {
                         table_id: t.id_hex(),
                     };
                     if let Err(e) = self.journal.lock().expect("journal lock").append_file(&context, &entry) {
-                        error.get_or_insert(e.to_string());
+                        error.get_or_insert(TableError::Journal(e.to_string()));
                     }
                     cassette_repo::fault::point("file-journaled");
                     self.progress.file_stored(entry.size, copied);
@@ -125,7 +125,7 @@ impl TableCopy<'_> {
                     entries.push(entry);
                 }
                 Err(e) => {
-                    error.get_or_insert(e);
+                    error.get_or_insert(TableError::Store(e));
                 }
             }
         }
@@ -133,10 +133,13 @@ impl TableCopy<'_> {
         // backup trusts only what a `synced` line covers).
         if error.is_none() && !entries.is_empty() {
             let synced = match self.backup.make_durable().await {
-                Ok(()) => {
-                    self.journal.lock().expect("journal lock").append(&JournalRecord::Synced).map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
+                Ok(()) => self
+                    .journal
+                    .lock()
+                    .expect("journal lock")
+                    .append(&JournalRecord::Synced)
+                    .map_err(|e| TableError::Journal(e.to_string())),
+                Err(e) => Err(TableError::Store(e.to_string())),
             };
             if let Err(e) = synced {
                 error = Some(e);
@@ -148,6 +151,7 @@ impl TableCopy<'_> {
             keyspace: t.keyspace.clone(),
             table: t.name.clone(),
             status: if error.is_none() { Status::Success } else { Status::Failure },
+            error_kind: error.as_ref().map(TableError::kind),
             error,
             files: totals.files,
             bytes: totals.bytes,
@@ -167,12 +171,13 @@ impl TableCopy<'_> {
 
     /// The outcome of a table that failed before any copy (its snapshot is not what Cassandra
     /// says it holds).
-    pub fn failed(&self, error: String) -> (TableEntry, TableOutcome) {
+    pub fn failed(&self, error: TableError) -> (TableEntry, TableOutcome) {
         let t = self.table;
         let outcome = TableOutcome {
             keyspace: t.keyspace.clone(),
             table: t.name.clone(),
             status: Status::Failure,
+            error_kind: Some(error.kind()),
             error: Some(error),
             files: 0,
             bytes: 0,

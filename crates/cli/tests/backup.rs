@@ -219,6 +219,7 @@ async fn a_corrupted_data_file_is_caught_by_its_digest_and_the_backup_stays_inco
     assert_eq!(report["complete"], false);
     let readings = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "readings").unwrap();
     assert_eq!(readings["status"], "FAILURE");
+    assert_eq!(readings["error_kind"], "store", "a file that cannot be stored: {readings}");
     let message = readings["error"].as_str().unwrap();
     assert!(
         message.contains(&file) && message.to_lowercase().contains("crc"),

@@ -85,6 +85,7 @@ async fn a_table_whose_snapshot_files_are_not_all_found_fails_and_nothing_looks_
     assert_eq!(report["complete"], false);
     let readings = table_outcome(&report, "readings");
     assert_eq!(readings["status"], "FAILURE");
+    assert_eq!(readings["error_kind"], "snapshot", "the snapshot lacks a listed file: {readings}");
     let message = readings["error"].as_str().unwrap();
     let file = removed.file_name().unwrap().to_string_lossy();
     let snapshot_dir = removed.parent().unwrap().display().to_string();
@@ -151,6 +152,7 @@ async fn a_data_dir_that_is_not_the_nodes_is_refused_and_with_the_override_an_em
     for t in dataset::TABLES {
         let o = table_outcome(&report, t);
         assert_eq!(o["status"], "FAILURE", "{o}");
+        assert_eq!(o["error_kind"], "snapshot", "{o}");
         let message = o["error"].as_str().unwrap();
         assert!(message.contains(e) && message.contains("snapshot"), "names the directory looked in: {message}");
     }

@@ -1,5 +1,6 @@
-//! A restore killed (`kill -9`) while `nodetool import` runs: the import's process dies with
-//! cassette instead of running on, and the same command run again finishes the restore.
+//! A restore killed (`kill -9`) while `nodetool import` runs (the import's process dies with
+//! cassette instead of running on), or whose import fails (reported as a load failure): the same
+//! command run again finishes the restore.
 
 // One job per node: the job turn is held across awaits on purpose.
 #![allow(clippy::await_holding_lock)]
@@ -100,4 +101,49 @@ async fn a_killed_restore_leaves_no_import_running_and_resumes() {
         assert_eq!(&dataset::dump(&session, &ks, t).await, rows, "{ks}.{t} after the resumed restore");
     }
     assert!(!Path::new(&format!("/proc/{import_pid}")).exists() || !running(import_pid));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_import_is_reported_as_a_load_failure_and_the_rerun_loads_without_truncating_again() {
+    let cluster = solo();
+    let node = &cluster.nodes[0];
+    let session = cluster.session().await;
+    let ks = unique_name("failimp");
+    dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
+    let before = dataset::dump(&session, &ks, "readings").await;
+    let root = other_disk_dir();
+    let r = root.path().to_str().unwrap();
+    let table = format!("{ks}.readings");
+    let _turn = serial();
+    backup_ok(node, root.path(), "failed", &["-k", &ks, "-t", &table]);
+
+    // A nodetool whose import fails; every other call is the real nodetool.
+    let tools = tempfile::tempdir().unwrap();
+    let wrapper = tools.path().join("nodetool");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = import ]; then echo 'error: import refused by the test' >&2; exit 1; fi\ndone\nexec {} \"$@\"\n",
+            cassette_testkit::nodetool_launcher().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let args = ["--json", "restore", "--name", "failed", "--backup-dir", r, "-k", &ks, "-t", &table];
+    let out = cassette_with_nodetool(node, &wrapper, &args);
+    assert_eq!(out.status.code(), Some(1), "a failed table fails the restore: {}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let readings = &report["tables"][0];
+    assert_eq!((&readings["status"], &readings["error_kind"]), (&"FAILURE".into(), &"load".into()), "{readings}");
+    assert!(readings["error"].as_str().unwrap().contains("import refused by the test"), "{readings}");
+    assert_eq!(readings["truncated"], true, "{readings}");
+
+    // Again with the real nodetool: not truncated twice, loaded, every row back.
+    let out = cassette(node, &args);
+    assert!(out.status.success(), "the rerun: {}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let readings = &report["tables"][0];
+    assert_eq!((&readings["truncated"], &readings["loaded"]), (&false.into(), &true.into()), "{readings}");
+    assert!(readings.get("error_kind").is_none(), "{readings}");
+    assert_eq!(dataset::dump(&session, &ks, "readings").await, before, "{ks}.readings after the rerun");
 }

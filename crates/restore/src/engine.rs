@@ -15,7 +15,8 @@ use crate::select::{Planned, Rename, select_tables};
 use crate::stage::{clear_leftovers, importable, table_staging_dir};
 use crate::verify::verify_plan;
 use crate::{
-    KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableOutcome,
+    KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableError,
+    TableOutcome,
 };
 use cassette_store::BackupReader;
 use cassette_store::locate::Located;
@@ -300,8 +301,9 @@ impl TableContext<'_> {
         debug_assert!(live.contains_key(&name));
         let (ks, table) = (p.live_keyspace.as_str(), p.live_table.as_str());
         let mut out = outcome(p);
-        let finish = |mut out: TableOutcome, error: Option<String>| {
+        let finish = |mut out: TableOutcome, error: Option<TableError>| {
             out.status = if error.is_some() { Status::Failure } else { Status::Success };
+            out.error_kind = error.as_ref().map(TableError::kind);
             out.error = error;
             out.duration_ms = started.elapsed().as_millis() as u64;
             Ok(out)
@@ -311,7 +313,10 @@ impl TableContext<'_> {
             if self.req.clear_truncate_snapshots
                 && let Err(e) = self.clear_truncate_snapshots(ks, table, live).await
             {
-                return finish(out, Some(format!("clearing the truncate snapshots failed: {e}")));
+                return finish(
+                    out,
+                    Some(TableError::ClearSnapshots(format!("clearing the truncate snapshots failed: {e}"))),
+                );
             }
             return finish(out, None);
         }
@@ -326,7 +331,10 @@ impl TableContext<'_> {
                 self.progress.stage(Stage::Truncate, &name);
                 let before = self.truncate_snapshot_tags(ks, table, live);
                 if let Err(e) = self.node.cql.truncate(ks, table).await {
-                    return finish(out, Some(format!("TRUNCATE failed (every node must be up): {e}")));
+                    return finish(
+                        out,
+                        Some(TableError::Truncate(format!("TRUNCATE failed (every node must be up): {e}"))),
+                    );
                 }
                 // The snapshot TRUNCATE just took (auto_snapshot): the one that was not there before.
                 let snapshot = self.truncate_snapshot_tags(ks, table, live).difference(&before).last().cloned();
@@ -347,22 +355,25 @@ impl TableContext<'_> {
             if !files.is_empty() {
                 let dir = table_staging_dir(self.run_dir, ks, table);
                 if let Err(e) = self.source.fetch_table(&files, &dir).await {
-                    return finish(out, Some(format!("staging the SSTables failed: {e}")));
+                    return finish(out, Some(TableError::Stage(format!("staging the SSTables failed: {e}"))));
                 }
                 let opts = ImportOptions { copy_data: true, ..Default::default() };
                 let imported = self.node.nodetool.import(ks, table, std::slice::from_ref(&dir), &opts).await;
                 let _ = std::fs::remove_dir_all(&dir);
                 match imported {
                     Ok(text) if text.to_lowercase().contains("failed") => {
-                        return finish(out, Some(format!("nodetool import reported a failure: {}", text.trim())));
+                        return finish(
+                            out,
+                            Some(TableError::Load(format!("nodetool import reported a failure: {}", text.trim()))),
+                        );
                     }
                     Ok(_) => {}
                     Err(e) => {
                         return finish(
                             out,
-                            Some(format!(
+                            Some(TableError::Load(format!(
                                 "loading failed (run the same restore again to retry; the table stays truncated): {e}"
-                            )),
+                            ))),
                         );
                     }
                 }
@@ -381,7 +392,10 @@ impl TableContext<'_> {
         }
         if self.req.clear_truncate_snapshots && (out.loaded || mode == Mode::TruncateOnly) {
             if let Err(e) = self.clear_truncate_snapshots(ks, table, live).await {
-                return finish(out, Some(format!("clearing the truncate snapshots failed: {e}")));
+                return finish(
+                    out,
+                    Some(TableError::ClearSnapshots(format!("clearing the truncate snapshots failed: {e}"))),
+                );
             }
             out.truncate_snapshot = None;
         }
@@ -425,6 +439,7 @@ fn outcome(p: &Planned<'_>) -> TableOutcome {
         backup_table: p.entry.name.clone(),
         status: Status::Success,
         error: None,
+        error_kind: None,
         truncated: false,
         loaded: false,
         skipped: None,

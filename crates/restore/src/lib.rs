@@ -66,5 +66,5 @@ pub use engine::run_restore;
 pub use error::{BadFile, RestoreError};
 pub use offline::{OfflineOptions, OfflineReport, run_offline_restore};
 pub use progress::{NoProgress, Progress, Stage};
-pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableOutcome};
+pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableError, TableOutcome};
 pub use select::Rename;

@@ -95,6 +95,43 @@ impl RestoreRequest {
     }
 }
 
+/// Why one table's restore failed. The job goes on with the other tables; running the same
+/// restore again retries from the journal (a truncated table is not truncated again).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    /// `TRUNCATE` failed.
+    #[error("{0}")]
+    Truncate(String),
+    /// The table's SSTables could not be staged for the import.
+    #[error("{0}")]
+    Stage(String),
+    /// `nodetool import` failed or reported a failure.
+    #[error("{0}")]
+    Load(String),
+    /// The truncate snapshots could not be cleared (`--clear-truncate-snapshots`).
+    #[error("{0}")]
+    ClearSnapshots(String),
+}
+
+impl TableError {
+    /// The word `error_kind` says in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TableError::Truncate(_) => "truncate",
+            TableError::Stage(_) => "stage",
+            TableError::Load(_) => "load",
+            TableError::ClearSnapshots(_) => "clear_snapshots",
+        }
+    }
+}
+
+fn message_of<S: serde::Serializer>(error: &Option<TableError>, s: S) -> Result<S::Ok, S::Error> {
+    match error {
+        Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
+}
+
 /// What happened (or, in a dry run, would happen) to one table.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableOutcome {
@@ -108,9 +145,12 @@ pub struct TableOutcome {
     pub backup_table: String,
     /// Outcome.
     pub status: Status,
-    /// Why it failed.
+    /// Why it failed (in JSON: its message, and `error_kind`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "message_of")]
+    pub error: Option<TableError>,
+    /// Which step of the table failed: `truncate`, `stage`, `load` or `clear_snapshots`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error_kind: Option<&'static str>,
     /// Truncated by this run.
     pub truncated: bool,
     /// Loaded by this run.

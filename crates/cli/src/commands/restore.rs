@@ -81,7 +81,7 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
             notes.push(s.clone());
         }
         if let Some(e) = &t.error {
-            notes.push(e.clone());
+            notes.push(e.to_string());
         }
         println!(
             "table {:<40} {status:<8} {:>7} ms  {}",
