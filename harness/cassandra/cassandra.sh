@@ -14,6 +14,7 @@
 #                --name NAME (default: dev) --nodes N (1..9, default 1) --first-ip 127.0.0.1
 #                --jmx-base 7100 (node i gets JMX port jmx-base + 100*(i-1)) --data-dirs N (JBOD, default 1)
 #                --heap 384m --storage-compat CASSANDRA_4|NONE (5.0 only) --uuid-ids true|false (4.1 and later)
+#                --commitlog-segment-mb N (commitlog_segment_size; point-in-time tests use 1)
 #                --secure: secured like a production node (kept by restarts of the same --name):
 #                  CQL PasswordAuthenticator + CassandraAuthorizer (superuser cassandra/cassandra),
 #                  client-to-node TLS with require_client_auth, JMX authentication (user cassette)
@@ -23,7 +24,8 @@
 # Layout: $CASSETTE_CLUSTER_ROOT (default /tmp/cassette-clusters)/NAME/
 #   cluster.json            what the Rust test fixture reads: version, nodes, ips, jmx ports, dirs
 #   nodetool                this cluster's nodetool (the launcher with its version's jars)
-#   nodeI/conf/cassandra.yaml, nodeI/conf/logback.xml
+#   nodeI/conf/cassandra.yaml, nodeI/conf/logback.xml (conf/ is first on the node's classpath, as
+#     in the stock scripts: Cassandra finds conf/commitlog_archiving.properties there)
 #   nodeI/data1..N, commitlog, saved_caches, hints, cdc_raw, logs/system.log, logs/stdout.log, pid
 #   secure/ (--secure; 0700, files 0600): ca.pem (the cluster's test CA), nodeI.pem/.key and
 #     nodeI-keystore.p12 (PKCS12, the node's IP as subject alternative name), truststore.p12 (the
@@ -200,7 +202,7 @@ jvm_options() {
 
 # --- option parsing shared by the subcommands -------------------------------------------------
 VERSION_GIVEN=0 NAME=dev NODES=1 FIRST_IP=127.0.0.1 JMX_BASE=7100 DATA_DIRS=1 HEAP=384m NODE=1
-STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0
+STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0 COMMITLOG_SEGMENT_MB=
 parse_opts() {
   REST=()
   while [ $# -gt 0 ]; do
@@ -214,6 +216,7 @@ parse_opts() {
       --heap) HEAP=$2; shift 2 ;;
       --storage-compat) STORAGE_COMPAT=$2; shift 2 ;;
       --uuid-ids) UUID_IDS=$2; shift 2 ;;
+      --commitlog-segment-mb) COMMITLOG_SEGMENT_MB=$2; shift 2 ;;
       --secure) SECURE=1; shift ;;
       --jmx-tls) SECURE=1; JMX_TLS=1; shift ;;
       --node) NODE=$2; shift 2 ;;
@@ -261,6 +264,7 @@ compaction_throughput: 0MiB/s
 uuid_sstable_identifiers_enabled: $UUID_IDS
 EOF
       [ "$VERSION" = 5.0 ] && echo "storage_compatibility_mode: $STORAGE_COMPAT"
+      [ -z "$COMMITLOG_SEGMENT_MB" ] || echo "commitlog_segment_size: ${COMMITLOG_SEGMENT_MB}MiB"
       ;;
     4.0)
       cat <<EOF
@@ -270,6 +274,7 @@ memtable_offheap_space_in_mb: 64
 key_cache_size_in_mb: 0
 compaction_throughput_mb_per_sec: 0
 EOF
+      [ -z "$COMMITLOG_SEGMENT_MB" ] || echo "commitlog_segment_size_in_mb: $COMMITLOG_SEGMENT_MB"
       ;;
   esac
   return 0
@@ -511,7 +516,7 @@ launch_node() {
     -Dcassandra-foreground=yes "${JMX_OPTS[@]}" \
     -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=5000 \
     -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.migration_task_wait_in_seconds=1 \
-    -cp "$(classpath)" org.apache.cassandra.service.CassandraDaemon \
+    -cp "$d/conf:$(classpath)" org.apache.cassandra.service.CassandraDaemon \
     >"$d/logs/stdout.log" 2>&1 </dev/null &
   echo $! > "$d/pid"
 }
@@ -556,6 +561,7 @@ DATA_DIRS=$DATA_DIRS
 HEAP=$HEAP
 STORAGE_COMPAT=$STORAGE_COMPAT
 UUID_IDS=$UUID_IDS
+COMMITLOG_SEGMENT_MB=$COMMITLOG_SEGMENT_MB
 SECURE=$SECURE
 JMX_TLS=$JMX_TLS
 EOF

@@ -183,6 +183,13 @@ pub enum Command {
         /// automatically when missing or damaged).
         #[arg(long)]
         rebuild_index: bool,
+        /// Show, per node, the times a restore can reach (from the oldest complete backup to the
+        /// newest archived commitlog segment), gaps, and the archived segments.
+        #[arg(long)]
+        commitlog: bool,
+        /// With --commitlog: also what waits in this node's spool.
+        #[arg(long, requires = "commitlog", env = "CASSETTE_COMMITLOG_SPOOL", value_name = "DIR")]
+        spool: Option<PathBuf>,
     },
     /// Check stored files against their manifests: every byte hashed again (or --quick: present
     /// with the right size). Names each missing, truncated or corrupted file; exit 1 on any.
@@ -243,6 +250,11 @@ pub enum Command {
     /// The configuration file: every option of the command line, set once in cassette.toml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Point-in-time recovery: archive the node's commitlog segments into the repository
+    /// (`install`, then Cassandra runs `archive`; `ship` stores them). `list --commitlog`
+    /// shows what each node can be restored to; `restore --offline --until TIME` does it.
+    #[command(subcommand)]
+    Commitlog(CommitlogCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,6 +315,13 @@ pub struct AgentArgs {
     /// Allow a backup directory on the same filesystem as a data directory.
     #[arg(long)]
     pub allow_same_disk: bool,
+    /// Ship the node's archived commitlog segments from this spool (set up by `cassette
+    /// commitlog install`) into the backup directory, continuously: point-in-time recovery.
+    #[arg(long, env = "CASSETTE_COMMITLOG_SPOOL", value_name = "DIR")]
+    pub commitlog_spool: Option<PathBuf>,
+    /// Seconds between two shipping runs.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub commitlog_ship_interval: u64,
 }
 
 #[derive(Debug, Args)]
@@ -430,9 +449,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup's name.
-    #[arg(long)]
-    pub name: String,
+    /// The backup's name (with --until: default, the newest complete backup that finished
+    /// before that time).
+    #[arg(long, required_unless_present = "until")]
+    pub name: Option<String>,
     #[command(flatten)]
     pub repo: RepoArgs,
     #[command(flatten)]
@@ -519,6 +539,81 @@ pub struct OfflineArgs {
     /// Seconds the start command and the node's start-up (CQL, UN) may take.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub start_timeout: u64,
+    /// Restore to this point in time (UTC, to the second: 2026-12-02T10:15:00Z): the backup,
+    /// then the node's archived commitlog segments replayed up to it (see `cassette commitlog`).
+    /// Offline only; a time outside the node's recoverable windows is refused before anything
+    /// is touched.
+    #[arg(long, requires = "offline", value_name = "TIME", value_parser = point_in_time)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The node's commitlog_archiving.properties, where a restore to a point in time writes
+    /// (then removes) the restore settings.
+    #[arg(long, env = "CASSETTE_COMMITLOG_ARCHIVING_PROPERTIES", default_value = DEFAULT_ARCHIVING_PROPERTIES, value_name = "FILE")]
+    pub commitlog_archiving_properties: PathBuf,
+    /// The node's system.log, read after a restore to a point in time for the number of
+    /// mutations Cassandra replayed.
+    #[arg(long, env = "CASSETTE_CASSANDRA_LOG", value_name = "FILE")]
+    pub cassandra_log: Option<PathBuf>,
+}
+
+/// Where packages put the file (the Debian and RPM packages' configuration directory).
+pub const DEFAULT_ARCHIVING_PROPERTIES: &str = "/etc/cassandra/commitlog_archiving.properties";
+
+/// `--until`: RFC 3339, whole seconds (Cassandra before 4.1.10 and 5.0.9 reads no finer).
+fn point_in_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| format!("{e}: give a UTC time such as 2026-12-02T10:15:00Z"))?
+        .to_utc();
+    if chrono::Timelike::nanosecond(&t) != 0 {
+        return Err("give the time to the second (Cassandra's restore_point_in_time has no finer unit before 4.1.10 and 5.0.9)".into());
+    }
+    Ok(t)
+}
+
+/// `cassette commitlog`: point-in-time recovery on the node.
+#[derive(Debug, Subcommand)]
+pub enum CommitlogCommand {
+    /// Set the node up for point-in-time recovery: write the archive_command line of its
+    /// commitlog_archiving.properties (it calls `cassette commitlog archive`) and the spool's
+    /// identity (cluster name and host ID, asked by CQL). Cassandra reads the file at start-up:
+    /// restart the node afterwards.
+    Install {
+        /// The spool directory: segments wait there to be shipped. On the commitlog's filesystem,
+        /// segments are hard-linked, not copied. No spaces (Cassandra splits the command on them).
+        #[arg(long, env = "CASSETTE_COMMITLOG_SPOOL", value_name = "DIR")]
+        spool: PathBuf,
+        /// The file to change.
+        #[arg(long, env = "CASSETTE_COMMITLOG_ARCHIVING_PROPERTIES", default_value = DEFAULT_ARCHIVING_PROPERTIES, value_name = "FILE")]
+        commitlog_archiving_properties: PathBuf,
+        /// The cassette executable the command calls (default: this one).
+        #[arg(long, value_name = "FILE")]
+        cassette_path: Option<PathBuf>,
+        /// Print the line and the file it would write; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The archive command Cassandra runs for each finished segment: hard-link (or copy) it into
+    /// the spool, fsync, exit 0. No network: it never makes Cassandra wait on the repository.
+    Archive {
+        /// The spool directory.
+        #[arg(long, value_name = "DIR")]
+        spool: PathBuf,
+        /// The segment's path (Cassandra's %path).
+        path: PathBuf,
+        /// The segment's name (Cassandra's %name).
+        name: String,
+    },
+    /// Ship the spooled segments into the repository (each stored with its BLAKE3 and size,
+    /// then removed from the spool), once; `cassette agent --commitlog-spool` does it
+    /// continuously. Exit 1 if some could not be shipped (they wait for the next run).
+    Ship {
+        /// The spool directory.
+        #[arg(long, env = "CASSETTE_COMMITLOG_SPOOL", value_name = "DIR")]
+        spool: PathBuf,
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

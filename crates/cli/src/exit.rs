@@ -51,9 +51,20 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
     if let Some(r) = err.downcast_ref::<RepoError>() {
         return repo_code(r);
     }
+    if let Some(c) = err.downcast_ref::<cassette_commitlog::CommitlogError>() {
+        use cassette_commitlog::CommitlogError as C;
+        return match c {
+            C::Refused(_) => INVALID_INPUT,
+            C::Busy { .. } => CONFLICT,
+            C::Io { .. } => ENVIRONMENT,
+            C::Store(o) => object_code(o),
+            _ => FAILED,
+        };
+    }
     if let Some(f) = err.downcast_ref::<cassette_repo::FormatError>() {
         return match f {
             cassette_repo::FormatError::InvalidBackupName { .. }
+            | cassette_repo::FormatError::ReservedBackupName { .. }
             | cassette_repo::FormatError::InvalidComponent { .. } => INVALID_INPUT,
             _ => FAILED,
         };
@@ -105,7 +116,8 @@ fn repo_code(e: &RepoError) -> u8 {
         | RepoError::InvalidComponent { .. }
         | RepoError::NotFound { .. }
         | RepoError::Incomplete { .. }
-        | RepoError::NoRepository { .. } => INVALID_INPUT,
+        | RepoError::NoRepository { .. }
+        | RepoError::Format(cassette_repo::FormatError::ReservedBackupName { .. }) => INVALID_INPUT,
         RepoError::LockHeld { .. } | RepoError::AlreadyExists { .. } => CONFLICT,
         RepoError::Io { .. } | RepoError::StateDir { .. } => ENVIRONMENT,
         _ => FAILED,

@@ -16,6 +16,15 @@ pub enum FormatError {
         name: String,
     },
 
+    /// The name of a directory the layout keeps for something else than backups.
+    #[error(
+        "the backup name {name:?} is reserved: the node's archived commitlog segments are stored under it; choose another name"
+    )]
+    ReservedBackupName {
+        /// The refused name.
+        name: String,
+    },
+
     /// A cluster name, host ID, keyspace or table name cannot be used as a directory name.
     #[error(
         "invalid {kind} {value:?}: {reason}; it is used as a directory name in the repository, pick one without '/' or control characters"

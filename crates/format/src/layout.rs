@@ -55,6 +55,12 @@ pub const TOMBSTONE_PATH: &str = "cassette-meta/deleted.json";
 /// The start of a restore marker's path relative to a backup (`restore-<host_id>.json`).
 pub const RESTORE_MARKER_PREFIX: &str = "cassette-meta/restore-";
 
+/// Whether a directory (or prefix) of a node holds a backup: not a dot-entry, and not the
+/// node's archived commitlog segments ([`crate::commitlog::COMMITLOG_DIR`]).
+pub fn is_backup_dir(name: &str) -> bool {
+    !name.starts_with('.') && name != crate::commitlog::COMMITLOG_DIR
+}
+
 /// `<keyspace>/<table>`: where a table's SSTable components go, relative to the backup.
 pub fn table_path(keyspace: &str, table: &str) -> Result<String> {
     Ok(format!("{}/{}", path_component("keyspace", keyspace)?, path_component("table", table)?))

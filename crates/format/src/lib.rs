@@ -46,9 +46,12 @@
 //! - [`BackupSummary`]: one backup in a listing; [`report`]: outcome words.
 //! - [`ContentHasher`] and [`StoredFile`]: BLAKE3, `Digest.crc32`'s CRC32 and size in one pass.
 //! - [`RepositoryFormat`]: the repository's version.
+//! - [`commitlog`]: archived commitlog segments ([`SegmentName`], [`SegmentRecord`]) and the
+//!   times a restore can reach from a node's backups and segments ([`commitlog::windows`]).
 
 #![deny(missing_docs)]
 
+pub mod commitlog;
 pub mod error;
 pub mod hash;
 pub mod index;
@@ -62,6 +65,7 @@ pub mod retention;
 pub mod summary;
 pub mod version;
 
+pub use commitlog::{SegmentName, SegmentRecord};
 pub use error::{FormatError, Result};
 pub use hash::{ContentHasher, StoredFile};
 pub use index::{IndexEntry, ManifestStamp, NodeIndex};

@@ -34,13 +34,20 @@ impl BackupName {
     /// use cassette_format::BackupName;
     /// assert!(BackupName::parse("nightly-2024.06.01").is_ok());
     /// assert!(BackupName::parse("../etc").is_err());
+    /// assert!(BackupName::parse("commitlog").is_err(), "the node's archived segments are there");
     /// ```
     pub fn parse(s: &str) -> Result<Self> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         let valid = s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.len() <= MAX_BACKUP_NAME_LEN
             && s.chars().all(ok_char);
-        if valid { Ok(BackupName(s.to_owned())) } else { Err(FormatError::InvalidBackupName { name: s.to_owned() }) }
+        if !valid {
+            return Err(FormatError::InvalidBackupName { name: s.to_owned() });
+        }
+        if s == crate::commitlog::COMMITLOG_DIR {
+            return Err(FormatError::ReservedBackupName { name: s.to_owned() });
+        }
+        Ok(BackupName(s.to_owned()))
     }
 
     /// The name as a string slice.

@@ -100,4 +100,14 @@ impl ObjectError {
     pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
         ObjectError::Io { action, path: path.display().to_string(), source }
     }
+
+    /// Whether the object or file read is not there.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            ObjectError::Store { source: object_store::Error::NotFound { .. }, .. } | ObjectError::NotFound { .. } => true,
+            ObjectError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            ObjectError::Repo(cassette_repo::RepoError::Io { source, .. }) => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
 }

@@ -25,7 +25,7 @@ use object_store::path::Path as Key;
 use object_store::{ObjectMeta, ObjectStoreExt, PutMode};
 
 use crate::error::{ObjectError, Result};
-use crate::list::{children, list_node, nodes};
+use crate::list::{list_node, nodes};
 use crate::repo::{RemoteBackup, RemoteRepo};
 
 /// What one garbage collection removed.
@@ -85,7 +85,7 @@ pub async fn collect_garbage(
     now: DateTime<Utc>,
 ) -> Result<Collected> {
     // Every backup's manifest, or for those without one its objects, 32 reads at a time.
-    let names = children(repo, node).await?;
+    let names = crate::list::backup_names(repo, node).await?;
     let mut found = futures::stream::iter(names.into_iter().map(|name| async move {
         let b = RemoteBackup { node: node.clone(), prefix: node.clone().join(name.as_str()), name };
         let listed = match repo.get_small(&b.manifest()).await? {

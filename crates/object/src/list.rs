@@ -27,6 +27,11 @@ pub(crate) async fn children(repo: &RemoteRepo, prefix: &Key) -> Result<Vec<Stri
     Ok(names)
 }
 
+/// The backup names under a node's prefix (its archived commitlog segments are not a backup).
+pub(crate) async fn backup_names(repo: &RemoteRepo, node: &Key) -> Result<Vec<String>> {
+    Ok(children(repo, node).await?.into_iter().filter(|n| cassette_repo::layout::is_backup_dir(n)).collect())
+}
+
 /// The backups of every node (optionally one cluster and/or host), sorted like a local listing.
 pub async fn list_backups(repo: &RemoteRepo, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
     let mut out = Vec::new();
@@ -57,7 +62,7 @@ pub(crate) async fn nodes(
 /// deleted (tombstone) are not listed.
 pub async fn list_node(repo: &RemoteRepo, cluster: &str, host_id: &str) -> Result<Vec<BackupSummary>> {
     let node = repo.node_key(cluster, host_id)?;
-    let names = children(repo, &node).await?;
+    let names = backup_names(repo, &node).await?;
     let index = repo.load_index(&node).await;
     // Collected first: a stream over a borrowing closure trips rustc's Send inference.
     let jobs: Vec<_> = names

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 pub use cassette_format::layout::{
     INDEX_FILE, INDEX_LOCK_FILE, JOURNAL_FILE, JOURNAL_PATH, LOCK_FILE, MANIFEST_FILE, META_DIR, PARTIAL_SUFFIX,
     REPOSITORY_FORMAT_FILE, RESTORE_MARKER_PREFIX, RESTORE_STAGING_DIR, SCHEMA_FILE, SCHEMA_PATH, TOMBSTONE_PATH,
-    relative_path,
+    is_backup_dir, relative_path,
 };
 use cassette_format::layout::{conf_path, table_path, table_schema_path};
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::model::{AgentJobRequest, AgentJobView, NodeView, StoredBackup};
+use crate::model::{AgentJobRequest, AgentJobView, CommitlogView, NodeView, StoredBackup};
 
 /// Calls one agent.
 #[derive(Clone)]
@@ -57,6 +57,11 @@ impl AgentClient {
     /// Every backup in the agent's repository.
     pub async fn backups_all(&self) -> Result<Vec<StoredBackup>, String> {
         self.send(self.http.get(format!("{}/v1/backups", self.base))).await
+    }
+
+    /// The agent's commitlog archiving.
+    pub async fn commitlog(&self) -> Result<CommitlogView, String> {
+        self.send(self.http.get(format!("{}/v1/commitlog", self.base))).await
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, String> {

@@ -90,9 +90,58 @@ pub async fn render(coordinator: &Coordinator) -> Result<String, String> {
         repo_backups.get_or_create(&NodeLabel { node }).set(count);
     }
 
+    let views = futures_util::future::join_all(agents.iter().map(|a| a.commitlog())).await;
+    record_commitlog(&mut registry, views.into_iter().flatten().collect());
+
     let mut out = String::new();
     encode(&mut out, &registry).map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// Point-in-time recovery, per node whose agent ships its commitlog.
+fn record_commitlog(registry: &mut Registry, views: Vec<crate::model::CommitlogView>) {
+    let spool = gauges::<NodeLabel>(registry, "commitlog_spool_segments", "Commitlog segments waiting in the node's spool to be shipped");
+    let shipped = gauges::<NodeLabel>(
+        registry,
+        "commitlog_last_shipped_timestamp_seconds",
+        "The last write of the newest commitlog segment of the node archived in the repository",
+    );
+    let age = gauges::<NodeLabel>(
+        registry,
+        "commitlog_recovery_point_age_seconds",
+        "Seconds since the last archived write: what a restore to now would miss at least",
+    );
+    let from = gauges::<NodeLabel>(
+        registry,
+        "commitlog_recoverable_from_timestamp_seconds",
+        "The start of the node's newest recoverable window (the end of the backup it starts from)",
+    );
+    let until = gauges::<NodeLabel>(
+        registry,
+        "commitlog_recoverable_until_timestamp_seconds",
+        "The end of the node's newest recoverable window (its last archived write)",
+    );
+    let gaps = gauges::<NodeLabel>(registry, "commitlog_gaps", "Gaps between the node's archived commitlog segments");
+    let seconds = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp_millis() as f64 / 1000.0);
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    for v in views.into_iter().filter(|v| v.enabled) {
+        let Some(node) = v.host_id.clone() else { continue };
+        let label = NodeLabel { node };
+        spool.get_or_create(&label).set(v.spool_segments as f64);
+        gaps.get_or_create(&label).set(v.gaps as f64);
+        if let Some(t) = v.newest_archived_write.as_deref().and_then(seconds) {
+            shipped.get_or_create(&label).set(t);
+            age.get_or_create(&label).set(now - t);
+        }
+        if let Some(w) = v.windows.last() {
+            if let Some(t) = seconds(&w.from) {
+                from.get_or_create(&label).set(t);
+            }
+            if let Some(t) = seconds(&w.until) {
+                until.get_or_create(&label).set(t);
+            }
+        }
+    }
 }
 
 fn record_jobs(registry: &mut Registry, jobs: &[ClusterJob]) {

@@ -506,6 +506,45 @@ pub struct AgentJobView {
     pub report: Option<serde_json::Value>,
 }
 
+/// An agent's commitlog archiving (`GET /v1/commitlog` on an agent): its spool, its shipper,
+/// and what its node can be restored to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitlogView {
+    /// The agent ships a spool (`--commitlog-spool`).
+    pub enabled: bool,
+    /// The node whose segments it ships (the spool's host ID).
+    pub host_id: Option<String>,
+    /// Segments waiting in the spool.
+    pub spool_segments: u64,
+    /// Their bytes.
+    pub spool_bytes: u64,
+    /// When the oldest waiting segment was archived.
+    pub spool_oldest_archived_at: Option<String>,
+    /// When the shipper last ran, and its error if it stopped early.
+    pub last_run_at: Option<String>,
+    /// Why the last run stopped early (the segments wait in the spool).
+    pub last_error: Option<String>,
+    /// The last write of the newest segment archived in the repository.
+    pub newest_archived_write: Option<String>,
+    /// The times a restore can reach, oldest first.
+    pub windows: Vec<RecoverableWindow>,
+    /// Gaps between archived segments.
+    pub gaps: u64,
+}
+
+/// A span a restore to a point in time can reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverableWindow {
+    /// The earliest time (the end of the backup it starts from).
+    pub from: String,
+    /// The latest (the last archived write).
+    pub until: String,
+    /// The backup it starts from.
+    pub backup: String,
+}
+
 /// A backup in an agent's repository (`GET /v1/backups` on an agent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

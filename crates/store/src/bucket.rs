@@ -109,6 +109,10 @@ impl Store for BucketStore {
         Ok(Box::new(BucketWriter { repo: self.repo.clone(), backup, id: b.clone(), journal_path }))
     }
 
+    fn segments(&self, cluster: &str, host_id: &str) -> Result<Box<dyn crate::SegmentArchive>> {
+        Ok(Box::new(crate::segments::bucket(&self.repo, cluster, host_id)?))
+    }
+
     fn open_restore(&self, b: &BackupId) -> Result<Box<dyn BackupReader>> {
         Ok(Box::new(BucketReader { repo: self.repo.clone(), backup: self.backup(b)? }))
     }

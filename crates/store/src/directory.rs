@@ -112,6 +112,13 @@ impl Store for DirectoryStore {
         Ok(Box::new(DirectoryWriter { node_dir, backup_dir, name: b.name.to_string(), _lock: lock }))
     }
 
+    fn segments(&self, cluster: &str, host_id: &str) -> Result<Box<dyn crate::SegmentArchive>> {
+        if self.root.exists() {
+            self.check_format(false)?;
+        }
+        Ok(Box::new(crate::segments::directory(&self.root, cluster, host_id)?))
+    }
+
     fn open_restore(&self, b: &BackupId) -> Result<Box<dyn BackupReader>> {
         if self.root.exists() {
             self.check_format(false)?;

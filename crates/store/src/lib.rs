@@ -9,6 +9,8 @@
 //!   stored, put the manifest last (create-only), and hold the repository's lock meanwhile.
 //! - [`BackupReader`]: verify the files a restore uses, fetch a table's files verified into a
 //!   staging directory, and keep the backup from being purged while it is restored.
+//! - [`SegmentArchive`]: a node's archived commitlog segments (point-in-time recovery): put a
+//!   spooled segment and its record, list the records, fetch or check a segment.
 //!
 //! What is written once over the interface, for every kind: the not-found hint ([`locate`]),
 //! the location syntax ([`parse_location`]), the reuse of earlier copies ([`reuse`]).
@@ -27,6 +29,7 @@ mod directory;
 pub mod locate;
 mod location;
 pub mod reuse;
+mod segments;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +45,7 @@ pub use directory::{DirectoryStore, REWRITTEN, restore_journal_in};
 pub use locate::{LocateError, Located};
 pub use location::{ACCEPTED_LOCATIONS, is_object_store_url, parse_location};
 pub use reuse::{FileToStore, Reuse, Stored, StoredCopy, StoredIndex};
+pub use segments::{Records, SegmentArchive, SpooledSegment};
 
 /// The result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -121,6 +125,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Opens backup `b` for restoring, without reading anything: [`locate::locate`] reads its
     /// manifest and explains a backup that is not there.
     fn open_restore(&self, b: &BackupId) -> Result<Box<dyn BackupReader>>;
+
+    /// The archived commitlog segments of a node, without reading anything.
+    fn segments(&self, cluster: &str, host_id: &str) -> Result<Box<dyn SegmentArchive>>;
 }
 
 /// One backup being written. It holds the repository's lock for the node until dropped.

@@ -92,6 +92,14 @@ impl Cluster {
         OFFLINE.get_or_init(|| start("offline", &["--nodes", "1"], "127.0.7.1", 7900))
     }
 
+    /// A one-node cluster of its own for point-in-time recovery (`pitr`): 1 MiB commitlog
+    /// segments, so that a test fills a few quickly; its tests stop and start it. Started on
+    /// first use.
+    pub fn pitr() -> &'static Cluster {
+        static PITR: OnceLock<Cluster> = OnceLock::new();
+        PITR.get_or_init(|| start("pitr", &["--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.9.1", 8300))
+    }
+
     /// A one-node Cassandra 4.1 cluster (`solo41`), started on first use: the version round
     /// trips run on it.
     pub fn solo_v41() -> &'static Cluster {

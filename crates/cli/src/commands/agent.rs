@@ -24,6 +24,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         config_dirs,
         allow_same_disk: args.allow_same_disk,
         alias: args.alias,
+        commitlog_spool: args.commitlog_spool,
+        commitlog_ship_interval: std::time::Duration::from_secs(args.commitlog_ship_interval.max(1)),
     };
     tracing::info!(listen = %args.listen, backup_dir = %config.backup_root.display(), "cassette agent listening");
     eprintln!("cassette agent: listening on {} (backup directory {})", args.listen, config.backup_root.display());

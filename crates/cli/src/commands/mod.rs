@@ -3,6 +3,7 @@
 mod agent;
 mod archive;
 mod backup;
+mod commitlog;
 mod config;
 mod delete;
 mod list;
@@ -27,9 +28,13 @@ pub async fn run(cli: Cli, config: &crate::config::Config) -> anyhow::Result<Exi
         Command::Backup(args) => backup::run(args, json).await,
         Command::Restore(args) => restore::run(args, json).await,
         Command::Quarantine(cmd) => quarantine::run(cmd, json).await,
-        Command::List { repo, cluster, host_id, rebuild_index } => {
+        Command::List { repo, cluster, host_id, commitlog: true, spool, .. } => {
+            commitlog::list(&repo, cluster.as_deref(), host_id.as_deref(), spool.as_deref(), json).await
+        }
+        Command::List { repo, cluster, host_id, rebuild_index, .. } => {
             list::run(&repo, cluster.as_deref(), host_id.as_deref(), rebuild_index, json).await
         }
+        Command::Commitlog(cmd) => commitlog::run(cmd, json).await,
         Command::Purge(args) => purge::run(&args, json).await,
         Command::Verify { repo, name, host_id, quick, parallel } => {
             verify::run(&repo, name.as_deref(), host_id.as_deref(), quick, parallel, json).await

@@ -5,15 +5,21 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cassette_restore::{
-    Mode, OfflineOptions, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore, run_restore,
+    Mode, OfflineOptions, PointInTime, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore, run_restore,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::RestoreArgs;
 use crate::exit;
 
-pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
-    cassette_repo::BackupName::parse(&args.name)?;
+pub async fn run(mut args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let name = match (&args.name, args.offline.until) {
+        (Some(name), _) => name.clone(),
+        (None, Some(until)) => backup_before(&args, until).await?,
+        (None, None) => unreachable!("clap requires --name without --until"),
+    };
+    cassette_repo::BackupName::parse(&name)?;
+    args.name = Some(name);
     if args.offline.offline {
         return run_offline(args, json).await;
     }
@@ -40,7 +46,7 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         repair: args.repair,
         parallel_files: args.parallel,
         transfer: args.repo.transfer(),
-        ..RestoreRequest::new(args.name, args.repo.backup_dir)
+        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
     };
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
     let report = run_restore(&node, &request, &progress).await;
@@ -125,6 +131,22 @@ pub async fn run(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
     Ok(if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) })
 }
 
+/// `--until` without `--name`: the newest complete backup of the node (or of `--from-node`)
+/// that finished before that time and that its archived segments bring forward to it.
+async fn backup_before(args: &RestoreArgs, until: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
+    let node = super::connect(&args.node).await.map_err(|e| {
+        exit::InvalidInput(format!(
+            "--until without --name needs the node up, to find its backups ({e}); give --name (an interrupted restore's report names the backup it chose)"
+        ))
+    })?;
+    let local = node.cql.local_node().await?;
+    let cluster = args.from_cluster.clone().unwrap_or(local.cluster_name);
+    let host = args.from_node.clone().unwrap_or_else(|| local.host_id.to_string());
+    let store = args.repo.open()?;
+    let recovery = cassette_commitlog::node_recovery(&*store, &cluster, &host).await?;
+    Ok(recovery.plan(until, None)?.backup)
+}
+
 /// `restore --offline`: the node may be down (continuing an interrupted offline restore).
 async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
     let off = args.offline;
@@ -142,6 +164,11 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         quarantine_dir: off.quarantine_dir,
         stop_timeout: std::time::Duration::from_secs(off.stop_timeout),
         start_timeout: std::time::Duration::from_secs(off.start_timeout),
+        point_in_time: off.until.map(|until| PointInTime {
+            until,
+            properties: off.commitlog_archiving_properties.clone(),
+            system_log: off.cassandra_log.clone(),
+        }),
         ..OfflineOptions::new(stop, start)
     };
     let request = RestoreRequest {
@@ -156,7 +183,7 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         repair: args.repair,
         parallel_files: args.parallel,
         transfer: args.repo.transfer(),
-        ..RestoreRequest::new(args.name, args.repo.backup_dir)
+        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
     };
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
     let report = run_offline_restore(&target, &nodetool, &request, &opts, &progress).await;

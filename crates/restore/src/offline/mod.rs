@@ -35,6 +35,7 @@ mod node_control;
 mod options;
 mod place;
 mod plan;
+mod point_in_time;
 mod purge;
 mod quarantine;
 mod report;
@@ -49,6 +50,7 @@ use chrono::Utc;
 
 pub use options::OfflineOptions;
 pub use plan::{OfflinePlan, OfflineTable, QuarantineMove};
+pub use point_in_time::{PointInTime, ReplayOutcome};
 pub use purge::{PurgeOutcome, QuarantineEntry, list_quarantines, purge_quarantines, purge_refusal};
 pub use quarantine::{QUARANTINE_DIR_NAME, QUARANTINE_INFO, QuarantineInfo, read_quarantine_info};
 pub use report::{OfflineReport, OfflineStep, OfflineTableOutcome};
@@ -116,6 +118,38 @@ pub async fn run_offline_restore(
         }
     };
     let p = state.plan.clone();
+
+    // A point in time: the segments that bring the backup forward, verified before anything is touched.
+    let replay = match &opts.point_in_time {
+        None => None,
+        Some(pit) => {
+            let store = crate::locate::open_store(req)?;
+            let (cluster, source) = (&manifest.cluster_name, &manifest.node.host_id);
+            let plan = point_in_time::plan(&*store, cluster, source, &req.name, pit).await?;
+            let dir = point_in_time::staging_dir(p.main_quarantine());
+            let bytes =
+                point_in_time::stage_segments(&*store, cluster, source, &plan, &dir, req.dry_run, progress).await?;
+            steps.push(step(
+                "verify",
+                format!(
+                    "{} archived commitlog segments, {bytes} bytes, verified{}: mutations up to {} are replayed after the backup {} (finished {})",
+                    plan.segments.len(),
+                    if req.dry_run { String::new() } else { format!(" into {}", dir.display()) },
+                    plan.until,
+                    plan.backup,
+                    plan.backup_finished_at
+                ),
+            ));
+            Some(ReplayOutcome {
+                until: plan.until,
+                segments: plan.segments.iter().map(|s| s.name.clone()).collect(),
+                bytes,
+                staged_in: dir,
+                replayed_mutations: None,
+                skipped_unknown_table: None,
+            })
+        }
+    };
     let mut report = OfflineReport {
         name: req.name.clone(),
         backup_path: backup_dir.clone(),
@@ -134,6 +168,7 @@ pub async fn run_offline_restore(
         quarantine: p.quarantine_dirs.clone(),
         steps: Vec::new(),
         tables: Vec::new(),
+        replay,
         error: None,
         journal: journal_path.clone(),
         duration_ms: 0,
@@ -162,7 +197,25 @@ pub async fn run_offline_restore(
     for t in &p.tables {
         report.tables.push(replace_table(&mut run, &p, t, &planned, &backup_dir)?);
     }
+    let pit = opts.point_in_time.as_ref().filter(|_| report.replay.is_some());
+    let log_offset = match (pit, &report.replay) {
+        (Some(pit), Some(replay)) => {
+            point_in_time::write_settings(pit, &replay.staged_in)?;
+            run.step("replay", format!("restore settings written to {}", pit.properties.display()));
+            point_in_time::log_offset(pit)
+        }
+        _ => 0,
+    };
     node.start(&mut run, &p).await?;
+    if let (Some(pit), Some(replay)) = (pit, report.replay.as_mut()) {
+        point_in_time::remove_settings(pit)?;
+        (replay.replayed_mutations, replay.skipped_unknown_table) = point_in_time::replayed(pit, log_offset);
+        let replayed = replay.replayed_mutations.map_or("an unknown number of (no --cassandra-log)".into(), |n| n.to_string());
+        run.step(
+            "replay",
+            format!("{replayed} mutations replayed up to {}; restore settings removed from {}", replay.until, pit.properties.display()),
+        );
+    }
     if req.repair {
         report.error = node.repair(&mut run, &p).await;
     }

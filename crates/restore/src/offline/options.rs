@@ -24,6 +24,8 @@ pub struct OfflineOptions {
     pub stop_timeout: Duration,
     /// How long the start command and the node's start-up (CQL and `UN`) may take.
     pub start_timeout: Duration,
+    /// Replay the archived commitlog up to a point in time after the backup's files are placed.
+    pub point_in_time: Option<super::PointInTime>,
 }
 
 impl OfflineOptions {
@@ -38,6 +40,7 @@ impl OfflineOptions {
             quarantine_dir: None,
             stop_timeout: Duration::from_secs(120),
             start_timeout: Duration::from_secs(300),
+            point_in_time: None,
         }
     }
 }

@@ -98,6 +98,9 @@ pub struct OfflineReport {
     pub steps: Vec<OfflineStep>,
     /// Per table.
     pub tables: Vec<OfflineTableOutcome>,
+    /// The commitlog replay of a restore to a point in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<super::ReplayOutcome>,
     /// Why `complete` is false (a repair failure; the restore itself is done).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -4,6 +4,7 @@
 //! refused too). Jobs run in the agent's process; their live view is kept in memory for the
 //! coordinator to poll. Every call needs the bearer token.
 
+mod commitlog;
 mod live;
 mod run;
 
@@ -44,6 +45,10 @@ pub struct AgentConfig {
     pub allow_same_disk: bool,
     /// A human name for the node.
     pub alias: Option<String>,
+    /// The node's commitlog spool, shipped into the repository every `commitlog_ship_interval`.
+    pub commitlog_spool: Option<PathBuf>,
+    /// Time between two shipping runs.
+    pub commitlog_ship_interval: std::time::Duration,
 }
 
 impl AgentConfig {
@@ -59,6 +64,7 @@ const KEPT_JOBS: usize = 64;
 struct AgentState {
     config: AgentConfig,
     jobs: Mutex<VecDeque<(String, Live)>>,
+    shipping: Arc<commitlog::Shipping>,
 }
 
 impl AgentState {
@@ -77,8 +83,9 @@ impl AgentState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cassette agent", description = "The node engines of one Cassandra node behind HTTP, for `cassette server`. Every call but /health and /openapi.json needs `Authorization: Bearer <token>`."),
-    paths(node, start_job, jobs, job, backups),
+    paths(node, start_job, jobs, job, backups, commitlog_view),
     components(schemas(
+        crate::model::CommitlogView, crate::model::RecoverableWindow,
         NodeView, AgentJobRequest, AgentJobView, AgentJobState, NodeProgress, StoredBackup, ErrorBody,
         crate::model::KeyspaceRun, crate::model::KeyspaceStatus, crate::model::Retention
     )),
@@ -103,18 +110,29 @@ impl utoipa::Modify for BearerAuth {
 
 /// The agent's routes (behind the token check).
 pub fn router(config: AgentConfig, token: Option<String>) -> Router {
-    let state = Arc::new(AgentState { config, jobs: Mutex::new(VecDeque::new()) });
+    let shipping = Arc::new(commitlog::Shipping::default());
+    commitlog::spawn(&config, shipping.clone());
+    let state = Arc::new(AgentState { config, jobs: Mutex::new(VecDeque::new()), shipping });
     let v1 = Router::new()
         .route("/v1/node", get(node))
         .route("/v1/jobs", post(start_job).get(jobs))
         .route("/v1/jobs/{id}", get(job))
         .route("/v1/backups", get(backups))
+        .route("/v1/commitlog", get(commitlog_view))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| crate::auth::require_token(token.clone(), true, req, next)));
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/openapi.json", get(|| async { Json(AgentApiDoc::openapi()) }))
         .merge(v1)
+}
+
+/// The node's commitlog archiving: the spool, the shipper's last run, the recoverable windows.
+#[utoipa::path(get, path = "/v1/commitlog", operation_id = "getCommitlog",
+    responses((status = 200, description = "the archiving state (enabled false: no --commitlog-spool)", body = crate::model::CommitlogView),
+        (status = 401, description = "no or wrong token", body = ErrorBody)))]
+async fn commitlog_view(State(state): State<Arc<AgentState>>) -> Json<crate::model::CommitlogView> {
+    Json(state.shipping.view(state.config.commitlog_spool.as_ref()))
 }
 
 /// The agent's node: identity, ring, keyspaces.
