@@ -449,9 +449,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup's name (with --until: default, the newest complete backup that finished
-    /// before that time).
-    #[arg(long, required_unless_present = "until")]
+    /// The backup's name (required, unless --until chooses it: the newest complete backup that
+    /// finished before that time).
+    #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
     pub repo: RepoArgs,

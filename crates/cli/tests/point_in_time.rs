@@ -395,3 +395,58 @@ async fn segments_wait_in_the_spool_while_the_repository_is_unreachable_and_ship
         }
     }
 }
+
+/// The value of a metric for one node in the Prometheus text `text`.
+fn metric(text: &str, name: &str, node: &str) -> Option<f64> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("/metrics parses as the Prometheus text format");
+    scrape.samples.into_iter().find(|s| s.metric == name && s.labels.get("node") == Some(node)).map(|s| match s.value {
+        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+        other => panic!("{name}: unexpected {other:?}"),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_ships_as_segments_come_and_metrics_show_the_window_list_shows() {
+    use common::services::Services;
+    let _turn = serial();
+    let setup = set_up();
+    let cluster = setup.cluster;
+    let node = &cluster.nodes[0];
+    let root = other_disk_dir();
+    let session = cluster.session().await;
+    let ks = keyspace_with_tables(&session, "pitr_agent").await;
+    dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES (1, 'a')")).await;
+    backup_ok(node, root.path(), "base", &["-k", &ks]);
+    let agent_args = vec![
+        "--commitlog-spool".to_string(),
+        setup.spool.display().to_string(),
+        "--commitlog-ship-interval".into(),
+        "1".into(),
+    ];
+    let s = Services::start_on(cluster, root.path(), Vec::new(), Vec::new(), agent_args);
+    let host = s.host_ids().await.remove(0);
+    fill(&session, &ks, 3).await;
+
+    // The agent ships without being asked; the server's /metrics shows the window that
+    // `list --commitlog` computes from the repository.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let listing = json_of(&cassette(node, &["--json", "list", "--commitlog", "--backup-dir", root.path().to_str().unwrap()]));
+        let window = &listing["nodes"][0]["windows"][0];
+        let seconds = |v: &serde_json::Value| v.as_str().map(|t| DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis() as f64 / 1000.0);
+        let until = metric(&text, "cassette_commitlog_recoverable_until_timestamp_seconds", &host);
+        let from = metric(&text, "cassette_commitlog_recoverable_from_timestamp_seconds", &host);
+        let shipped = metric(&text, "cassette_commitlog_last_shipped_timestamp_seconds", &host);
+        if until.is_some() && until == seconds(&window["until"]) && from == seconds(&window["from"]) {
+            assert_eq!(shipped, until, "the newest archived write ends the window");
+            assert!(metric(&text, "cassette_commitlog_spool_segments", &host).is_some(), "{text}");
+            assert!(metric(&text, "cassette_commitlog_recovery_point_age_seconds", &host).is_some_and(|a| a >= 0.0), "{text}");
+            assert_eq!(window["backup"], "base");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the metrics never showed the listed window:\n{listing}\n{text}\n{}", s.logs());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -16,7 +16,12 @@ pub async fn run(mut args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
     let name = match (&args.name, args.offline.until) {
         (Some(name), _) => name.clone(),
         (None, Some(until)) => backup_before(&args, until).await?,
-        (None, None) => unreachable!("clap requires --name without --until"),
+        (None, None) => {
+            return Err(exit::InvalidInput(
+                "give the backup to restore with --name NAME (`cassette list` shows them), or a point in time with --offline --until TIME".into(),
+            )
+            .into());
+        }
     };
     cassette_repo::BackupName::parse(&name)?;
     args.name = Some(name);
