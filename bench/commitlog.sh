@@ -22,7 +22,7 @@ cd "$ROOT"
 WORK=${BENCH_DIR:-/tmp/cassette-bench-commitlog}
 N=${BENCH_SEGMENTS:-64}
 MIB=${BENCH_SEGMENT_MIB:-32}
-CASSETTE=$ROOT/target/release/cassette
+CASSETTE=${CARGO_TARGET_DIR:-$ROOT/target}/release/cassette
 export CASSETTE_STATE_DIR=$WORK/state
 
 cargo build --release --locked -p cassette 2>&1 | tail -1 >&2
@@ -78,7 +78,7 @@ s=$(echo "$t1 - $t0" | bc -l)
 printf '| ship to a directory (%s) | %.1f s, %.0f MB/s | `cassette commitlog ship --spool %s --backup-dir %s` |\n' "$cache" "$s" "$(echo "$bytes / $s / 1000000" | bc -l)" "$WORK/spool" "$WORK/repo"
 
 port=$(bash harness/s3/s3.sh start --kind s3s-fs --dir "$WORK/s3")
-trap 'bash harness/s3/s3.sh stop --kind s3s-fs --dir "$WORK/s3" >/dev/null 2>&1 || true' EXIT
+trap 'bash harness/s3/s3.sh stop --kind s3s-fs --dir "$WORK/s3" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 export AWS_ACCESS_KEY_ID=cassette-test AWS_SECRET_ACCESS_KEY=cassette-test-secret AWS_REGION=us-east-1 \
   AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true AWS_VIRTUAL_HOSTED_STYLE_REQUEST=false
 cache=$(drop)
@@ -91,5 +91,6 @@ t0=$(now); dd if=/dev/zero of="$WORK/dd.out" bs=1M count=$((N * MIB)) conv=fdata
 s=$(echo "$t1 - $t0" | bc -l)
 printf '| this machine: sequential write of the same bytes | %.1f s, %.0f MB/s | `dd if=/dev/zero of=%s bs=1M count=%d conv=fdatasync` |\n' "$s" "$(echo "$bytes / $s / 1000000" | bc -l)" "$WORK/dd.out" "$((N * MIB))"
 rm -f "$WORK/dd.out"
+rm -rf "$WORK/commitlog" "$WORK/repo"
 jq -r '"shipped \(.shipped | length) segments to a directory, \(.waiting.segments) waiting"' "$WORK/ship-local.json" >&2
 jq -r '"shipped \(.shipped | length) segments to S3, \(.waiting.segments) waiting"' "$WORK/ship-s3.json" >&2

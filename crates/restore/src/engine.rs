@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::locate::locate;
-use crate::schema::{creation_statements, live_tables, missing};
+use crate::schema::{TableIds, creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select_tables};
 use crate::stage::{clear_leftovers, importable, table_staging_dir};
 use crate::verify::verify_plan;
@@ -182,7 +182,7 @@ async fn ensure_schema(
         if !req.create_schema {
             return Err(RestoreError::SchemaMissing { missing: absent });
         }
-        let statements = creation_statements(manifest, plan, &absent, renames)?;
+        let statements = creation_statements(manifest, plan, &absent, renames, TableIds::New)?;
         if req.dry_run {
             schema_created = statements;
         } else {

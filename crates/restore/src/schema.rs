@@ -39,6 +39,7 @@ pub(crate) fn creation_statements(
     plan: &[Planned<'_>],
     missing: &[String],
     renames: &[Rename],
+    ids: TableIds,
 ) -> Result<Vec<String>, RestoreError> {
     let mut backup_keyspaces: Vec<&str> =
         plan.iter().filter(|p| missing.contains(&p.live_name())).map(|p| p.backup_keyspace.as_str()).collect();
@@ -60,10 +61,70 @@ pub(crate) fn creation_statements(
             if per_table && a.table.as_deref().is_none_or(|t| !selected(t)) {
                 continue;
             }
-            out.push(a.renamed(|name| renamed(&ks.name, name, renames)));
+            let statement = a.renamed(|name| renamed(&ks.name, name, renames));
+            let same_name = |p: &&Planned<'_>| {
+                p.backup_keyspace == ks.name
+                    && Some(p.entry.name.as_str()) == a.table.as_deref()
+                    && p.live_keyspace == p.backup_keyspace
+                    && p.live_table == p.entry.name
+            };
+            let keep_id = if ids == TableIds::AsBackedUp && a.kind == Kind::Table { plan.iter().find(same_name) } else { None };
+            out.push(match keep_id {
+                Some(p) => with_table_id(&statement, &p.entry.id).unwrap_or(statement),
+                None => statement,
+            });
         }
     }
     Ok(out)
+}
+
+/// The ids of the tables `--create-schema` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableIds {
+    /// New ones, chosen by Cassandra.
+    New,
+    /// The ids they had when backed up, for the tables restored under their own names: the
+    /// commitlog replay of a restore to a point in time applies only mutations of tables whose
+    /// ids the node knows, so a table dropped since must come back with its old id.
+    AsBackedUp,
+}
+
+/// `CREATE TABLE ... WITH ...;` with `ID = <id>` as its first property (`id_hex`: 32 hex
+/// digits, as in the table's directory name); `None` if `statement` has no column list.
+fn with_table_id(statement: &str, id_hex: &str) -> Option<String> {
+    if id_hex.len() != 32 || !id_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let h = id_hex;
+    let uuid = format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
+    // The end of the column list: the parenthesis closing the first one, outside quotes.
+    let (mut depth, mut quote, mut end) = (0usize, None::<char>, None);
+    for (i, c) in statement.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    end = Some(i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = end?;
+    let (columns, rest) = statement.split_at(end);
+    let trimmed = rest.trim_start();
+    if trimmed.len() >= 4 && trimmed[..4].eq_ignore_ascii_case("with") {
+        let with_at = end + (rest.len() - trimmed.len()) + 4;
+        Some(format!("{} ID = {uuid} AND{}", &statement[..with_at], &statement[with_at..]))
+    } else {
+        let body = rest.trim_end().trim_end_matches(';');
+        Some(format!("{columns}{body} WITH ID = {uuid};"))
+    }
 }
 
 /// The live `(keyspace, name)` of `ks.name` (`name` is `None` for the keyspace itself), quoted.
@@ -154,7 +215,39 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             })
             .collect();
         let missing: Vec<String> = plan.iter().map(Planned::live_name).collect();
-        creation_statements(m, &plan, &missing, renames)
+        creation_statements(m, &plan, &missing, renames, TableIds::New)
+    }
+
+    #[test]
+    fn a_table_keeps_its_backed_up_id_when_asked_and_not_renamed() {
+        let id = "5a1c0e9a7b3d42c8a61f9e0b7d2c4a85";
+        let with = with_table_id("CREATE TABLE shop.orders (\n    id int PRIMARY KEY\n) WITH comment = 'a (b)';", id).unwrap();
+        assert_eq!(with, "CREATE TABLE shop.orders (\n    id int PRIMARY KEY\n) WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85 AND comment = 'a (b)';");
+        let bare = with_table_id("CREATE TABLE shop.t (id int PRIMARY KEY, \"v)\" text);", id).unwrap();
+        assert_eq!(bare, "CREATE TABLE shop.t (id int PRIMARY KEY, \"v)\" text) WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85;");
+        assert_eq!(with_table_id("CREATE TABLE shop.t (id int PRIMARY KEY);", "not-an-id"), None);
+
+        let mut m = manifest(DESCRIBED);
+        m.keyspaces[0].tables[0].id = id.into();
+        let ks = &m.keyspaces[0];
+        let plan: Vec<Planned<'_>> = ks
+            .tables
+            .iter()
+            .map(|t| Planned { backup_keyspace: "shop".into(), live_keyspace: "shop".into(), live_table: t.name.clone(), entry: t })
+            .collect();
+        let missing: Vec<String> = plan.iter().map(Planned::live_name).collect();
+        let kept = creation_statements(&m, &plan, &missing, &[], TableIds::AsBackedUp).unwrap();
+        let orders = kept.iter().find(|s| s.starts_with("CREATE TABLE shop.orders (")).unwrap();
+        assert!(orders.contains("WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85 AND comment"), "{orders}");
+        let renames = vec![Rename::Keyspace { from: "shop".into(), to: "shop_copy".into() }];
+        let renamed_plan: Vec<Planned<'_>> = ks
+            .tables
+            .iter()
+            .map(|t| Planned { backup_keyspace: "shop".into(), live_keyspace: "shop_copy".into(), live_table: t.name.clone(), entry: t })
+            .collect();
+        let missing: Vec<String> = renamed_plan.iter().map(Planned::live_name).collect();
+        let new = creation_statements(&m, &renamed_plan, &missing, &renames, TableIds::AsBackedUp).unwrap();
+        assert!(new.iter().all(|s| !s.contains("ID =")), "a renamed table gets a new id: {new:?}");
     }
 
     #[test]

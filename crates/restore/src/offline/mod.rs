@@ -56,6 +56,7 @@ pub use quarantine::{QUARANTINE_DIR_NAME, QUARANTINE_INFO, QuarantineInfo, read_
 pub use report::{OfflineReport, OfflineStep, OfflineTableOutcome};
 
 use crate::journal::{self, OfflineState, Record};
+use crate::schema::TableIds;
 use crate::select::{Planned, Rename, select_tables};
 use crate::verify::verify_plan;
 use crate::{Progress, RestoreError, RestoreRequest, Stage};
@@ -111,7 +112,10 @@ pub async fn run_offline_restore(
             let cql = cql.as_ref().expect("a fresh plan is made with the node up");
             progress.stage(Stage::Schema, "");
             let tables;
-            (tables, schema_created) = plan::live_tables_to_replace(cql, req, &manifest, &planned, &renames).await?;
+            // A restore to a point in time recreates a dropped table with its old id: replay
+            // skips the mutations of ids the node does not know.
+            let ids = if opts.point_in_time.is_some() { TableIds::AsBackedUp } else { TableIds::New };
+            (tables, schema_created) = plan::live_tables_to_replace(cql, req, &manifest, &planned, &renames, ids).await?;
             let dirs = plan::node_dirs(cql, opts).await?;
             let plan = plan::make_plan(&node.address, &host_id, &node_address, dirs, opts, &req.name, tables)?;
             OfflineState { plan, ..Default::default() }

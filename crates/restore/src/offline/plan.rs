@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::quarantine::QUARANTINE_DIR_NAME;
 use crate::journal::OfflineState;
-use crate::schema::{creation_statements, live_tables, missing};
+use crate::schema::{TableIds, creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename};
 use crate::{OfflineOptions, RestoreError, RestoreRequest};
 
@@ -121,6 +121,7 @@ pub(super) async fn live_tables_to_replace(
     manifest: &Manifest,
     planned: &[Planned<'_>],
     renames: &[Rename],
+    ids: TableIds,
 ) -> Result<(Vec<OfflineTable>, Vec<String>), RestoreError> {
     let mut schema_created = Vec::new();
     let mut live = live_tables(cql, planned).await?;
@@ -129,7 +130,7 @@ pub(super) async fn live_tables_to_replace(
         if !req.create_schema {
             return Err(RestoreError::SchemaMissing { missing: absent });
         }
-        let statements = creation_statements(manifest, planned, &absent, renames)?;
+        let statements = creation_statements(manifest, planned, &absent, renames, ids)?;
         if req.dry_run {
             schema_created = statements;
         } else {
