@@ -97,7 +97,7 @@ impl Cluster {
     /// first use.
     pub fn pitr() -> &'static Cluster {
         static PITR: OnceLock<Cluster> = OnceLock::new();
-        PITR.get_or_init(|| start("pitr", &["--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.9.1", 8300))
+        PITR.get_or_init(|| start("pitr", &["--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.3.1", 8300))
     }
 
     /// A one-node Cassandra 4.1 cluster (`solo41`), started on first use: the version round

@@ -12,7 +12,7 @@
 //! | `solo`  | 1     | 127.0.1.1 | 7400      | 2 (JBOD)                  |
 //! | `trio`  | 3     | 127.0.0.1-3 | 7100, 7200, 7300 | 1                |
 //! | `offline` | 1   | 127.0.7.1 | 7900      | 1 (stopped and started by offline-restore tests) |
-//! | `pitr`  | 1     | 127.0.9.1 | 8300      | 1 (1 MiB commitlog segments; stopped and started by point-in-time tests) |
+//! | `pitr`  | 1     | 127.0.3.1 | 8300      | 1 (1 MiB commitlog segments; stopped and started by point-in-time tests) |
 //! | `solo41` | 1    | 127.0.4.1 | 7500      | 1 (Cassandra 4.1)         |
 //! | `solo40` | 1    | 127.0.5.1 | 7600      | 1 (Cassandra 4.0)         |
 //! | `secure` | 1    | 127.0.6.1 | 7700      | 1 (CQL login + TLS with client certificates, JMX login) |
