@@ -3,7 +3,7 @@
 //! Cassandra's commitlog archiver, which waits for it.
 
 use std::fs::{self, File, FileTimes};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,10 @@ pub struct Spool {
     dir: PathBuf,
 }
 
+fn store(e: cassette_repo::RepoError) -> CommitlogError {
+    CommitlogError::Store(e.into())
+}
+
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CommitlogError + 'a {
     move |e| CommitlogError::io(action, path, e)
 }
@@ -73,9 +77,23 @@ impl Spool {
         &self.dir
     }
 
+    /// Creates the spool if missing, and refuses one that others could plant files in: the
+    /// shipper (often root) reads and removes what is there.
     fn create(&self) -> Result<()> {
         // Segments hold every write: readable by this account only.
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(io("create", &self.dir))
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(io("create", &self.dir))?;
+        let meta = fs::metadata(&self.dir).map_err(io("stat", &self.dir))?;
+        if !meta.is_dir() {
+            return Err(CommitlogError::Refused(format!("the spool {} is not a directory", self.dir.display())));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(CommitlogError::Refused(format!(
+                "the spool {} is writable by group or others (mode {:o}): chmod 700 it, owned by the account Cassandra runs as",
+                self.dir.display(),
+                meta.mode() & 0o7777
+            )));
+        }
+        Ok(())
     }
 
     /// Records which node the spool belongs to (`cassette commitlog install`).
@@ -85,8 +103,8 @@ impl Spool {
         let partial = self.dir.join(format!(".{IDENTITY_FILE}.partial"));
         let mut json = serde_json::to_vec_pretty(id).expect("an identity serializes");
         json.push(b'\n');
-        fs::write(&partial, json).map_err(io("write", &partial))?;
-        File::open(&partial).and_then(|f| f.sync_all()).map_err(io("sync", &partial))?;
+        let mut file = cassette_repo::fsutil::create_nofollow(&partial).map_err(store)?;
+        file.write_all(&json).and_then(|()| file.sync_all()).map_err(io("write", &partial))?;
         fs::rename(&partial, &path).map_err(io("rename into place", &path))?;
         sync_dir(&self.dir)
     }
@@ -94,16 +112,15 @@ impl Spool {
     /// Which node the spool belongs to.
     pub fn identity(&self) -> Result<SpoolIdentity> {
         let path = self.dir.join(IDENTITY_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+        let bytes = match cassette_repo::fsutil::read_regular(&path).map_err(store)? {
+            Some(b) => b,
+            None => {
                 return Err(CommitlogError::Refused(format!(
                     "{} has no {IDENTITY_FILE}: it was not set up as a commitlog spool. Run `cassette commitlog install --spool {}` on the node first",
                     self.dir.display(),
                     self.dir.display()
                 )));
             }
-            Err(e) => return Err(CommitlogError::io("read", &path, e)),
         };
         serde_json::from_slice(&bytes).map_err(|e| {
             CommitlogError::Refused(format!(
@@ -139,8 +156,8 @@ impl Spool {
         let how = match fs::hard_link(path, &partial) {
             Ok(()) => Archived::Linked,
             Err(e) if e.kind() == ErrorKind::CrossesDevices => {
-                fs::copy(path, &partial).map_err(io("copy", path))?;
-                let copy = File::options().write(true).open(&partial).map_err(io("open", &partial))?;
+                let mut copy = cassette_repo::fsutil::create_nofollow(&partial).map_err(store)?;
+                std::io::copy(&mut File::open(path).map_err(io("open", path))?, &mut copy).map_err(io("copy", path))?;
                 let modified = source.modified().map_err(io("stat", path))?;
                 copy.set_times(FileTimes::new().set_modified(modified)).map_err(io("set the time of", &partial))?;
                 copy.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io("chmod", &partial))?;
@@ -209,7 +226,8 @@ impl Spool {
     pub(crate) fn lock(&self) -> Result<File> {
         self.create()?;
         let path = self.dir.join(LOCK_FILE);
-        let file = File::options().create(true).append(true).open(&path).map_err(io("open", &path))?;
+        // Never through a link: the shipper may run as root in a spool the cassandra user owns.
+        let file = cassette_repo::fsutil::open_append_nofollow(&path).map_err(store)?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(CommitlogError::Busy { spool: self.dir.clone(), lock: path }),
@@ -290,5 +308,28 @@ mod tests {
         assert!(matches!(spool.lock(), Err(CommitlogError::Busy { .. })));
         drop(held);
         spool.lock().unwrap();
+    }
+
+    #[test]
+    fn links_planted_in_the_spool_are_never_followed_and_an_open_spool_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let canary = tmp.path().join("canary");
+        fs::write(&canary, b"outside the spool").unwrap();
+        let dir = tmp.path().join("spool");
+        let spool = Spool::new(&dir);
+        spool.lock().unwrap();
+        fs::remove_file(dir.join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&canary, dir.join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&canary, dir.join(IDENTITY_FILE)).unwrap();
+        std::os::unix::fs::symlink(&canary, dir.join(NAME)).unwrap();
+        assert!(spool.lock().unwrap_err().to_string().contains("symbolic link"));
+        assert!(spool.identity().unwrap_err().to_string().contains("symbolic link"));
+        assert!(spool.segments(DateTime::UNIX_EPOCH).unwrap().is_empty(), "a link is no segment");
+        assert_eq!(fs::read(&canary).unwrap(), b"outside the spool");
+
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let seg = segment(tmp.path(), "CommitLog-7-1733139300009.log", b"x");
+        let err = spool.archive(&seg, "CommitLog-7-1733139300009.log").unwrap_err().to_string();
+        assert!(err.contains("writable by group or others") && err.contains("chmod 700"), "{err}");
     }
 }

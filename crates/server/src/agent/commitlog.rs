@@ -43,15 +43,24 @@ pub(super) fn spawn(config: &AgentConfig, shipping: Arc<Shipping>) {
     let config = config.clone();
     tokio::spawn(async move {
         let spool = Spool::new(&dir);
-        let mut windows_known = false;
+        let mut windows_read: Option<std::time::Instant> = None;
         loop {
-            run_once(&config, &spool, &shipping, &mut windows_known).await;
+            run_once(&config, &spool, &shipping, &mut windows_read).await;
             tokio::time::sleep(config.commitlog_ship_interval).await;
         }
     });
 }
 
-async fn run_once(config: &AgentConfig, spool: &Spool, shipping: &Shipping, windows_known: &mut bool) {
+/// How long the windows shown may lag a purge or a backup made without a shipment (on an idle
+/// node, say): they are read again at least this often.
+const WINDOWS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn run_once(
+    config: &AgentConfig,
+    spool: &Spool,
+    shipping: &Shipping,
+    windows_read: &mut Option<std::time::Instant>,
+) {
     let store = match config.repository() {
         Ok(s) => s,
         Err(e) => return shipping.update(|v| v.last_error = Some(e)),
@@ -78,13 +87,13 @@ async fn run_once(config: &AgentConfig, spool: &Spool, shipping: &Shipping, wind
             false
         }
     };
-    // The windows change only when segments are archived (or backups made, which a later
-    // shipment shows): read the repository then, not at every run.
-    if shipped_some || !*windows_known {
+    // The windows change when segments are archived, and when backups are made or purged:
+    // read the repository after a shipment, and at least every WINDOWS_MAX_AGE.
+    if shipped_some || windows_read.is_none_or(|t| t.elapsed() >= WINDOWS_MAX_AGE) {
         let Ok(id) = spool.identity() else { return };
         match node_recovery(&*store, &id.cluster, &id.host_id).await {
             Ok(r) => {
-                *windows_known = true;
+                *windows_read = Some(std::time::Instant::now());
                 shipping.update(|v| {
                     v.host_id = Some(id.host_id.clone());
                     v.newest_archived_write = r.newest_write.map(|t| t.to_rfc3339());
