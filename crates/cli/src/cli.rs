@@ -322,6 +322,21 @@ pub struct AgentArgs {
     /// Seconds between two shipping runs.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub commitlog_ship_interval: u64,
+    /// The command that stops the node (run with `sh -c`), for cluster restores to a point in
+    /// time, which restore each node offline: e.g. "systemctl stop cassandra".
+    #[arg(long, value_name = "COMMAND", requires = "start_command")]
+    pub stop_command: Option<String>,
+    /// The command that starts the node (`sh -c`; it must return once the node is launched).
+    #[arg(long, value_name = "COMMAND", requires = "stop_command")]
+    pub start_command: Option<String>,
+    /// The node's commitlog_archiving.properties, where a restore to a point in time writes
+    /// (then removes) the restore settings.
+    #[arg(long, env = "CASSETTE_COMMITLOG_ARCHIVING_PROPERTIES", default_value = DEFAULT_ARCHIVING_PROPERTIES, value_name = "FILE")]
+    pub commitlog_archiving_properties: PathBuf,
+    /// The node's system.log, read after a restore to a point in time for the number of
+    /// mutations Cassandra replayed.
+    #[arg(long, env = "CASSETTE_CASSANDRA_LOG", value_name = "FILE")]
+    pub cassandra_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

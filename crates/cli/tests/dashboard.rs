@@ -15,21 +15,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_started_from_the_dashboard_shows_progress_and_completes_and_an_agent_down_blanks_nothing() {
-    let setup =
-        Command::new(repo_root().join("harness/browser/setup.sh")).output().expect("run harness/browser/setup.sh");
-    assert!(
-        setup.status.success(),
-        "the browser test needs chromium and Playwright (harness/browser/setup.sh failed):\n{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let python = String::from_utf8_lossy(&setup.stdout).trim().to_string();
-    let chromium = ["chromium", "chromium-browser"]
-        .iter()
-        .find_map(|b| {
-            let out = Command::new("sh").args(["-c", &format!("command -v {b}")]).output().ok()?;
-            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        })
-        .expect("chromium (apt install chromium)");
+    let (python, chromium) = browser();
 
     let cluster = Cluster::trio();
     let session = cluster.session().await;

@@ -34,7 +34,7 @@ pub fn archive_command(exe: &Path, spool: &Path) -> Result<String> {
 
 /// The value of `key` in the file's text (the last uncommented line setting it).
 pub fn get(text: &str, key: &str) -> Option<String> {
-    text.lines().filter_map(|l| parse_line(l)).filter(|(k, _)| *k == key).map(|(_, v)| v.to_owned()).last()
+    text.lines().filter_map(|l| parse_line(l)).filter(|(k, _)| *k == key).map(|(_, v)| v.to_owned()).next_back()
 }
 
 /// `text` with each `(key, value)` set (the first line setting it replaced, other ones

@@ -254,6 +254,11 @@ pub struct JobParams {
     /// Restore: `nodetool repair -pr --full` on every node once every node is loaded.
     #[serde(default)]
     pub repair: bool,
+    /// Restore to this point in time (UTC, whole seconds: `2026-12-02T10:15:00Z`): offline,
+    /// node by node, each node's backup and then its archived commitlog replayed up to it.
+    /// Without `name`, each node's newest complete backup before that time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// The schedule that started the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -435,6 +440,23 @@ pub enum AgentJobRequest {
         /// resumed cluster restore sets it false, so tables already loaded are skipped).
         #[serde(default)]
         new_restore: bool,
+    },
+    /// Restore the node offline to a point in time: its backup (the one named, or its newest
+    /// complete one before `until`), then its archived commitlog segments replayed up to
+    /// `until`. The agent stops and starts the node with its `--stop-command` and
+    /// `--start-command`. With `dry_run`, verify the backup and the segments only.
+    PointInTimeRestore {
+        /// Backup name; `None`: the node's newest complete backup before `until`.
+        #[serde(default)]
+        name: Option<String>,
+        /// The point in time (RFC 3339, UTC, whole seconds).
+        until: String,
+        /// Keyspaces of the backup (empty: all).
+        #[serde(default)]
+        keyspaces: Vec<String>,
+        /// Verify and plan only.
+        #[serde(default)]
+        dry_run: bool,
     },
     /// `nodetool repair -pr --full` of each keyspace.
     Repair {

@@ -163,6 +163,7 @@ async fn run_due(coordinator: &Arc<Coordinator>) -> Result<(), String> {
             parallel: s.parallel,
             snapshot_together: s.snapshot_together,
             repair: false,
+            until: None,
             schedule: Some(s.name.clone()),
             retention: s.retention.clone(),
         };

@@ -100,6 +100,13 @@ impl Cluster {
         PITR.get_or_init(|| start("pitr", &["--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.3.1", 8300))
     }
 
+    /// Three nodes of their own for cluster restores to a point in time (`pitr3`): 1 MiB
+    /// commitlog segments; its tests stop and start its nodes. Started on first use.
+    pub fn pitr3() -> &'static Cluster {
+        static PITR3: OnceLock<Cluster> = OnceLock::new();
+        PITR3.get_or_init(|| start("pitr3", &["--nodes", "3", "--commitlog-segment-mb", "1"], "127.0.2.1", 8200))
+    }
+
     /// A one-node Cassandra 4.1 cluster (`solo41`), started on first use: the version round
     /// trips run on it.
     pub fn solo_v41() -> &'static Cluster {

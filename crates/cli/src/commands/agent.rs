@@ -26,6 +26,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         alias: args.alias,
         commitlog_spool: args.commitlog_spool,
         commitlog_ship_interval: std::time::Duration::from_secs(args.commitlog_ship_interval.max(1)),
+        offline: match (args.stop_command, args.start_command) {
+            (Some(stop_command), Some(start_command)) => Some(cassette_server::agent::AgentOffline {
+                stop_command,
+                start_command,
+                commitlog_archiving_properties: args.commitlog_archiving_properties,
+                cassandra_log: args.cassandra_log,
+            }),
+            _ => None,
+        },
     };
     tracing::info!(listen = %args.listen, backup_dir = %config.backup_root.display(), "cassette agent listening");
     eprintln!("cassette agent: listening on {} (backup directory {})", args.listen, config.backup_root.display());

@@ -4,6 +4,9 @@ watch its progress appear, see the job complete. Driven by crates/cli/tests/dash
 Environment: DASHBOARD_URL, CASSETTE_TOKEN, BACKUP_NAME, KEYSPACE, SCREENSHOTS (a directory),
 CHROMIUM (the browser binary). Exits non-zero with the reason when a step fails.
 
+With MODE=point-in-time, it checks that every node's row shows its recoverable window from
+the backup BACKUP_NAME (NODES rows, default 3).
+
 With MODE=agent-down (and DOWN_AGENT, DOWN_HOST_ID: the agent stopped and the node it served),
 it checks instead that the page still shows every node, marks that one unreachable, and lists
 the backups the other agents have.
@@ -34,9 +37,25 @@ def agent_down(page):
     page.screenshot(path=f"{shots}/4-agent-down.png", full_page=True)
 
 
+def point_in_time(page):
+    """Every node's row shows its recoverable window, from the backup BACKUP_NAME."""
+    page.goto(url)
+    expect(page.locator("#nodes tbody tr")).to_have_count(int(os.environ.get("NODES", "3")), timeout=15_000)
+    cells = page.locator("#nodes tr.node td.pitr")
+    for i in range(cells.count()):
+        expect(cells.nth(i)).to_contain_text("→", timeout=15_000)
+        expect(cells.nth(i)).to_contain_text(f"from backup {name}")
+    page.screenshot(path=f"{shots}/5-point-in-time.png", full_page=True)
+
+
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=os.environ["CHROMIUM"], args=["--no-sandbox"])
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    if os.environ.get("MODE") == "point-in-time":
+        point_in_time(page)
+        browser.close()
+        print("dashboard: every node's recoverable window is shown")
+        sys.exit(0)
     if os.environ.get("MODE") == "agent-down":
         agent_down(page)
         browser.close()

@@ -134,3 +134,46 @@ pub fn manifests_under(root: &Path) -> Vec<PathBuf> {
 pub fn solo() -> &'static Cluster {
     Cluster::solo()
 }
+
+/// The browser tests' Python (with Playwright, from `harness/browser/setup.sh`, which installs
+/// what is missing) and chromium.
+pub fn browser() -> (String, String) {
+    let setup = Command::new(cassette_testkit::repo_root().join("harness/browser/setup.sh"))
+        .output()
+        .expect("run harness/browser/setup.sh");
+    assert!(
+        setup.status.success(),
+        "the browser test needs chromium and Playwright (harness/browser/setup.sh failed):\n{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let python = String::from_utf8_lossy(&setup.stdout).trim().to_string();
+    let chromium = ["chromium", "chromium-browser"]
+        .iter()
+        .find_map(|b| {
+            let out = Command::new("sh").args(["-c", &format!("command -v {b}")]).output().ok()?;
+            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        })
+        .expect("chromium (apt install chromium)");
+    (python, chromium)
+}
+
+/// Runs the dashboard's Playwright script (`tests/browser/dashboard.py`) against `url` with
+/// `env` (its MODE and what that mode checks); panics with its output when it fails.
+pub fn dashboard_page(url: &str, env: &[(&str, &str)]) {
+    let (python, chromium) = browser();
+    let shots = cassette_testkit::repo_root().join("target/test-artifacts/dashboard");
+    let out = Command::new(&python)
+        .arg(cassette_testkit::repo_root().join("crates/cli/tests/browser/dashboard.py"))
+        .env("DASHBOARD_URL", url)
+        .env("SCREENSHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the Playwright script");
+    assert!(
+        out.status.success(),
+        "the dashboard page check failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -29,6 +29,8 @@ pub struct Services {
     agent_env: Vec<(String, String)>,
     /// More options for the agents (e.g. a secured node's logins).
     agent_args: Vec<String>,
+    /// More options for one agent each (e.g. its node's stop and start commands).
+    each_agent_args: Vec<Vec<String>>,
 }
 
 /// A port free now and never handed out before in this process: the kernel may give the same
@@ -68,6 +70,18 @@ impl Services {
         agent_env: Vec<(String, String)>,
         agent_args: Vec<String>,
     ) -> Services {
+        Services::start_each(cluster, root, server_args, agent_env, agent_args, Vec::new())
+    }
+
+    /// [`Services::start_on`], agent `i` also given `each_agent_args[i]`.
+    pub fn start_each(
+        cluster: &'static Cluster,
+        root: &Path,
+        server_args: Vec<String>,
+        agent_env: Vec<(String, String)>,
+        agent_args: Vec<String>,
+        each_agent_args: Vec<Vec<String>>,
+    ) -> Services {
         let logs = tempfile::tempdir().unwrap();
         let mut s = Services {
             cluster,
@@ -83,6 +97,7 @@ impl Services {
             server_args,
             agent_env,
             agent_args,
+            each_agent_args,
         };
         for i in 0..cluster.nodes.len() {
             s.start_agent(i);
@@ -98,6 +113,7 @@ impl Services {
             .args(["agent", "--listen", &format!("127.0.0.1:{}", self.agent_ports[i])])
             .args(["--backup-dir", self.root.to_str().unwrap()])
             .args(&self.agent_args)
+            .args(self.each_agent_args.get(i).into_iter().flatten())
             .env("CASSETTE_TOKEN", TOKEN)
             .env("CASSETTE_CQL_HOST", &node.ip)
             .env("CASSETTE_JMX_PORT", node.jmx_port.to_string())

@@ -49,6 +49,21 @@ pub struct AgentConfig {
     pub commitlog_spool: Option<PathBuf>,
     /// Time between two shipping runs.
     pub commitlog_ship_interval: std::time::Duration,
+    /// How to stop and start the node, for restores to a point in time (`None`: refused).
+    pub offline: Option<AgentOffline>,
+}
+
+/// What an agent needs to restore its node offline to a point in time.
+#[derive(Debug, Clone)]
+pub struct AgentOffline {
+    /// Stops the node (run with `sh -c`).
+    pub stop_command: String,
+    /// Starts the node (`sh -c`; returns once the node is launched).
+    pub start_command: String,
+    /// The node's `commitlog_archiving.properties`, where the restore settings go.
+    pub commitlog_archiving_properties: PathBuf,
+    /// The node's system.log, read for the replayed mutations (`None`: the usual places).
+    pub cassandra_log: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -228,7 +243,7 @@ fn request_name(request: &AgentJobRequest) -> Option<&str> {
         AgentJobRequest::Backup { name, .. }
         | AgentJobRequest::Snapshot { name, .. }
         | AgentJobRequest::Restore { name, .. } => Some(name),
-        AgentJobRequest::Verify { name } => name.as_deref(),
+        AgentJobRequest::Verify { name } | AgentJobRequest::PointInTimeRestore { name, .. } => name.as_deref(),
         AgentJobRequest::Repair { .. } | AgentJobRequest::Cleanup { .. } | AgentJobRequest::Purge { .. } => None,
     }
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use cassette_backup::{BackupRequest, Node, run_backup, take_snapshot};
 use cassette_cassandra::{Cql, keyspaces};
-use cassette_restore::{RestoreRequest, run_restore};
+use cassette_restore::{OfflineOptions, PointInTime, RestoreRequest, run_offline_restore, run_restore};
 
 use super::AgentConfig;
 use super::live::Live;
@@ -84,6 +84,9 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
             finish(live, serde_json::to_value(&report).ok(), error);
             Ok(())
         }
+        AgentJobRequest::PointInTimeRestore { name, until, keyspaces, dry_run } => {
+            point_in_time_restore(config, node, name, &until, keyspaces, dry_run, live).await
+        }
         AgentJobRequest::Repair { keyspaces } => {
             for_each_keyspace(node, keyspaces, live, "repair", |ks| async move { node.nodetool.repair(&ks).await })
                 .await
@@ -95,6 +98,67 @@ async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, liv
                 .await
         }
     }
+}
+
+/// Restores the node offline to `until`: the backup named (or the node's newest complete one
+/// before `until`), then its archived commitlog replayed up to it. Nothing is touched before
+/// the backup and the segments verify; `dry_run` stops there.
+async fn point_in_time_restore(
+    config: &AgentConfig,
+    node: &Node,
+    name: Option<String>,
+    until: &str,
+    keyspaces: Vec<String>,
+    dry_run: bool,
+    live: &Live,
+) -> Result<(), String> {
+    let Some(offline) = &config.offline else {
+        return Err("a restore to a point in time stops and starts the node: start this agent with --stop-command and --start-command".into());
+    };
+    let until = chrono::DateTime::parse_from_rfc3339(until)
+        .map_err(|e| format!("until={until} is not a time ({e})"))?
+        .with_timezone(&chrono::Utc);
+    let name = match name {
+        Some(n) => n,
+        None => {
+            let local = node.cql.local_node().await.map_err(|e| e.to_string())?;
+            let store = config.repository()?;
+            let recovery =
+                cassette_commitlog::node_recovery(&*store, &local.cluster_name, &local.host_id.to_string())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            recovery.plan(until, None).map_err(|e| e.to_string())?.backup
+        }
+    };
+    let mut req = RestoreRequest::new(name, &config.backup_root);
+    req.transfer = config.transfer.clone();
+    req.keyspaces = keyspaces;
+    req.dry_run = dry_run;
+    let opts = OfflineOptions {
+        data_dirs: config.data_dirs.clone().unwrap_or_default(),
+        point_in_time: Some(PointInTime {
+            until,
+            properties: offline.commitlog_archiving_properties.clone(),
+            system_log: offline.cassandra_log.clone(),
+        }),
+        ..OfflineOptions::new(offline.stop_command.clone(), offline.start_command.clone())
+    };
+    let report =
+        run_offline_restore(&config.cql, &config.nodetool, &req, &opts, live).await.map_err(|e| e.to_string())?;
+    let mut keyspaces: Vec<&str> = report.tables.iter().map(|t| t.keyspace.as_str()).collect();
+    keyspaces.dedup();
+    for ks in keyspaces {
+        live.keyspace_done(ks, report.complete, 0, None);
+    }
+    let error = (!report.complete).then(|| {
+        format!(
+            "restore to {} incomplete: {}",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            report.error.clone().unwrap_or_else(|| "see the report".into())
+        )
+    });
+    finish(live, serde_json::to_value(&report).ok(), error);
+    Ok(())
 }
 
 /// Purges this node's backups among `names` by `retention` (the newest complete one of them is

@@ -34,6 +34,9 @@ pub struct StartQuery {
     pub snapshot: Option<String>,
     /// `true`: `nodetool repair -pr --full` on every node after a restore.
     pub repair: Option<bool>,
+    /// Restore: to this point in time (UTC, whole seconds: `2026-12-02T10:15:00Z`), offline,
+    /// node by node; `name` is then optional (each node's newest backup before it).
+    pub until: Option<String>,
 }
 
 impl StartQuery {
@@ -57,6 +60,7 @@ impl StartQuery {
             parallel: self.parallel.unwrap_or(1),
             snapshot_together,
             repair: self.repair.unwrap_or(false),
+            until: self.until,
             schedule: None,
             retention: None,
         })

@@ -40,6 +40,10 @@ pub struct ClusterNode {
     /// The node the agent served when it last answered (from the history), when it does not
     /// answer now.
     pub last_seen: Option<KnownNode>,
+    /// Point-in-time recovery: the node's commitlog archive and the times a restore can reach,
+    /// when the agent ships a spool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commitlog: Option<crate::model::CommitlogView>,
 }
 
 /// The configured agents and their nodes.
@@ -47,9 +51,13 @@ pub struct ClusterNode {
     responses((status = 200, description = "every configured agent, with its node or why it does not answer", body = Vec<ClusterNode>)))]
 pub async fn cluster(State(c): State<Arc<Coordinator>>) -> Json<Vec<ClusterNode>> {
     let agents = c.agents();
-    let views = futures_util::future::join_all(agents.iter().map(|a| a.node())).await;
+    let views = futures_util::future::join_all(agents.iter().map(|a| async move {
+        let (node, commitlog) = futures_util::join!(a.node(), a.commitlog());
+        (node, commitlog.ok().filter(|c| c.enabled))
+    }))
+    .await;
     let mut out = Vec::new();
-    for (a, v) in agents.into_iter().zip(views) {
+    for (a, (v, commitlog)) in agents.into_iter().zip(views) {
         out.push(match v {
             Ok(node) => {
                 let known = KnownNode {
@@ -61,11 +69,11 @@ pub async fn cluster(State(c): State<Arc<Coordinator>>) -> Json<Vec<ClusterNode>
                 if let Err(e) = c.store().remember_agent(&a.url, known).await {
                     tracing::warn!(agent = %a.url, error = %e, "could not record the agent's node");
                 }
-                ClusterNode { agent: a.url, node: Some(node), error: None, last_seen: None }
+                ClusterNode { agent: a.url, node: Some(node), error: None, last_seen: None, commitlog }
             }
             Err(e) => {
                 let last_seen = c.store().known_agent(&a.url).await.ok().flatten();
-                ClusterNode { agent: a.url, node: None, error: Some(e), last_seen }
+                ClusterNode { agent: a.url, node: None, error: Some(e), last_seen, commitlog: None }
             }
         });
     }

@@ -173,7 +173,21 @@ fn validate(job_type: JobType, params: &JobParams) -> Result<(), StartError> {
     if let (JobType::Verify, Some(name)) = (job_type, &params.name) {
         cassette_repo::BackupName::parse(name).map_err(|e| StartError::Invalid(e.to_string()))?;
     }
-    if matches!(job_type, JobType::Backup | JobType::Restore) {
+    if let Some(until) = &params.until {
+        if job_type != JobType::Restore {
+            return Err(StartError::Invalid(format!(
+                "until is an option of a restore, not of a {}",
+                job_type.key()
+            )));
+        }
+        parse_until(until)?;
+    }
+    let name_optional = job_type == JobType::Restore && params.until.is_some();
+    if name_optional {
+        if let Some(name) = &params.name {
+            cassette_repo::BackupName::parse(name).map_err(|e| StartError::Invalid(e.to_string()))?;
+        }
+    } else if matches!(job_type, JobType::Backup | JobType::Restore) {
         let Some(name) = &params.name else {
             return Err(StartError::Invalid(format!(
                 "name is required: give the {} a name with ?name=NAME (1-128 of A-Z a-z 0-9 . _ -, not starting with a dot)",
@@ -198,6 +212,20 @@ fn validate(job_type: JobType, params: &JobParams) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// A restore's point in time: RFC 3339, to the whole second (what commitlog replay can honour).
+pub(crate) fn parse_until(until: &str) -> Result<chrono::DateTime<chrono::Utc>, StartError> {
+    let t = chrono::DateTime::parse_from_rfc3339(until).map_err(|e| {
+        StartError::Invalid(format!("until={until} is not a time ({e}): give UTC to the second, e.g. until=2026-12-02T10:15:00Z"))
+    })?;
+    if t.timestamp_subsec_nanos() != 0 {
+        return Err(StartError::Invalid(format!(
+            "until={until} has a fraction of a second: commitlog replay restores to whole seconds, give e.g. {}",
+            t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    Ok(t.with_timezone(&chrono::Utc))
 }
 
 /// Now, in epoch milliseconds (seed 000's timestamps).

@@ -381,6 +381,9 @@ impl JobRun {
                 ),
             ));
         }
+        if let Some(until) = params.until.clone() {
+            return self.restore_until(targets, params.name.clone(), until).await;
+        }
 
         self.phase("locate");
         let mut sources = Vec::new();
@@ -498,6 +501,73 @@ impl JobRun {
                 return Err(format!("the data is restored but repair failed: {}", bad.join("; ")));
             }
         }
+        Ok(())
+    }
+
+    /// A restore to a point in time: every node verifies its backup and the archived commitlog
+    /// segments that bring it to `until` (nothing touched yet), then node by node (`parallel`
+    /// at a time) each agent restores its node offline and replays the segments. No TRUNCATE:
+    /// each node's own files are replaced while it is down. A resumed job skips the nodes the
+    /// job it resumes finished.
+    async fn restore_until(&self, targets: Vec<Target>, name: Option<String>, until: String) -> Result<(), Stop> {
+        let keyspaces = self.running.doc().params.keyspaces.clone();
+        let request = |dry_run: bool| AgentJobRequest::PointInTimeRestore {
+            name: name.clone(),
+            until: until.clone(),
+            keyspaces: keyspaces.clone(),
+            dry_run,
+        };
+        self.phase("verify");
+        let results = self.step(&targets, |_| request(true)).await;
+        let bad: Vec<String> = targets
+            .iter()
+            .zip(&results)
+            .filter_map(|(t, r)| r.as_ref().err().map(|e| format!("{}: {e}", t.run.executor_id)))
+            .collect();
+        if !bad.is_empty() {
+            self.end_phase(false, bad.join("; "));
+            return Err(self.refuse(
+                &targets,
+                format!(
+                    "not every node can be restored to {until}, so nothing was touched: {}",
+                    bad.join("; ")
+                ),
+            ));
+        }
+        self.end_phase(
+            true,
+            format!("every node's backup and commitlog segments up to {until} verified ({} nodes)", targets.len()),
+        );
+        if self.running.aborted() {
+            return Err("aborted before anything was touched".into());
+        }
+
+        let done_before: Vec<NodeRun> = self
+            .resumes
+            .as_ref()
+            .map(|old| old.completed_nodes.iter().filter(|n| n.succeeded()).cloned().collect())
+            .unwrap_or_default();
+        let (skipped, todo): (Vec<Target>, Vec<Target>) =
+            targets.into_iter().partition(|t| done_before.iter().any(|n| n.executor_id == t.run.executor_id));
+        for t in skipped {
+            let Some(run) = done_before.iter().find(|n| n.executor_id == t.run.executor_id).cloned() else { continue };
+            self.running.update(|d| {
+                d.remaining_nodes.retain(|n| n != &run.executor_id);
+                d.completed_nodes.push(run);
+                d.sync_current();
+            });
+        }
+        self.phase("restore");
+        self.node_jobs(todo, |_| request(false)).await;
+        let doc = self.running.doc();
+        let all_ok = doc.remaining_nodes.is_empty() && doc.completed_nodes.iter().all(|n| n.failure.is_none());
+        self.end_phase(
+            all_ok,
+            format!(
+                "{} nodes restored to {until}",
+                doc.completed_nodes.iter().filter(|n| n.succeeded()).count()
+            ),
+        );
         Ok(())
     }
 
