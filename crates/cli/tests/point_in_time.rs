@@ -322,7 +322,7 @@ async fn a_shipper_killed_mid_upload_loses_no_segment_and_a_damaged_segment_is_r
 
     // Every segment up to T is archived; damage one the restore needs.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !ship(node, &setup, root.path())["last_shipped_write"].as_str().is_some_and(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() > t) {
+    while ship(node, &setup, root.path())["last_shipped_write"].as_str().is_none_or(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() <= t) {
         assert!(std::time::Instant::now() < deadline, "no segment archived past T");
         fill(&session, &ks, 1).await;
     }
@@ -449,4 +449,44 @@ async fn the_agent_ships_as_segments_come_and_metrics_show_the_window_list_shows
         assert!(std::time::Instant::now() < deadline, "the metrics never showed the listed window:\n{listing}\n{text}\n{}", s.logs());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_dropped_after_the_point_in_time_comes_back_with_its_id_and_its_writes() {
+    let _turn = serial();
+    let setup = set_up();
+    let cluster = setup.cluster;
+    let node = &cluster.nodes[0];
+    let root = other_disk_dir();
+    let session = cluster.session().await;
+    let ks = keyspace_with_tables(&session, "pitr_drop").await;
+    for i in 0..10 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
+    }
+    backup_ok(node, root.path(), "base", &["-k", &ks]);
+    for i in 10..20 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
+    }
+    dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'b-updated' WHERE id = 2")).await;
+    let at_t = rows(&session, &ks).await;
+    let id_before = node.cql().await.tables(&ks).await.unwrap().into_iter().find(|t| t.name == "t").unwrap().id_hex();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = Utc::now().trunc_subsecs(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    dataset::exec_schema(&session, &format!("DROP TABLE {ks}.t")).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ship(node, &setup, root.path())["last_shipped_write"].as_str().is_none_or(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() <= t) {
+        assert!(std::time::Instant::now() < deadline, "no segment archived past T");
+        fill(&session, &ks, 1).await;
+    }
+    drop(session);
+
+    let report = json_of(&restore_until(&setup, root.path(), &rfc3339(t), &["-k", &ks, "--create-schema"]));
+    assert_eq!(report["complete"], true, "{report}");
+    let created: Vec<&str> = report["schema_created"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(created.iter().any(|s| s.starts_with(&format!("CREATE TABLE {ks}.t")) && s.contains("ID = ")), "{created:?}");
+    let id_after = node.cql().await.tables(&ks).await.unwrap().into_iter().find(|t| t.name == "t").unwrap().id_hex();
+    assert_eq!(id_after, id_before, "recreated with its backed-up id");
+    let session = cluster.session().await;
+    assert_eq!(rows(&session, &ks).await, at_t, "the writes after the backup were replayed into it");
 }

@@ -104,7 +104,7 @@ impl Cluster {
     /// commitlog segments; its tests stop and start its nodes. Started on first use.
     pub fn pitr3() -> &'static Cluster {
         static PITR3: OnceLock<Cluster> = OnceLock::new();
-        PITR3.get_or_init(|| start("pitr3", &["--nodes", "3", "--commitlog-segment-mb", "1"], "127.0.2.1", 8200))
+        PITR3.get_or_init(|| start("pitr3", &["--nodes", "3", "--commitlog-segment-mb", "1"], "127.0.2.1", 9100))
     }
 
     /// A one-node Cassandra 4.1 cluster (`solo41`), started on first use: the version round
