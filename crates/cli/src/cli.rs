@@ -579,7 +579,10 @@ fn point_in_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .map_err(|e| format!("{e}: give a UTC time such as 2026-12-02T10:15:00Z"))?
         .to_utc();
     if chrono::Timelike::nanosecond(&t) != 0 {
-        return Err("give the time to the second (Cassandra's restore_point_in_time has no finer unit before 4.1.10 and 5.0.9)".into());
+        return Err(
+            "give the time to the second (Cassandra's restore_point_in_time has no finer unit before 4.1.10 and 5.0.9)"
+                .into(),
+        );
     }
     Ok(t)
 }

@@ -85,7 +85,15 @@ async fn rows(session: &Session, ks: &str) -> BTreeMap<i32, String> {
 fn ship(node: &Node, setup: &Setup, root: &Path) -> serde_json::Value {
     let out = cassette(
         node,
-        &["--json", "commitlog", "ship", "--spool", setup.spool.to_str().unwrap(), "--backup-dir", root.to_str().unwrap()],
+        &[
+            "--json",
+            "commitlog",
+            "ship",
+            "--spool",
+            setup.spool.to_str().unwrap(),
+            "--backup-dir",
+            root.to_str().unwrap(),
+        ],
     );
     json_of(&out)
 }
@@ -147,7 +155,11 @@ async fn a_restore_to_a_point_in_time_has_every_write_before_it_and_none_after()
     let root = other_disk_dir();
     let session = cluster.session().await;
     let ks = unique_name("pitr");
-    dataset::exec_schema(&session, &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}")).await;
+    dataset::exec_schema(
+        &session,
+        &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+    )
+    .await;
     dataset::exec_schema(&session, &format!("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)")).await;
     dataset::exec_schema(&session, &format!("CREATE TABLE {ks}.filler (id int PRIMARY KEY, payload text)")).await;
 
@@ -196,13 +208,15 @@ async fn a_restore_to_a_point_in_time_has_every_write_before_it_and_none_after()
     assert_eq!(records, segments.iter().map(|s| format!("{s}.json")).collect::<Vec<_>>());
 
     // The window runs from the backup's end past T.
-    let listing = json_of(&cassette(node, &["--json", "list", "--commitlog", "--backup-dir", root.path().to_str().unwrap()]));
+    let listing =
+        json_of(&cassette(node, &["--json", "list", "--commitlog", "--backup-dir", root.path().to_str().unwrap()]));
     let windows = listing["nodes"][0]["windows"].as_array().unwrap().clone();
     assert_eq!(windows.len(), 1, "{listing}");
     let from = DateTime::parse_from_rfc3339(windows[0]["from"].as_str().unwrap()).unwrap().to_utc();
     let until = DateTime::parse_from_rfc3339(windows[0]["until"].as_str().unwrap()).unwrap().to_utc();
     assert!(from < t && t < until, "T {t} outside {listing}");
-    let newest_shipped = DateTime::parse_from_rfc3339(shipped["last_shipped_write"].as_str().unwrap()).unwrap().to_utc();
+    let newest_shipped =
+        DateTime::parse_from_rfc3339(shipped["last_shipped_write"].as_str().unwrap()).unwrap().to_utc();
     assert_eq!(until, newest_shipped, "the window ends at the newest archived write");
     assert_eq!(windows[0]["backup"], "base");
     drop(session);
@@ -211,7 +225,11 @@ async fn a_restore_to_a_point_in_time_has_every_write_before_it_and_none_after()
     let too_late = rfc3339(until + chrono::Duration::hours(1));
     let out = restore_until(&setup, root.path(), &too_late, &[]);
     assert_eq!(out.status.code(), Some(2), "{}\n{}", stdout(&out), stderr(&out));
-    assert!(stderr(&out).contains("recoverable windows") && stderr(&out).contains("Nothing was touched"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("recoverable windows") && stderr(&out).contains("Nothing was touched"),
+        "{}",
+        stderr(&out)
+    );
     assert!(cassette_cassandra::port_answers(&node.ip, 9042).await, "the node is still up");
 
     // The restore to T: A and B as they were at T, nothing of C.
@@ -269,7 +287,11 @@ async fn spool_at_least(setup: &Setup, session: &Session, ks: &str, n: usize) {
 
 async fn keyspace_with_tables(session: &Session, prefix: &str) -> String {
     let ks = unique_name(prefix);
-    dataset::exec_schema(session, &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}")).await;
+    dataset::exec_schema(
+        session,
+        &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+    )
+    .await;
     dataset::exec_schema(session, &format!("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)")).await;
     dataset::exec_schema(session, &format!("CREATE TABLE {ks}.filler (id int PRIMARY KEY, payload text)")).await;
     ks
@@ -296,7 +318,15 @@ async fn a_shipper_killed_mid_upload_loses_no_segment_and_a_damaged_segment_is_r
     let waiting_names = spooled_names(&setup);
     let waiting = waiting_names.len();
 
-    let ship_args = ["--json", "commitlog", "ship", "--spool", setup.spool.to_str().unwrap(), "--backup-dir", root.path().to_str().unwrap()];
+    let ship_args = [
+        "--json",
+        "commitlog",
+        "ship",
+        "--spool",
+        setup.spool.to_str().unwrap(),
+        "--backup-dir",
+        root.path().to_str().unwrap(),
+    ];
     // Killed while the second segment's bytes are being written, then right after a segment is
     // stored but before it leaves the spool.
     for kill_at in ["file-partial:2", "segment-archived:1"] {
@@ -311,18 +341,35 @@ async fn a_shipper_killed_mid_upload_loses_no_segment_and_a_damaged_segment_is_r
         assert!(segments.contains(name), "{name} was spooled before the kills and is not stored: {segments:?}");
         assert!(!spooled_names(&setup).contains(name), "{name} is stored and still spooled");
     }
-    assert_eq!(records, segments.iter().map(|s| format!("{s}.json")).collect::<Vec<_>>(), "each segment once, with its record");
-    assert!(files_under(root.path()).iter().all(|p| !p.to_string_lossy().ends_with(".partial")), "no partial file left");
-    let commitlog_dir = files_under(root.path()).into_iter().find(|p| p.ends_with(&segments[0])).unwrap().parent().unwrap().to_path_buf();
+    assert_eq!(
+        records,
+        segments.iter().map(|s| format!("{s}.json")).collect::<Vec<_>>(),
+        "each segment once, with its record"
+    );
+    assert!(
+        files_under(root.path()).iter().all(|p| !p.to_string_lossy().ends_with(".partial")),
+        "no partial file left"
+    );
+    let commitlog_dir = files_under(root.path())
+        .into_iter()
+        .find(|p| p.ends_with(&segments[0]))
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     for s in &segments {
-        let record: serde_json::Value = serde_json::from_slice(&std::fs::read(commitlog_dir.join(format!("{s}.json"))).unwrap()).unwrap();
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(commitlog_dir.join(format!("{s}.json"))).unwrap()).unwrap();
         let stored = blake3::hash(&std::fs::read(commitlog_dir.join(s)).unwrap()).to_hex().to_string();
         assert_eq!(record["blake3"], stored, "{s} is stored whole");
     }
 
     // Every segment up to T is archived; damage one the restore needs.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while ship(node, &setup, root.path())["last_shipped_write"].as_str().is_none_or(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() <= t) {
+    while ship(node, &setup, root.path())["last_shipped_write"]
+        .as_str()
+        .is_none_or(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() <= t)
+    {
         assert!(std::time::Instant::now() < deadline, "no segment archived past T");
         fill(&session, &ks, 1).await;
     }
@@ -331,7 +378,8 @@ async fn a_shipper_killed_mid_upload_loses_no_segment_and_a_damaged_segment_is_r
         .0
         .into_iter()
         .find(|s| {
-            let record: serde_json::Value = serde_json::from_slice(&std::fs::read(commitlog_dir.join(format!("{s}.json"))).unwrap()).unwrap();
+            let record: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(commitlog_dir.join(format!("{s}.json"))).unwrap()).unwrap();
             DateTime::parse_from_rfc3339(record["last_write"].as_str().unwrap()).unwrap().to_utc() >= t
         })
         .expect("a segment written at T");
@@ -367,7 +415,11 @@ async fn segments_wait_in_the_spool_while_the_repository_is_unreachable_and_ship
     let ship_to = |s3: &StoreServer| {
         let env = s3.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        cassette_with_env(node, &env, &["--json", "commitlog", "ship", "--spool", setup.spool.to_str().unwrap(), "--backup-dir", &url])
+        cassette_with_env(
+            node,
+            &env,
+            &["--json", "commitlog", "ship", "--spool", setup.spool.to_str().unwrap(), "--backup-dir", &url],
+        )
     };
     json_of(&ship_to(&s3));
 
@@ -391,7 +443,12 @@ async fn segments_wait_in_the_spool_while_the_repository_is_unreachable_and_ship
     let objects = s3.objects().await;
     for name in report["shipped"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()) {
         for key in [name.to_owned(), format!("{name}.json")] {
-            assert_eq!(objects.keys().filter(|k| k.ends_with(&format!("/commitlog/{key}"))).count(), 1, "{key} in {:?}", objects.keys());
+            assert_eq!(
+                objects.keys().filter(|k| k.ends_with(&format!("/commitlog/{key}"))).count(),
+                1,
+                "{key} in {:?}",
+                objects.keys()
+            );
         }
     }
 }
@@ -433,20 +490,30 @@ async fn the_agent_ships_as_segments_come_and_metrics_show_the_window_list_shows
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let text = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        let listing = json_of(&cassette(node, &["--json", "list", "--commitlog", "--backup-dir", root.path().to_str().unwrap()]));
+        let listing =
+            json_of(&cassette(node, &["--json", "list", "--commitlog", "--backup-dir", root.path().to_str().unwrap()]));
         let window = &listing["nodes"][0]["windows"][0];
-        let seconds = |v: &serde_json::Value| v.as_str().map(|t| DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis() as f64 / 1000.0);
+        let seconds = |v: &serde_json::Value| {
+            v.as_str().map(|t| DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis() as f64 / 1000.0)
+        };
         let until = metric(&text, "cassette_commitlog_recoverable_until_timestamp_seconds", &host);
         let from = metric(&text, "cassette_commitlog_recoverable_from_timestamp_seconds", &host);
         let shipped = metric(&text, "cassette_commitlog_last_shipped_timestamp_seconds", &host);
         if until.is_some() && until == seconds(&window["until"]) && from == seconds(&window["from"]) {
             assert_eq!(shipped, until, "the newest archived write ends the window");
             assert!(metric(&text, "cassette_commitlog_spool_segments", &host).is_some(), "{text}");
-            assert!(metric(&text, "cassette_commitlog_recovery_point_age_seconds", &host).is_some_and(|a| a >= 0.0), "{text}");
+            assert!(
+                metric(&text, "cassette_commitlog_recovery_point_age_seconds", &host).is_some_and(|a| a >= 0.0),
+                "{text}"
+            );
             assert_eq!(window["backup"], "base");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the metrics never showed the listed window:\n{listing}\n{text}\n{}", s.logs());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the metrics never showed the listed window:\n{listing}\n{text}\n{}",
+            s.logs()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -475,7 +542,10 @@ async fn a_table_dropped_after_the_point_in_time_comes_back_with_its_id_and_its_
     tokio::time::sleep(Duration::from_millis(1100)).await;
     dataset::exec_schema(&session, &format!("DROP TABLE {ks}.t")).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while ship(node, &setup, root.path())["last_shipped_write"].as_str().is_none_or(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() <= t) {
+    while ship(node, &setup, root.path())["last_shipped_write"]
+        .as_str()
+        .is_none_or(|w| DateTime::parse_from_rfc3339(w).unwrap().to_utc() <= t)
+    {
         assert!(std::time::Instant::now() < deadline, "no segment archived past T");
         fill(&session, &ks, 1).await;
     }
@@ -484,9 +554,123 @@ async fn a_table_dropped_after_the_point_in_time_comes_back_with_its_id_and_its_
     let report = json_of(&restore_until(&setup, root.path(), &rfc3339(t), &["-k", &ks, "--create-schema"]));
     assert_eq!(report["complete"], true, "{report}");
     let created: Vec<&str> = report["schema_created"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-    assert!(created.iter().any(|s| s.starts_with(&format!("CREATE TABLE {ks}.t")) && s.contains("ID = ")), "{created:?}");
+    assert!(
+        created.iter().any(|s| s.starts_with(&format!("CREATE TABLE {ks}.t")) && s.contains("ID = ")),
+        "{created:?}"
+    );
     let id_after = node.cql().await.tables(&ks).await.unwrap().into_iter().find(|t| t.name == "t").unwrap().id_hex();
     assert_eq!(id_after, id_before, "recreated with its backed-up id");
     let session = cluster.session().await;
     assert_eq!(rows(&session, &ks).await, at_t, "the writes after the backup were replayed into it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_to_a_point_in_time_from_object_storage_downloads_and_verifies_before_the_node_stops() {
+    use cassette_testkit::s3::{StoreKind, StoreServer};
+    let _turn = serial();
+    let setup = set_up();
+    let cluster = setup.cluster;
+    let node = &cluster.nodes[0];
+    let session = cluster.session().await;
+    let ks = keyspace_with_tables(&session, "pitr_obj").await;
+    let s3 = StoreServer::start(StoreKind::S3sFs);
+    let url = s3.url("pitr-obj");
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = |args: &[&str]| cassette_with_env(node, &env, args);
+
+    for i in 0..20 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
+    }
+    json_of(&run(&["--json", "backup", "--name", "base", "-k", &ks, "--backup-dir", &url]));
+    for i in 20..30 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
+    }
+    dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'b-updated' WHERE id = 1")).await;
+    dataset::exec(&session, &format!("DELETE FROM {ks}.t WHERE id = 2")).await;
+    let at_t = rows(&session, &ks).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = Utc::now().trunc_subsecs(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for i in 30..40 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'c{i}')")).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let shipped = json_of(&run(&[
+            "--json",
+            "commitlog",
+            "ship",
+            "--spool",
+            setup.spool.to_str().unwrap(),
+            "--backup-dir",
+            &url,
+        ]));
+        if time_of(&shipped["last_shipped_write"]).is_some_and(|w| w > t) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no segment archived past T: {shipped}");
+        fill(&session, &ks, 1).await;
+    }
+    drop(session);
+    let (stop, start) = (cluster.stop_node_command(1), cluster.start_node_command(1));
+    let restore = |start: &str, extra: &[&str]| {
+        let until = rfc3339(t);
+        let mut args = vec![
+            "--json",
+            "restore",
+            "--offline",
+            "--until",
+            until.as_str(),
+            "--backup-dir",
+            url.as_str(),
+            "--stop-command",
+            stop.as_str(),
+            "--start-command",
+            start,
+            "--commitlog-archiving-properties",
+            setup.properties.to_str().unwrap(),
+            "--cassandra-log",
+            node.log.to_str().unwrap(),
+            "-k",
+            ks.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+
+    // A damaged SSTable object is refused while downloading, before the node is stopped.
+    let objects = s3.objects().await;
+    let data_key = objects
+        .keys()
+        .find(|k| k.contains(&format!("/base/{ks}/t/")) && k.ends_with("-Data.db"))
+        .cloned()
+        .unwrap_or_else(|| panic!("t's Data.db among {:?}", objects.keys()));
+    let original = s3.get(&data_key).await;
+    let mut damaged = original.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    s3.put(&data_key, damaged).await;
+    let out = restore(&start, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(cassette_cassandra::port_answers(&node.ip, 9042).await, "the node was not stopped");
+    s3.put(&data_key, original).await;
+
+    // The restore from object storage, its start failing: the files are in place, the node
+    // stays down; run again (the node down: the journal is in the state directory), it
+    // finishes. A and B as at T, nothing of C.
+    let out = restore("echo cannot start >&2; exit 3", &["--new-restore"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(!cassette_cassandra::port_answers(&node.ip, 9042).await, "the node is down");
+    let report = json_of(&restore(&start, &["--name", "base"]));
+    assert_eq!((report["complete"].as_bool(), report["resumed"].as_bool()), (Some(true), Some(true)), "{report}");
+    let steps: Vec<String> =
+        report["steps"].as_array().unwrap().iter().map(|s| s["detail"].as_str().unwrap().to_string()).collect();
+    assert!(steps.iter().any(|s| s.contains("downloaded into") && s.contains("verified")), "{steps:?}");
+    let session = cluster.session().await;
+    assert_eq!(rows(&session, &ks).await, at_t);
+}
+
+fn time_of(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+    v.as_str().map(|s| DateTime::parse_from_rfc3339(s).unwrap().to_utc())
 }

@@ -102,7 +102,11 @@ async fn three_nodes_at_rf3_restore_to_a_point_in_time_through_the_api() {
 
     let session = cluster.session().await;
     let ks = unique_name("pitr3");
-    dataset::exec_schema(&session, &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 3}}")).await;
+    dataset::exec_schema(
+        &session,
+        &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 3}}"),
+    )
+    .await;
     dataset::exec_schema(&session, &format!("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)")).await;
     dataset::exec_schema(&session, &format!("CREATE TABLE {ks}.filler (id int PRIMARY KEY, payload text)")).await;
 
@@ -142,7 +146,8 @@ async fn three_nodes_at_rf3_restore_to_a_point_in_time_through_the_api() {
         }
         assert!(std::time::Instant::now() < deadline, "not every node's window reaches past {t}: {w:?}\n{}", s.logs());
         for _ in 0..10 {
-            dataset::exec(&session, &format!("INSERT INTO {ks}.filler (id, payload) VALUES ({filled}, '{blob}')")).await;
+            dataset::exec(&session, &format!("INSERT INTO {ks}.filler (id, payload) VALUES ({filled}, '{blob}')"))
+                .await;
             filled += 1;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;

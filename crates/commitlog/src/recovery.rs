@@ -3,8 +3,8 @@
 //! `cassette_format::commitlog`), and the plan of a restore to one point in time.
 
 use cassette_format::BackupSummary;
-use cassette_format::commitlog::{self, BackupSpan, Chain, Gap, Window};
 use cassette_format::SegmentRecord;
+use cassette_format::commitlog::{self, BackupSpan, Chain, Gap, Window};
 use cassette_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -59,11 +59,15 @@ impl NodeRecovery {
                 .ok_or_else(|| self.outside(until, "no complete backup of the node finished before it"))?,
         };
         if backup.finished_at > until {
-            return Err(self.outside(until, &format!("the backup {} finished later, at {}", backup.name, backup.finished_at)));
+            return Err(
+                self.outside(until, &format!("the backup {} finished later, at {}", backup.name, backup.finished_at))
+            );
         }
-        let chain = commitlog::chain_for(&self.chains, &backup, until)
-            .ok_or_else(|| self.outside(until, &format!("the archived segments do not reach from the backup {} to it", backup.name)))?;
-        let segments: Vec<SegmentRecord> = commitlog::segments_to_replay(chain, &backup, until).into_iter().cloned().collect();
+        let chain = commitlog::chain_for(&self.chains, &backup, until).ok_or_else(|| {
+            self.outside(until, &format!("the archived segments do not reach from the backup {} to it", backup.name))
+        })?;
+        let segments: Vec<SegmentRecord> =
+            commitlog::segments_to_replay(chain, &backup, until).into_iter().cloned().collect();
         Ok(RestorePlan { backup: backup.name.clone(), backup_finished_at: backup.finished_at, until, segments })
     }
 
@@ -71,12 +75,19 @@ impl NodeRecovery {
         let windows = if self.windows.is_empty() {
             "none (a window needs a complete backup and the segments archived after it)".to_owned()
         } else {
-            self.windows.iter().map(|w| format!("{} to {} (from backup {})", w.from, w.until, w.backup)).collect::<Vec<_>>().join(", ")
+            self.windows
+                .iter()
+                .map(|w| format!("{} to {} (from backup {})", w.from, w.until, w.backup))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let gaps = if self.gaps.is_empty() {
             String::new()
         } else {
-            format!("; segments are missing between {}", self.gaps.iter().map(|g| format!("{} and {}", g.from, g.until)).collect::<Vec<_>>().join(", "))
+            format!(
+                "; segments are missing between {}",
+                self.gaps.iter().map(|g| format!("{} and {}", g.from, g.until)).collect::<Vec<_>>().join(", ")
+            )
         };
         CommitlogError::Refused(format!(
             "cannot restore node {} to {until}: {why}. Its recoverable windows: {windows}{gaps}. Nothing was touched",
@@ -121,7 +132,9 @@ pub async fn node_recovery(store: &dyn Store, cluster: &str, host_id: &str) -> R
 
 fn span(b: &BackupSummary) -> Option<BackupSpan> {
     match (b.complete, b.started_at, b.finished_at) {
-        (true, Some(started_at), Some(finished_at)) => Some(BackupSpan { name: b.name.clone(), started_at, finished_at }),
+        (true, Some(started_at), Some(finished_at)) => {
+            Some(BackupSpan { name: b.name.clone(), started_at, finished_at })
+        }
         _ => None,
     }
 }

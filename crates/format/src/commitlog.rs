@@ -128,8 +128,8 @@ impl SegmentRecord {
 
     /// Parses and checks a stored record: its format, version, and a segment name.
     pub fn from_json(bytes: &[u8]) -> Result<SegmentRecord> {
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|source| FormatError::Parse { kind: "commitlog segment record", source })?;
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|source| FormatError::Parse { kind: "commitlog segment record", source })?;
         let found = value.get("format").and_then(|f| f.as_str()).unwrap_or_default();
         if found != SEGMENT_RECORD_FORMAT {
             return Err(FormatError::UnknownFormat {
@@ -228,13 +228,19 @@ pub fn chains(records: &[SegmentRecord]) -> (Vec<Chain>, Vec<Gap>) {
                 chain.segments.push(r.clone());
                 continue;
             }
-            gaps.push(Gap { after: prev.name.clone(), before: r.name.clone(), from: prev.last_write, until: r.last_write });
+            gaps.push(Gap {
+                after: prev.name.clone(),
+                before: r.name.clone(),
+                from: prev.last_write,
+                until: r.last_write,
+            });
             chains.push(Chain { covers_from: r.last_write, covers_until: r.last_write, segments: vec![r.clone()] });
             continue;
         }
         // The oldest segment archived: it began a run if its id is a start time after archiving
         // was set up (Cassandra reads archive_command at start-up only, and archives in order).
-        let covers_from = start_of_run.filter(|t| *t >= r.archiving_since && *t <= r.last_write).unwrap_or(r.last_write);
+        let covers_from =
+            start_of_run.filter(|t| *t >= r.archiving_since && *t <= r.last_write).unwrap_or(r.last_write);
         chains.push(Chain { covers_from, covers_until: r.last_write, segments: vec![r.clone()] });
     }
     (chains, gaps)
@@ -243,9 +249,7 @@ pub fn chains(records: &[SegmentRecord]) -> (Vec<Chain>, Vec<Gap>) {
 /// The chain that can bring `backup` forward to `until`: it covers from before the backup
 /// started to `until` or later.
 pub fn chain_for<'a>(chains: &'a [Chain], backup: &BackupSpan, until: DateTime<Utc>) -> Option<&'a Chain> {
-    chains
-        .iter()
-        .find(|c| c.covers_from <= backup.started_at && c.covers_until >= until)
+    chains.iter().find(|c| c.covers_from <= backup.started_at && c.covers_until >= until)
 }
 
 /// The times a restore can reach, one window per chain that covers a backup.
@@ -320,7 +324,14 @@ mod tests {
         assert_eq!((n.version, n.id), (7, 1_733_139_300_000));
         assert_eq!(n.file_name(), "CommitLog-7-1733139300000.log");
         assert_eq!(n.record_path(), "commitlog/CommitLog-7-1733139300000.log.json");
-        for bad in ["CommitLog-7-.log", "CommitLog-7-12.log.partial", "CommitLog-7-1_2.log", "CommitLog-7-12.idx", "x", "CommitLog--1.log"] {
+        for bad in [
+            "CommitLog-7-.log",
+            "CommitLog-7-12.log.partial",
+            "CommitLog-7-1_2.log",
+            "CommitLog-7-12.idx",
+            "x",
+            "CommitLog--1.log",
+        ] {
             assert_eq!(SegmentName::parse(bad), None, "{bad}");
         }
         assert!(SegmentName::parse("CommitLog-6-9.log") < SegmentName::parse("CommitLog-7-10.log"));
@@ -349,7 +360,10 @@ mod tests {
         let (chains, gaps) = super::chains(&missing);
         assert_eq!(chains[0].covers_from, at(0));
         assert_eq!(chains.len(), 2);
-        assert_eq!(gaps, vec![Gap { after: missing[0].name.clone(), before: missing[1].name.clone(), from: at(10), until: at(30) }]);
+        assert_eq!(
+            gaps,
+            vec![Gap { after: missing[0].name.clone(), before: missing[1].name.clone(), from: at(10), until: at(30) }]
+        );
         // After a gap, every write is known to be there only from the first segment's last write.
         assert_eq!(chains[1].covers_from, at(30));
     }

@@ -104,9 +104,13 @@ impl ObjectError {
     /// Whether the object or file read is not there.
     pub fn is_not_found(&self) -> bool {
         match self {
-            ObjectError::Store { source: object_store::Error::NotFound { .. }, .. } | ObjectError::NotFound { .. } => true,
+            ObjectError::Store { source: object_store::Error::NotFound { .. }, .. } | ObjectError::NotFound { .. } => {
+                true
+            }
             ObjectError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-            ObjectError::Repo(cassette_repo::RepoError::Io { source, .. }) => source.kind() == std::io::ErrorKind::NotFound,
+            ObjectError::Repo(cassette_repo::RepoError::Io { source, .. }) => {
+                source.kind() == std::io::ErrorKind::NotFound
+            }
             _ => false,
         }
     }

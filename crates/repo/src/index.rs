@@ -98,7 +98,8 @@ pub fn rebuild(node_dir: &Path) -> Result<usize> {
         for entry in std::fs::read_dir(node_dir).ctx("list", node_dir)? {
             let entry = entry.ctx("list", node_dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !cassette_format::layout::is_backup_dir(&name) || !entry.file_type().ctx("stat", &entry.path())?.is_dir() {
+            if !cassette_format::layout::is_backup_dir(&name) || !entry.file_type().ctx("stat", &entry.path())?.is_dir()
+            {
                 continue;
             }
             let stamp = stamp_of_file(&RepoLayout::manifest_path(&entry.path()));

@@ -66,7 +66,8 @@ pub fn list_node(node_dir: &Path) -> Result<Vec<BackupSummary>> {
     let component =
         |p: Option<&Path>| p.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (cluster, host) = (component(node_dir.parent()), component(Some(node_dir)));
-    let names: Vec<String> = subdirs(node_dir)?.into_iter().filter(|n| cassette_format::layout::is_backup_dir(n)).collect();
+    let names: Vec<String> =
+        subdirs(node_dir)?.into_iter().filter(|n| cassette_format::layout::is_backup_dir(n)).collect();
     let loaded = index::load(node_dir);
     let split = index::reconcile(loaded.entries(), &names, |n| {
         index::stamp_of_file(&RepoLayout::manifest_path(&node_dir.join(n)))

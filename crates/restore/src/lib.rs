@@ -64,7 +64,7 @@ pub use cassette_cassandra::Node;
 pub use cassette_repo::report::Status;
 pub use engine::run_restore;
 pub use error::{BadFile, RestoreError};
-pub use offline::{PointInTime, ReplayOutcome, OfflineOptions, OfflineReport, run_offline_restore};
+pub use offline::{OfflineOptions, OfflineReport, PointInTime, ReplayOutcome, run_offline_restore};
 pub use progress::{NoProgress, Progress, Stage};
 pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableError, TableOutcome};
 pub use select::Rename;

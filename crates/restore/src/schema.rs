@@ -68,7 +68,8 @@ pub(crate) fn creation_statements(
                     && p.live_keyspace == p.backup_keyspace
                     && p.live_table == p.entry.name
             };
-            let keep_id = if ids == TableIds::AsBackedUp && a.kind == Kind::Table { plan.iter().find(same_name) } else { None };
+            let keep_id =
+                if ids == TableIds::AsBackedUp && a.kind == Kind::Table { plan.iter().find(same_name) } else { None };
             out.push(match keep_id {
                 Some(p) => with_table_id(&statement, &p.entry.id).unwrap_or(statement),
                 None => statement,
@@ -221,10 +222,17 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
     #[test]
     fn a_table_keeps_its_backed_up_id_when_asked_and_not_renamed() {
         let id = "5a1c0e9a7b3d42c8a61f9e0b7d2c4a85";
-        let with = with_table_id("CREATE TABLE shop.orders (\n    id int PRIMARY KEY\n) WITH comment = 'a (b)';", id).unwrap();
-        assert_eq!(with, "CREATE TABLE shop.orders (\n    id int PRIMARY KEY\n) WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85 AND comment = 'a (b)';");
+        let with =
+            with_table_id("CREATE TABLE shop.orders (\n    id int PRIMARY KEY\n) WITH comment = 'a (b)';", id).unwrap();
+        assert_eq!(
+            with,
+            "CREATE TABLE shop.orders (\n    id int PRIMARY KEY\n) WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85 AND comment = 'a (b)';"
+        );
         let bare = with_table_id("CREATE TABLE shop.t (id int PRIMARY KEY, \"v)\" text);", id).unwrap();
-        assert_eq!(bare, "CREATE TABLE shop.t (id int PRIMARY KEY, \"v)\" text) WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85;");
+        assert_eq!(
+            bare,
+            "CREATE TABLE shop.t (id int PRIMARY KEY, \"v)\" text) WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85;"
+        );
         assert_eq!(with_table_id("CREATE TABLE shop.t (id int PRIMARY KEY);", "not-an-id"), None);
 
         let mut m = manifest(DESCRIBED);
@@ -233,7 +241,12 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
         let plan: Vec<Planned<'_>> = ks
             .tables
             .iter()
-            .map(|t| Planned { backup_keyspace: "shop".into(), live_keyspace: "shop".into(), live_table: t.name.clone(), entry: t })
+            .map(|t| Planned {
+                backup_keyspace: "shop".into(),
+                live_keyspace: "shop".into(),
+                live_table: t.name.clone(),
+                entry: t,
+            })
             .collect();
         let missing: Vec<String> = plan.iter().map(Planned::live_name).collect();
         let kept = creation_statements(&m, &plan, &missing, &[], TableIds::AsBackedUp).unwrap();
@@ -243,7 +256,12 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
         let renamed_plan: Vec<Planned<'_>> = ks
             .tables
             .iter()
-            .map(|t| Planned { backup_keyspace: "shop".into(), live_keyspace: "shop_copy".into(), live_table: t.name.clone(), entry: t })
+            .map(|t| Planned {
+                backup_keyspace: "shop".into(),
+                live_keyspace: "shop_copy".into(),
+                live_table: t.name.clone(),
+                entry: t,
+            })
             .collect();
         let missing: Vec<String> = renamed_plan.iter().map(Planned::live_name).collect();
         let new = creation_statements(&m, &renamed_plan, &missing, &renames, TableIds::AsBackedUp).unwrap();

@@ -100,7 +100,11 @@ pub async fn render(coordinator: &Coordinator) -> Result<String, String> {
 
 /// Point-in-time recovery, per node whose agent ships its commitlog.
 fn record_commitlog(registry: &mut Registry, views: Vec<crate::model::CommitlogView>) {
-    let spool = gauges::<NodeLabel>(registry, "commitlog_spool_segments", "Commitlog segments waiting in the node's spool to be shipped");
+    let spool = gauges::<NodeLabel>(
+        registry,
+        "commitlog_spool_segments",
+        "Commitlog segments waiting in the node's spool to be shipped",
+    );
     let shipped = gauges::<NodeLabel>(
         registry,
         "commitlog_last_shipped_timestamp_seconds",

@@ -117,7 +117,10 @@ impl SegmentArchive for DirectorySegments {
                     std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| RepoError::io("read", &path, e))?;
                     Ok(bytes)
                 });
-                match read.map_err(|e| e.to_string()).and_then(|b| SegmentRecord::from_json(&b).map_err(|e| e.to_string())) {
+                match read
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| SegmentRecord::from_json(&b).map_err(|e| e.to_string()))
+                {
                     Ok(r) if r.name == segment => out.records.push(r),
                     Ok(r) => out.damaged.push((path.display().to_string(), format!("it describes {}", r.name))),
                     Err(e) => out.damaged.push((path.display().to_string(), e)),

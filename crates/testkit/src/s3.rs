@@ -274,14 +274,19 @@ impl StoreServer {
     /// Stops the server, keeping its data (s3s-fs and fake-gcs-server keep it on disk): the
     /// repository is unreachable until [`StoreServer::restart`].
     pub fn stop_for_now(&self) {
-        let out = Command::new("bash").arg(s3_harness_script()).arg("stop").arg("--dir").arg(&self.root).output().unwrap();
+        let out =
+            Command::new("bash").arg(s3_harness_script()).arg("stop").arg("--dir").arg(&self.root).output().unwrap();
         assert!(out.status.success(), "stopping {}: {}", self.kind.name(), String::from_utf8_lossy(&out.stderr));
     }
 
     /// Starts the server again on the same data, on a new port ([`StoreServer::env`] gives the
     /// new endpoint).
     pub fn restart(&mut self) {
-        assert!(matches!(self.kind, StoreKind::S3sFs | StoreKind::FakeGcs), "{} keeps no data across a restart", self.kind.name());
+        assert!(
+            matches!(self.kind, StoreKind::S3sFs | StoreKind::FakeGcs),
+            "{} keeps no data across a restart",
+            self.kind.name()
+        );
         let port = run_start(self.kind, &self.root).unwrap_or_else(|e| panic!("restarting {}: {e}", self.kind.name()));
         self.port = port;
         self.endpoint = format!("http://127.0.0.1:{port}");

@@ -23,8 +23,11 @@ pub async fn run(cmd: CommitlogCommand, json: bool) -> anyhow::Result<ExitCode> 
             let after = settings::set(&before, &[("archive_command", Some(&command))]);
             let node = super::connect(&node).await?;
             let local = node.cql.local_node().await?;
-            let identity =
-                SpoolIdentity { cluster: local.cluster_name, host_id: local.host_id.to_string(), installed_at: Utc::now() };
+            let identity = SpoolIdentity {
+                cluster: local.cluster_name,
+                host_id: local.host_id.to_string(),
+                installed_at: Utc::now(),
+            };
             let report = Installed {
                 properties: &commitlog_archiving_properties,
                 archive_command: &command,
@@ -44,7 +47,12 @@ pub async fn run(cmd: CommitlogCommand, json: bool) -> anyhow::Result<ExitCode> 
                 super::print_json(&report);
             } else if dry_run {
                 println!("would write into {}:\narchive_command={command}", commitlog_archiving_properties.display());
-                println!("spool {} for node {} of cluster {}; nothing was changed", spool.display(), report.host_id, report.cluster);
+                println!(
+                    "spool {} for node {} of cluster {}; nothing was changed",
+                    spool.display(),
+                    report.host_id,
+                    report.cluster
+                );
             } else {
                 println!("archive_command={command}");
                 println!(
@@ -90,7 +98,9 @@ pub async fn run(cmd: CommitlogCommand, json: bool) -> anyhow::Result<ExitCode> 
                 spool.display()
             );
             if let Some(e) = &report.error {
-                eprintln!("stopped: {e}\nThe segments wait in the spool; run the same command again once the repository answers.");
+                eprintln!(
+                    "stopped: {e}\nThe segments wait in the spool; run the same command again once the repository answers."
+                );
             }
             Ok(code)
         }
@@ -153,7 +163,13 @@ pub async fn list(
         return Ok(ExitCode::SUCCESS);
     }
     for n in &out {
-        println!("node {} (cluster {}): {} archived segments, {}", n.host_id, n.cluster, n.segments, super::human_bytes(n.bytes));
+        println!(
+            "node {} (cluster {}): {} archived segments, {}",
+            n.host_id,
+            n.cluster,
+            n.segments,
+            super::human_bytes(n.bytes)
+        );
         if let Some(t) = n.newest_write {
             println!("  newest archived write {t} ({} ago)", cassette_repo::retention::age(now - t));
         }
@@ -164,7 +180,10 @@ pub async fn list(
             println!("  recoverable from {} to {} (from backup {})", w.from, w.until, w.backup);
         }
         for g in &n.gaps {
-            println!("  GAP: segments missing between {} and {} (after {}, before {})", g.from, g.until, g.after, g.before);
+            println!(
+                "  GAP: segments missing between {} and {} (after {}, before {})",
+                g.from, g.until, g.after, g.before
+            );
         }
         for (path, why) in &n.damaged {
             println!("  ! unreadable segment record {path}: {why}");

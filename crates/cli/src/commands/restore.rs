@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cassette_restore::{
-    Mode, OfflineOptions, PointInTime, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore, run_restore,
+    Mode, OfflineOptions, PointInTime, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore,
+    run_restore,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -30,6 +30,7 @@
 //! backup's files in place; `run` journals each step as it is done; `purge` lists and
 //! removes old quarantines.
 
+mod download;
 mod dry_run;
 mod node_control;
 mod options;
@@ -55,7 +56,7 @@ pub use purge::{PurgeOutcome, QuarantineEntry, list_quarantines, purge_quarantin
 pub use quarantine::{QUARANTINE_DIR_NAME, QUARANTINE_INFO, QuarantineInfo, read_quarantine_info};
 pub use report::{OfflineReport, OfflineStep, OfflineTableOutcome};
 
-use crate::journal::{self, OfflineState, Record};
+use crate::journal::{OfflineState, Record};
 use crate::schema::TableIds;
 use crate::select::{Planned, Rename, select_tables};
 use crate::verify::verify_plan;
@@ -76,19 +77,13 @@ pub async fn run_offline_restore(
     progress: &dyn Progress,
 ) -> Result<OfflineReport, RestoreError> {
     let started = Instant::now();
-    if crate::locate::open_store(req)?.local_root().is_none() {
-        return Err(RestoreError::OfflineRefused(format!(
-            "an offline restore places files straight from a backup directory, and {} is on object storage: restore online (without --offline), which streams each table from the store, or download the backup into a directory first",
-            req.backup_root.display()
-        )));
-    }
     let node = NodeControl::new(target, nodetool, opts);
     let renames: Vec<Rename> = req.renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     progress.stage(Stage::Locate, &req.name);
     // `cql` stays open until the end, as a session to the node.
-    let Subject { cql, host_id, backup, backup_dir, manifest, node_address, state } =
+    let Subject { cql, host_id, backup, backup_dir, journal_path, manifest, node_address, state } =
         resume::identify(target, &node.address, req).await?;
-    let journal_path = journal::journal_path(&backup_dir, &host_id);
+    let location = backup.location();
     let _node_lock = if req.dry_run { None } else { Some(crate::engine::node_lock(&host_id)?) };
     let resumed = state.is_some();
 
@@ -96,14 +91,20 @@ pub async fn run_offline_restore(
     if let Some(s) = &state {
         resume::check_same_tables(s, &planned, &req.name, &journal_path)?;
     }
-    tracing::info!(backup = %backup_dir.display(), tables = planned.len(), resumed, dry_run = req.dry_run, "offline restore started");
+    tracing::info!(backup = %location.display(), tables = planned.len(), resumed, dry_run = req.dry_run, "offline restore started");
 
-    // Verify before anything else (every run: the backup may have changed since).
-    let verified = verify_plan(&*backup, req, &planned, progress).await?;
-    let mut steps = vec![step(
-        "verify",
-        format!("{} files, {} bytes of {} verified", verified.files, verified.bytes, backup_dir.display()),
-    )];
+    // Verify before anything else (every run: the backup may have changed since). A backup
+    // on object storage is verified as it is downloaded into the quarantine, once planned.
+    let download = backup_dir.is_none() && !req.dry_run;
+    let mut verified = crate::verify::Verified { files: 0, bytes: 0 };
+    let mut steps = Vec::new();
+    if !download {
+        verified = verify_plan(&*backup, req, &planned, progress).await?;
+        steps.push(step(
+            "verify",
+            format!("{} files, {} bytes of {} verified", verified.files, verified.bytes, location.display()),
+        ));
+    }
 
     let mut schema_created = Vec::new();
     let state = match state {
@@ -115,13 +116,34 @@ pub async fn run_offline_restore(
             // A restore to a point in time recreates a dropped table with its old id: replay
             // skips the mutations of ids the node does not know.
             let ids = if opts.point_in_time.is_some() { TableIds::AsBackedUp } else { TableIds::New };
-            (tables, schema_created) = plan::live_tables_to_replace(cql, req, &manifest, &planned, &renames, ids).await?;
+            (tables, schema_created) =
+                plan::live_tables_to_replace(cql, req, &manifest, &planned, &renames, ids).await?;
             let dirs = plan::node_dirs(cql, opts).await?;
             let plan = plan::make_plan(&node.address, &host_id, &node_address, dirs, opts, &req.name, tables)?;
             OfflineState { plan, ..Default::default() }
         }
     };
     let p = state.plan.clone();
+    let files_dir = match &backup_dir {
+        Some(d) => d.clone(),
+        None => download::files_dir(p.main_quarantine()),
+    };
+    if download {
+        backup.mark_restoring(&host_id).await;
+        let placed = state.placed.clone();
+        (verified.files, verified.bytes) =
+            download::download_tables(&*backup, &planned, &placed, &files_dir, progress).await?;
+        steps.push(step(
+            "verify",
+            format!(
+                "{} files, {} bytes of {} downloaded into {}, each verified as it arrived",
+                verified.files,
+                verified.bytes,
+                location.display(),
+                files_dir.display()
+            ),
+        ));
+    }
 
     // A point in time: the segments that bring the backup forward, verified before anything is touched.
     let replay = match &opts.point_in_time {
@@ -156,7 +178,7 @@ pub async fn run_offline_restore(
     };
     let mut report = OfflineReport {
         name: req.name.clone(),
-        backup_path: backup_dir.clone(),
+        backup_path: location.clone(),
         source_cluster: manifest.cluster_name.clone(),
         source_host_id: manifest.node.host_id.clone(),
         host_id: host_id.clone(),
@@ -194,12 +216,12 @@ pub async fn run_offline_restore(
     }
     if !resumed {
         run.record(Record::OfflinePlanned { at: Utc::now(), plan: p.clone() })?;
-        quarantine::write_quarantine_info(&p, &req.name, &backup_dir, None)?;
+        quarantine::write_quarantine_info(&p, &req.name, &location, None)?;
     }
     node.drain_and_stop(&mut run, &p, cql.is_some()).await?;
     quarantine::quarantine_node_dirs(&mut run, &p)?;
     for t in &p.tables {
-        report.tables.push(replace_table(&mut run, &p, t, &planned, &backup_dir)?);
+        report.tables.push(replace_table(&mut run, &p, t, &planned, &files_dir)?);
     }
     let pit = opts.point_in_time.as_ref().filter(|_| report.replay.is_some());
     let log_offset = match (pit, &report.replay) {
@@ -214,17 +236,22 @@ pub async fn run_offline_restore(
     if let (Some(pit), Some(replay)) = (pit, report.replay.as_mut()) {
         point_in_time::remove_settings(pit)?;
         (replay.replayed_mutations, replay.skipped_unknown_table) = point_in_time::replayed(pit, log_offset);
-        let replayed = replay.replayed_mutations.map_or("an unknown number of (no --cassandra-log)".into(), |n| n.to_string());
+        let replayed =
+            replay.replayed_mutations.map_or("an unknown number of (no --cassandra-log)".into(), |n| n.to_string());
         run.step(
             "replay",
-            format!("{replayed} mutations replayed up to {}; restore settings removed from {}", replay.until, pit.properties.display()),
+            format!(
+                "{replayed} mutations replayed up to {}; restore settings removed from {}",
+                replay.until,
+                pit.properties.display()
+            ),
         );
     }
     if req.repair {
         report.error = node.repair(&mut run, &p).await;
     }
     run.record(Record::Finished { at: Utc::now() })?;
-    if let Err(e) = quarantine::write_quarantine_info(&p, &req.name, &backup_dir, Some(Utc::now())) {
+    if let Err(e) = quarantine::write_quarantine_info(&p, &req.name, &location, Some(Utc::now())) {
         tracing::warn!(error = %e, "could not mark the quarantine finished");
     }
     report.steps = run.steps;

@@ -104,14 +104,17 @@ pub(super) async fn stage_segments(
             }
         };
         if let Some(problem) = problem {
-            return Err(failed("verify", format!(
-                "the archived commitlog segment {} in {} is {problem}: restoring to {} needs it, so nothing was touched. \
+            return Err(failed(
+                "verify",
+                format!(
+                    "the archived commitlog segment {} in {} is {problem}: restoring to {} needs it, so nothing was touched. \
                  Restore to a time before the segment's last write ({}), or from a later backup",
-                s.name,
-                archive.location(),
-                plan.until,
-                s.last_write
-            )));
+                    s.name,
+                    archive.location(),
+                    plan.until,
+                    s.last_write
+                ),
+            ));
         }
         bytes += s.size;
     }
@@ -181,7 +184,11 @@ fn parse_replay_log(text: &str) -> (Option<u64>, Option<u64>) {
             replayed = Some(replayed.unwrap_or(0) + n);
         }
         if line.contains("unknown (probably removed)")
-            && let Some(n) = line.split("Skipped ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok())
+            && let Some(n) = line
+                .split("Skipped ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
         {
             skipped = Some(skipped.unwrap_or(0) + n);
         }

@@ -22,9 +22,14 @@ pub(super) struct Subject {
     /// A session to the node; `None`: it is down.
     pub cql: Option<Cql>,
     pub host_id: String,
-    /// The backup, in a directory repository.
+    /// The backup.
     pub backup: Box<dyn BackupReader>,
-    pub backup_dir: PathBuf,
+    /// Its directory, when it is in a directory repository; `None` on object storage (its
+    /// files are downloaded, verified, into the quarantine before anything is touched).
+    pub backup_dir: Option<PathBuf>,
+    /// This node's restore journal: in the backup's directory, or for a backup on object
+    /// storage in the state directory beside an [`Origin`].
+    pub journal_path: PathBuf,
     pub manifest: Manifest,
     /// The node's address as `nodetool status` shows it.
     pub node_address: String,
@@ -49,17 +54,30 @@ async fn from_node(target: &CqlTarget, req: &RestoreRequest) -> Result<Subject, 
     let cluster = req.from_cluster.clone().unwrap_or_else(|| local.cluster_name.clone());
     let source_host = req.from_node.clone().unwrap_or_else(|| host_id.clone());
     let Located { reader, manifest } = locate(req, &cluster, &source_host).await?;
-    let dir = local_dir(&*reader)?;
-    let run = if req.new_restore {
-        RunState::default()
-    } else {
-        RunState::of(&journal::load(&journal::journal_path(&dir, &host_id)))
+    let dir = reader.local_dir().map(Path::to_path_buf);
+    let journal_path = match &dir {
+        Some(d) => journal::journal_path(d, &host_id),
+        None => {
+            let origin =
+                Origin { repository: repository_of(req), cluster, host_id: source_host, name: req.name.clone() };
+            origin.write_beside(&reader.restore_journal_path(&host_id))?
+        }
     };
+    let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
     let node_address =
         local.broadcast_address.or(local.rpc_address).map(|a| a.to_string()).unwrap_or_else(|| target.host.clone());
     // A journaled plan binds once files moved (or the node is down): otherwise plan afresh.
     let state = run.offline.filter(|s| !s.quarantined.is_empty());
-    Ok(Subject { cql: Some(cql), host_id, backup: reader, backup_dir: dir, manifest, node_address, state })
+    Ok(Subject {
+        cql: Some(cql),
+        host_id,
+        backup: reader,
+        backup_dir: dir,
+        journal_path,
+        manifest,
+        node_address,
+        state,
+    })
 }
 
 async fn from_journal(address: &str, req: &RestoreRequest) -> Result<Subject, RestoreError> {
@@ -68,7 +86,17 @@ async fn from_journal(address: &str, req: &RestoreRequest) -> Result<Subject, Re
             "the node does not answer CQL at {address}: a new offline restore reads the schema and drains the node, so start it first"
         )));
     }
-    let Some((dir, host_id, state)) = find_unfinished(&req.backup_root, &req.name, address)? else {
+    let remote = crate::locate::open_store(req)?.local_root().is_none();
+    let found = if remote {
+        find_unfinished_remote(req, address)?
+    } else {
+        find_unfinished(&req.backup_root, &req.name, address)?.map(|(dir, host_id, state)| {
+            let (cluster, source_host) = source_of(&dir);
+            let journal_path = journal::journal_path(&dir, &host_id);
+            (Some(dir), journal_path, cluster, source_host, host_id, state)
+        })
+    };
+    let Some((dir, journal_path, cluster, source_host, host_id, state)) = found else {
         return Err(refused(format!(
             "the node does not answer CQL at {address}, and no unfinished offline restore of backup '{}' for it is journaled in {}: \
              start the node (cassette reads its schema and drains it before stopping it), or check --cql-host/--cql-port",
@@ -76,20 +104,91 @@ async fn from_journal(address: &str, req: &RestoreRequest) -> Result<Subject, Re
             req.backup_root.display()
         )));
     };
-    let (cluster, source_host) = source_of(&dir);
     let Located { reader, manifest } = locate(req, &cluster, &source_host).await?;
     let node_address = state.plan.node_address.clone();
-    Ok(Subject { cql: None, host_id, backup: reader, backup_dir: dir, manifest, node_address, state: Some(state) })
+    Ok(Subject {
+        cql: None,
+        host_id,
+        backup: reader,
+        backup_dir: dir,
+        journal_path,
+        manifest,
+        node_address,
+        state: Some(state),
+    })
 }
 
-/// The backup's directory: an offline restore moves its files into place.
-fn local_dir(backup: &dyn BackupReader) -> Result<PathBuf, RestoreError> {
-    backup.local_dir().map(Path::to_path_buf).ok_or_else(|| {
-        refused(format!(
-            "an offline restore places files straight from a backup directory, and {} is not one: restore online (without --offline)",
-            backup.location().display()
-        ))
-    })
+/// Whose backup a restore journal kept in the state directory is about (`origin.json` beside
+/// it): what a restore continued with the node down needs to find the backup again.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Origin {
+    repository: String,
+    cluster: String,
+    host_id: String,
+    name: String,
+}
+
+const ORIGIN_FILE: &str = "origin.json";
+
+impl Origin {
+    /// Writes the origin beside `journal` (creating its private directory); returns `journal`.
+    fn write_beside(&self, journal: &Path) -> Result<PathBuf, RestoreError> {
+        let dir = journal.parent().expect("a journal is in a directory");
+        if let Some(kind_dir) = dir.parent().and_then(|d| d.file_name()) {
+            cassette_repo::state::state_subdir(&kind_dir.to_string_lossy())?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| cassette_repo::RepoError::io("create directory", dir, e))?;
+        let json = serde_json::to_vec_pretty(self).expect("an origin serializes");
+        cassette_repo::write_file_atomically(&dir.join(ORIGIN_FILE), &json)?;
+        Ok(journal.to_path_buf())
+    }
+}
+
+fn repository_of(req: &RestoreRequest) -> String {
+    req.backup_root.to_string_lossy().trim_end_matches('/').to_string()
+}
+
+/// [`find_unfinished`] for a backup on object storage: the journals in the state directory
+/// whose origin is this repository and backup name. Returns (no backup directory, journal,
+/// cluster, source host ID, restored host ID, state).
+#[allow(clippy::type_complexity)]
+fn find_unfinished_remote(
+    req: &RestoreRequest,
+    address: &str,
+) -> Result<Option<(Option<PathBuf>, PathBuf, String, String, String, OfflineState)>, RestoreError> {
+    let restores = cassette_repo::state::state_dir_path().join("restores");
+    let mut found = Vec::new();
+    for dir in std::fs::read_dir(&restores).into_iter().flatten().flatten().map(|e| e.path()) {
+        let Ok(Some(bytes)) = cassette_repo::fsutil::read_regular(&dir.join(ORIGIN_FILE)) else { continue };
+        let Ok(origin) = serde_json::from_slice::<Origin>(&bytes) else { continue };
+        if origin.repository != repository_of(req) || origin.name != req.name {
+            continue;
+        }
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) else { continue };
+            if let Some(state) = RunState::of(&journal::load(&e.path())).offline
+                && state.plan.cql_address == address
+            {
+                found.push((
+                    None,
+                    e.path(),
+                    origin.cluster.clone(),
+                    origin.host_id.clone(),
+                    restored.to_string(),
+                    state,
+                ));
+            }
+        }
+    }
+    if found.len() > 1 {
+        return Err(RestoreError::InvalidInput(format!(
+            "several unfinished offline restores of '{}' for the node at {address} (journals in {}); start the node and pass --new-restore, or finish them one by one",
+            req.name,
+            restores.display()
+        )));
+    }
+    Ok(found.pop())
 }
 
 /// The cluster and host ID directories a backup directory `<root>/<cluster>/<host>/<name>` is in.

@@ -101,7 +101,11 @@ async fn run_once(
                     v.windows = r
                         .windows
                         .iter()
-                        .map(|w| RecoverableWindow { from: w.from.to_rfc3339(), until: w.until.to_rfc3339(), backup: w.backup.clone() })
+                        .map(|w| RecoverableWindow {
+                            from: w.from.to_rfc3339(),
+                            until: w.until.to_rfc3339(),
+                            backup: w.backup.clone(),
+                        })
                         .collect();
                 });
             }

@@ -123,10 +123,9 @@ async fn point_in_time_restore(
         None => {
             let local = node.cql.local_node().await.map_err(|e| e.to_string())?;
             let store = config.repository()?;
-            let recovery =
-                cassette_commitlog::node_recovery(&*store, &local.cluster_name, &local.host_id.to_string())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let recovery = cassette_commitlog::node_recovery(&*store, &local.cluster_name, &local.host_id.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
             recovery.plan(until, None).map_err(|e| e.to_string())?.backup
         }
     };

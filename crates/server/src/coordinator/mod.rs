@@ -175,10 +175,7 @@ fn validate(job_type: JobType, params: &JobParams) -> Result<(), StartError> {
     }
     if let Some(until) = &params.until {
         if job_type != JobType::Restore {
-            return Err(StartError::Invalid(format!(
-                "until is an option of a restore, not of a {}",
-                job_type.key()
-            )));
+            return Err(StartError::Invalid(format!("until is an option of a restore, not of a {}", job_type.key())));
         }
         parse_until(until)?;
     }
@@ -217,7 +214,9 @@ fn validate(job_type: JobType, params: &JobParams) -> Result<(), StartError> {
 /// A restore's point in time: RFC 3339, to the whole second (what commitlog replay can honour).
 pub(crate) fn parse_until(until: &str) -> Result<chrono::DateTime<chrono::Utc>, StartError> {
     let t = chrono::DateTime::parse_from_rfc3339(until).map_err(|e| {
-        StartError::Invalid(format!("until={until} is not a time ({e}): give UTC to the second, e.g. until=2026-12-02T10:15:00Z"))
+        StartError::Invalid(format!(
+            "until={until} is not a time ({e}): give UTC to the second, e.g. until=2026-12-02T10:15:00Z"
+        ))
     })?;
     if t.timestamp_subsec_nanos() != 0 {
         return Err(StartError::Invalid(format!(

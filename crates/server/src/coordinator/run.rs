@@ -528,10 +528,7 @@ impl JobRun {
             self.end_phase(false, bad.join("; "));
             return Err(self.refuse(
                 &targets,
-                format!(
-                    "not every node can be restored to {until}, so nothing was touched: {}",
-                    bad.join("; ")
-                ),
+                format!("not every node can be restored to {until}, so nothing was touched: {}", bad.join("; ")),
             ));
         }
         self.end_phase(
@@ -563,10 +560,7 @@ impl JobRun {
         let all_ok = doc.remaining_nodes.is_empty() && doc.completed_nodes.iter().all(|n| n.failure.is_none());
         self.end_phase(
             all_ok,
-            format!(
-                "{} nodes restored to {until}",
-                doc.completed_nodes.iter().filter(|n| n.succeeded()).count()
-            ),
+            format!("{} nodes restored to {until}", doc.completed_nodes.iter().filter(|n| n.succeeded()).count()),
         );
         Ok(())
     }
