@@ -36,13 +36,17 @@ fn json_of(out: &Output) -> serde_json::Value {
 /// Archiving set up once per test run: `commitlog install`, then a restart so that Cassandra
 /// reads the file. The spool is beside the node's commitlog (same filesystem: hard links).
 fn set_up() -> Setup {
-    let cluster = pitr();
+    set_up_on(pitr())
+}
+
+/// [`set_up`] on the one node of `cluster`.
+fn set_up_on(cluster: &'static Cluster) -> Setup {
     let node = &cluster.nodes[0];
     let spool = node.dir.join("cassette-spool");
     let properties = node.dir.join("conf/commitlog_archiving.properties");
     let installed = std::fs::read_to_string(&properties).unwrap_or_default().contains("commitlog archive --spool");
     if !installed {
-        let out = cassette(
+        let out = on(
             node,
             &[
                 "--json",
@@ -82,8 +86,13 @@ async fn rows(session: &Session, ks: &str) -> BTreeMap<i32, String> {
     rows.rows::<(i32, String)>().unwrap().map(|r| r.unwrap()).collect()
 }
 
+/// `cassette ARGS` against `node` with its own version's nodetool.
+fn on(node: &Node, args: &[&str]) -> Output {
+    cassette_with_env(node, &[("CASSETTE_NODETOOL", node.nodetool.to_str().unwrap())], args)
+}
+
 fn ship(node: &Node, setup: &Setup, root: &Path) -> serde_json::Value {
-    let out = cassette(
+    let out = on(
         node,
         &[
             "--json",
@@ -120,7 +129,7 @@ fn restore_until(setup: &Setup, root: &Path, until: &str, extra: &[&str]) -> Out
         node.log.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    cassette(node, &args)
+    on(node, &args)
 }
 
 /// The segment files stored for the node, and their records.
@@ -673,4 +682,54 @@ async fn a_restore_to_a_point_in_time_from_object_storage_downloads_and_verifies
 
 fn time_of(v: &serde_json::Value) -> Option<DateTime<Utc>> {
     v.as_str().map(|s| DateTime::parse_from_rfc3339(s).unwrap().to_utc())
+}
+
+/// The focused round trip of the other versions: A, backup, B (an update and a delete among
+/// them), T, C; restored to T, the rows are those at T.
+async fn round_trip_to_a_point_in_time(cluster: &'static Cluster) {
+    let setup = set_up_on(cluster);
+    let node = &cluster.nodes[0];
+    let root = other_disk_dir();
+    let session = cluster.session().await;
+    let ks = keyspace_with_tables(&session, "pitr_v").await;
+    for i in 0..20 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
+    }
+    json_of(&on(node, &["--json", "backup", "--name", "base", "-k", &ks, "--backup-dir", root.path().to_str().unwrap()]));
+    for i in 20..30 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
+    }
+    dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'b-updated' WHERE id = 1")).await;
+    dataset::exec(&session, &format!("DELETE FROM {ks}.t WHERE id = 2")).await;
+    let at_t = rows(&session, &ks).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = Utc::now().trunc_subsecs(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for i in 30..40 {
+        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'c{i}')")).await;
+    }
+    dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'c-updated' WHERE id = 25")).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while time_of(&ship(node, &setup, root.path())["last_shipped_write"]).is_none_or(|w| w <= t) {
+        assert!(std::time::Instant::now() < deadline, "no segment archived past T");
+        fill(&session, &ks, 1).await;
+    }
+    drop(session);
+    let report = json_of(&restore_until(&setup, root.path(), &rfc3339(t), &["-k", &ks]));
+    assert_eq!(report["complete"], true, "{report}");
+    assert!(report["replay"]["replayed_mutations"].as_u64().is_some_and(|n| n >= 12), "B's writes replayed: {report}");
+    let session = cluster.session().await;
+    assert_eq!(rows(&session, &ks).await, at_t);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_to_a_point_in_time_on_cassandra_4_1() {
+    let _turn = serial();
+    round_trip_to_a_point_in_time(Cluster::pitr_v41()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_to_a_point_in_time_on_cassandra_4_0() {
+    let _turn = serial();
+    round_trip_to_a_point_in_time(Cluster::pitr_v40()).await;
 }

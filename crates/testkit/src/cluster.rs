@@ -107,6 +107,23 @@ impl Cluster {
         PITR3.get_or_init(|| start("pitr3", &["--nodes", "3", "--commitlog-segment-mb", "1"], "127.0.2.1", 9100))
     }
 
+    /// One Cassandra 4.1 node with 1 MiB commitlog segments (`pitr41`), for the focused
+    /// point-in-time round trip on 4.1; its tests stop and start it.
+    pub fn pitr_v41() -> &'static Cluster {
+        static PITR41: OnceLock<Cluster> = OnceLock::new();
+        PITR41.get_or_init(|| {
+            start("pitr41", &["--version", "4.1", "--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.10.1", 9400)
+        })
+    }
+
+    /// [`Cluster::pitr_v41`] on Cassandra 4.0 (`pitr40`).
+    pub fn pitr_v40() -> &'static Cluster {
+        static PITR40: OnceLock<Cluster> = OnceLock::new();
+        PITR40.get_or_init(|| {
+            start("pitr40", &["--version", "4.0", "--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.11.1", 9500)
+        })
+    }
+
     /// A one-node Cassandra 4.1 cluster (`solo41`), started on first use: the version round
     /// trips run on it.
     pub fn solo_v41() -> &'static Cluster {
