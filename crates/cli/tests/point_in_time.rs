@@ -695,7 +695,10 @@ async fn round_trip_to_a_point_in_time(cluster: &'static Cluster) {
     for i in 0..20 {
         dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
     }
-    json_of(&on(node, &["--json", "backup", "--name", "base", "-k", &ks, "--backup-dir", root.path().to_str().unwrap()]));
+    json_of(&on(
+        node,
+        &["--json", "backup", "--name", "base", "-k", &ks, "--backup-dir", root.path().to_str().unwrap()],
+    ));
     for i in 20..30 {
         dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
     }

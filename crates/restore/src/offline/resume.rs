@@ -164,21 +164,8 @@ fn find_unfinished_remote(
         if origin.repository != repository_of(req) || origin.name != req.name {
             continue;
         }
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let file = e.file_name().to_string_lossy().into_owned();
-            let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) else { continue };
-            if let Some(state) = RunState::of(&journal::load(&e.path())).offline
-                && state.plan.cql_address == address
-            {
-                found.push((
-                    None,
-                    e.path(),
-                    origin.cluster.clone(),
-                    origin.host_id.clone(),
-                    restored.to_string(),
-                    state,
-                ));
-            }
+        for (restored, journal, state) in unfinished_in(&dir, address) {
+            found.push((None, journal, origin.cluster.clone(), origin.host_id.clone(), restored, state));
         }
     }
     if found.len() > 1 {
@@ -215,17 +202,8 @@ fn find_unfinished(
     for cluster in subdirs(root) {
         for host in subdirs(&cluster) {
             let backup = host.join(name);
-            let Ok(entries) = std::fs::read_dir(cassette_repo::RepoLayout::meta_dir(&backup)) else { continue };
-            for e in entries.flatten() {
-                let file = e.file_name().to_string_lossy().into_owned();
-                let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) else {
-                    continue;
-                };
-                if let Some(state) = RunState::of(&journal::load(&e.path())).offline
-                    && state.plan.cql_address == address
-                {
-                    found.push((backup.clone(), restored.to_string(), state));
-                }
+            for (restored, _, state) in unfinished_in(&cassette_repo::RepoLayout::meta_dir(&backup), address) {
+                found.push((backup.clone(), restored, state));
             }
         }
     }
@@ -237,6 +215,22 @@ fn find_unfinished(
         )));
     }
     Ok(found.pop())
+}
+
+/// The restore journals (`restore-<host ID>.jsonl`) in `dir` of an unfinished offline restore of
+/// the node at `address`: (restored host ID, journal, state).
+fn unfinished_in(dir: &Path, address: &str) -> Vec<(String, PathBuf, OfflineState)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(restored) = file.strip_prefix("restore-").and_then(|f| f.strip_suffix(".jsonl")) else { continue };
+        if let Some(state) = RunState::of(&journal::load(&e.path())).offline
+            && state.plan.cql_address == address
+        {
+            out.push((restored.to_string(), e.path(), state));
+        }
+    }
+    out
 }
 
 /// Refuses a selection other than the interrupted restore's: it must finish what it started.

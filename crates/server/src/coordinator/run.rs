@@ -29,6 +29,15 @@ pub(crate) struct JobRun {
 /// Why a job stopped before its nodes were all worked on.
 type Stop = String;
 
+/// The targets whose cluster-wide step failed, as `host ID: error`.
+fn failures<T>(targets: &[Target], results: &[Result<T, String>]) -> Vec<String> {
+    targets
+        .iter()
+        .zip(results)
+        .filter_map(|(t, r)| r.as_ref().err().map(|e| format!("{}: {e}", t.run.executor_id)))
+        .collect()
+}
+
 impl JobRun {
     pub async fn run(self) {
         let job_type = self.running.doc().job_type;
@@ -419,11 +428,7 @@ impl JobRun {
                 new_restore: false,
             })
             .await;
-        let bad: Vec<String> = targets
-            .iter()
-            .zip(&results)
-            .filter_map(|(t, r)| r.as_ref().err().map(|e| format!("{}: {e}", t.run.executor_id)))
-            .collect();
+        let bad = failures(&targets, &results);
         if !bad.is_empty() {
             self.end_phase(false, bad.join("; "));
             return Err(self.refuse(
@@ -489,11 +494,7 @@ impl JobRun {
             self.phase("repair");
             let results =
                 self.step(&targets, |_| AgentJobRequest::Repair { keyspaces: params.keyspaces.clone() }).await;
-            let bad: Vec<String> = targets
-                .iter()
-                .zip(&results)
-                .filter_map(|(t, r)| r.as_ref().err().map(|e| format!("{}: {e}", t.run.executor_id)))
-                .collect();
+            let bad = failures(&targets, &results);
             if bad.is_empty() {
                 self.end_phase(true, "nodetool repair -pr --full on every node".into());
             } else {
@@ -519,11 +520,7 @@ impl JobRun {
         };
         self.phase("verify");
         let results = self.step(&targets, |_| request(true)).await;
-        let bad: Vec<String> = targets
-            .iter()
-            .zip(&results)
-            .filter_map(|(t, r)| r.as_ref().err().map(|e| format!("{}: {e}", t.run.executor_id)))
-            .collect();
+        let bad = failures(&targets, &results);
         if !bad.is_empty() {
             self.end_phase(false, bad.join("; "));
             return Err(self.refuse(
