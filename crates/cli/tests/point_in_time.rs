@@ -315,9 +315,7 @@ async fn a_shipper_killed_mid_upload_loses_no_segment_and_a_damaged_segment_is_r
     let root = other_disk_dir();
     let session = cluster.session().await;
     let ks = keyspace_with_tables(&session, "pitr_kill").await;
-    for i in 0..20 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
-    }
+    write_a(&session, &ks).await;
     backup_ok(node, root.path(), "base", &["-k", &ks]);
     dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES (100, 'b')")).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -588,22 +586,9 @@ async fn a_restore_to_a_point_in_time_from_object_storage_downloads_and_verifies
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let run = |args: &[&str]| cassette_with_env(node, &env, args);
 
-    for i in 0..20 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
-    }
+    write_a(&session, &ks).await;
     json_of(&run(&["--json", "backup", "--name", "base", "-k", &ks, "--backup-dir", &url]));
-    for i in 20..30 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
-    }
-    dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'b-updated' WHERE id = 1")).await;
-    dataset::exec(&session, &format!("DELETE FROM {ks}.t WHERE id = 2")).await;
-    let at_t = rows(&session, &ks).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let t = Utc::now().trunc_subsecs(0);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    for i in 30..40 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'c{i}')")).await;
-    }
+    let (at_t, t) = write_b_then_c(&session, &ks).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let shipped = json_of(&run(&[
@@ -692,25 +677,12 @@ async fn round_trip_to_a_point_in_time(cluster: &'static Cluster) {
     let root = other_disk_dir();
     let session = cluster.session().await;
     let ks = keyspace_with_tables(&session, "pitr_v").await;
-    for i in 0..20 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
-    }
+    write_a(&session, &ks).await;
     json_of(&on(
         node,
         &["--json", "backup", "--name", "base", "-k", &ks, "--backup-dir", root.path().to_str().unwrap()],
     ));
-    for i in 20..30 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
-    }
-    dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'b-updated' WHERE id = 1")).await;
-    dataset::exec(&session, &format!("DELETE FROM {ks}.t WHERE id = 2")).await;
-    let at_t = rows(&session, &ks).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let t = Utc::now().trunc_subsecs(0);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    for i in 30..40 {
-        dataset::exec(&session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'c{i}')")).await;
-    }
+    let (at_t, t) = write_b_then_c(&session, &ks).await;
     dataset::exec(&session, &format!("UPDATE {ks}.t SET v = 'c-updated' WHERE id = 25")).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while time_of(&ship(node, &setup, root.path())["last_shipped_write"]).is_none_or(|w| w <= t) {
@@ -735,4 +707,29 @@ async fn a_restore_to_a_point_in_time_on_cassandra_4_1() {
 async fn a_restore_to_a_point_in_time_on_cassandra_4_0() {
     let _turn = serial();
     round_trip_to_a_point_in_time(Cluster::pitr_v40()).await;
+}
+
+/// A: rows 0 to 19, before the backup.
+async fn write_a(session: &Session, ks: &str) {
+    for i in 0..20 {
+        dataset::exec(session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'a{i}')")).await;
+    }
+}
+
+/// B (rows 20 to 29, an update of row 1, a delete of row 2), then T a whole second after B's
+/// last write and a second before C (rows 30 to 39). Returns the rows at T, and T.
+async fn write_b_then_c(session: &Session, ks: &str) -> (BTreeMap<i32, String>, DateTime<Utc>) {
+    for i in 20..30 {
+        dataset::exec(session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'b{i}')")).await;
+    }
+    dataset::exec(session, &format!("UPDATE {ks}.t SET v = 'b-updated' WHERE id = 1")).await;
+    dataset::exec(session, &format!("DELETE FROM {ks}.t WHERE id = 2")).await;
+    let at_t = rows(session, ks).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = Utc::now().trunc_subsecs(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for i in 30..40 {
+        dataset::exec(session, &format!("INSERT INTO {ks}.t (id, v) VALUES ({i}, 'c{i}')")).await;
+    }
+    (at_t, t)
 }
