@@ -1,5 +1,6 @@
-// cassette's long-lived JMX client: the snapshot and clear-snapshot calls of a backup without a
-// JVM start each (nodetool is a new JVM per command, about a second before it does anything).
+// cassette's long-lived JMX client: the snapshot and clear-snapshot calls of a backup, and the
+// imports of a restore, without a JVM start each (nodetool is a new JVM per command, about a
+// second before it does anything).
 //
 // Uses only the JDK (javax.management), no Cassandra jar: operations are invoked by name on
 // Cassandra's StorageService MBean. Their signatures differ by version (clearSnapshot takes an
@@ -18,6 +19,12 @@
 //                                        entities are keyspaces, or keyspace.table
 //   clearsnapshot<TAB>TAG<TAB>KEYSPACE... clearSnapshot({}, tag, keyspaces) on 5.0 and later,
 //                                        clearSnapshot(tag, keyspaces) on 4.x (none: all)
+//   import<TAB>KS<TAB>TABLE<TAB>COPY<TAB>KEEP_LEVEL<TAB>VERIFY<TAB>DIR...
+//                                        the table's importNewSSTables(dirs, resetLevel,
+//                                        clearRepaired, verifySSTables, verifyTokens,
+//                                        invalidateCaches, extendedVerify, copyData), flags 0/1,
+//                                        as `nodetool import` calls it; the directories it could
+//                                        not import make the answer an error
 // It exits when stdin closes. Fields never contain tabs or newlines (cassette checks).
 
 import java.io.BufferedReader;
@@ -46,6 +53,7 @@ public final class CassetteJmx {
     private static final String[] SNAPSHOT_SIGNATURE = {"java.lang.String", "java.util.Map", "[Ljava.lang.String;"};
     private static final String[] CLEAR_WITH_OPTIONS = {"java.util.Map", "java.lang.String", "[Ljava.lang.String;"};
     private static final String[] CLEAR_TAG_ONLY = {"java.lang.String", "[Ljava.lang.String;"};
+    private static final String[] IMPORT_SIGNATURE = {"java.util.Set", "boolean", "boolean", "boolean", "boolean", "boolean", "boolean", "boolean"};
 
     public static void main(String[] args) throws Exception {
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
@@ -95,6 +103,12 @@ public final class CassetteJmx {
                         Object[] params = {f[1], keyspaces};
                         mbeans.invoke(storageService, "clearSnapshot", params, CLEAR_TAG_ONLY);
                     }
+                } else if (f[0].equals("import") && f.length >= 7) {
+                    java.util.List<?> failed = importSSTables(mbeans, f);
+                    if (!failed.isEmpty()) {
+                        out.println("error\tthe node could not import from " + failed + " (its system.log says why)");
+                        continue;
+                    }
                 } else {
                     out.println("error\tunknown request: " + f[0]);
                     continue;
@@ -105,6 +119,15 @@ public final class CassetteJmx {
             }
         }
         connector.close();
+    }
+
+    /** A table's importNewSSTables, as nodetool's import calls it; returns the directories that failed. */
+    private static java.util.List<?> importSSTables(MBeanServerConnection mbeans, String[] f) throws Exception {
+        ObjectName table = new ObjectName("org.apache.cassandra.db:type=Tables,keyspace=" + f[1] + ",table=" + f[2]);
+        boolean copy = f[3].equals("1"), keepLevel = f[4].equals("1"), verify = f[5].equals("1");
+        Set<String> dirs = new HashSet<>(Arrays.asList(Arrays.copyOfRange(f, 6, f.length)));
+        Object[] params = {dirs, !keepLevel, true, verify, true, true, false, copy};
+        return (java.util.List<?>) mbeans.invoke(table, "importNewSSTables", params, IMPORT_SIGNATURE);
     }
 
     /** Credentials and TLS of the connection, as nodetool sets them for -u/-pw and --ssl. */

@@ -89,6 +89,34 @@ pub fn running_with_arg_under(dir: &Path) -> Vec<(u32, String)> {
     out
 }
 
+/// The processes (pid, command line) that have a file under `dir` open. Cassandra itself is one
+/// while it imports from a staging directory: an import runs inside the node, so it goes on
+/// after the nodetool (or JMX client) that asked for it is gone. Processes of other users are
+/// not readable and not seen.
+pub fn with_open_file_under(dir: &Path) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return out };
+    let me = std::process::id();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else { continue };
+        let open_under = fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(dir)));
+        if open_under {
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let cmd: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            out.push((pid, cmd.join(" ")));
+        }
+    }
+    out
+}
+
 fn is_zombie(proc_dir: &Path) -> bool {
     std::fs::read_to_string(proc_dir.join("stat"))
         .ok()
@@ -120,6 +148,21 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(running_with_arg_under(d.path()).is_empty());
+    }
+
+    #[test]
+    fn finds_a_process_by_a_file_it_holds_open() {
+        let d = tempfile::tempdir().unwrap();
+        let held = d.path().join("nb-1-big-Data.db");
+        std::fs::write(&held, b"x").unwrap();
+        let mut child =
+            std::process::Command::new("sleep").arg("30").stdin(std::fs::File::open(&held).unwrap()).spawn().unwrap();
+        let found = with_open_file_under(d.path());
+        assert!(found.iter().any(|(pid, _)| *pid == child.id()), "{found:?}");
+        assert!(with_open_file_under(&d.path().join("other")).is_empty());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(with_open_file_under(d.path()).is_empty());
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! A long-lived JMX client for the calls every backup makes: snapshot and clear snapshot.
+//! A long-lived JMX client for the calls every backup makes (snapshot and clear snapshot) and
+//! those of a restore (one import per table).
 //!
 //! nodetool is a new JVM per command, about a second of start-up before it reaches the node; a
 //! backup makes two such calls, so a backup with nothing new to copy was mostly JVM starts.
@@ -60,6 +61,8 @@ pub(crate) struct JmxClient {
 pub(crate) enum Answer {
     Ok,
     Failed(String),
+    /// The client died after the request was sent: whether the node did it is unknown.
+    Lost(String),
 }
 
 impl JmxState {
@@ -86,9 +89,9 @@ impl JmxState {
                 Some(answer)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the JMX client stopped answering; using nodetool");
+                tracing::warn!(error = %e, "the JMX client stopped answering");
                 *self = JmxState::NotStarted;
-                None
+                Some(Answer::Lost(e.to_string()))
             }
         }
     }

@@ -143,7 +143,8 @@ impl Nodetool {
                 tracing::warn!(request = fields[0], %message, "the JMX client's call failed; running nodetool");
                 false
             }
-            None => false,
+            // Snapshots and clears may be asked again: nodetool does it.
+            Some(Answer::Lost(_)) | None => false,
         }
     }
 
@@ -256,6 +257,10 @@ impl Nodetool {
 
     /// `nodetool import KS TABLE DIR...`: loads the SSTables of those directories into the
     /// live table. nodetool prints the directories that failed and exits non-zero.
+    ///
+    /// Through the JMX client when it runs (the table's `importNewSSTables`, no JVM start per
+    /// table). The node's own refusal is the error then: nodetool is not run again, since the
+    /// SSTables of the directories that did import are loaded already.
     pub async fn import(
         &self,
         keyspace: &str,
@@ -263,6 +268,34 @@ impl Nodetool {
         dirs: &[PathBuf],
         opts: &ImportOptions,
     ) -> Result<String, CassandraError> {
+        let dir_args: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        if self.jmx_client_allowed() {
+            let flag = |b: bool| if b { "1" } else { "0" };
+            let mut fields =
+                vec!["import", keyspace, table, flag(opts.copy_data), flag(opts.keep_level), flag(!opts.no_verify)];
+            fields.extend(dir_args.iter().map(String::as_str));
+            let started = std::time::Instant::now();
+            match self.jmx.lock().await.call(&self.host, self.port, &self.security, &fields).await {
+                Some(Answer::Ok) => {
+                    tracing::debug!(
+                        keyspace,
+                        table,
+                        ms = started.elapsed().as_millis() as u64,
+                        "imported through the JMX client"
+                    );
+                    return Ok(String::new());
+                }
+                Some(Answer::Failed(message) | Answer::Lost(message)) => {
+                    return Err(CassandraError::NodetoolFailed {
+                        args: format!("import {keyspace} {table} {}", dir_args.join(" ")),
+                        code: -1,
+                        stderr: format!("through the JMX client: {message}"),
+                        hint: "",
+                    });
+                }
+                None => {}
+            }
+        }
         let mut args: Vec<String> = vec!["import".into()];
         if opts.copy_data {
             args.push("--copy-data".into());
@@ -275,7 +308,7 @@ impl Nodetool {
         }
         args.push(keyspace.into());
         args.push(table.into());
-        args.extend(dirs.iter().map(|d| d.display().to_string()));
+        args.extend(dir_args);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(&refs).await
     }

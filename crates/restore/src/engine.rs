@@ -529,17 +529,32 @@ fn keyspace_groups<'p, 'm>(plan: &'p [Planned<'m>]) -> Vec<(String, Vec<&'p Plan
 /// How long a restore waits for the `nodetool import` of an interrupted run to end.
 const LEFTOVER_IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Waits until no process is still importing from this node's staging directory (a nodetool
-/// JVM an interrupted restore left running, when it was not killed with it): its files are
-/// about to be removed and loaded again.
+/// Waits until no process is still importing from this node's staging directory: a nodetool
+/// JVM an interrupted restore left running, or Cassandra itself, whose import of a killed
+/// restore goes on inside the node. Its files are about to be removed and loaded again.
 async fn wait_for_leftover_imports(host_staging: &Path) -> Result<(), RestoreError> {
+    use cassette_cassandra::children::{running_with_arg_under, with_open_file_under};
+    // Nothing left by an earlier run: nothing an import could read.
+    let leftovers = std::fs::read_dir(host_staging).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if !leftovers {
+        return Ok(());
+    }
     let deadline = Instant::now() + LEFTOVER_IMPORT_WAIT;
     let mut warned = false;
+    let mut clear_before = false;
     loop {
-        let running = cassette_cassandra::children::running_with_arg_under(host_staging);
+        let mut running = running_with_arg_under(host_staging);
+        running.extend(with_open_file_under(host_staging));
         if running.is_empty() {
-            return Ok(());
+            // An import opens the files one after the other: clear twice, a second apart.
+            if clear_before {
+                return Ok(());
+            }
+            clear_before = true;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
         }
+        clear_before = false;
         let listed: Vec<String> = running.iter().map(|(pid, cmd)| format!("pid {pid}: {cmd}")).collect();
         if Instant::now() >= deadline {
             return Err(RestoreError::OfflineRefused(format!(
