@@ -272,11 +272,15 @@ pub fn windows(chains: &[Chain], backups: &[BackupSpan]) -> Vec<Window> {
 /// hold a write after the backup started, up to the first whose last write is at or after
 /// `until`, and the one after it (a write of `until` or before may land in the next segment
 /// when segments switch under concurrent writes; replay skips what is newer).
+///
+/// A segment may hold writes up to when it was archived, which is after it was finished: its
+/// modification time (`last_write`) can be older than its last writes, since Cassandra writes
+/// a segment through a memory map and a write to a page already dirty does not touch it.
 pub fn segments_to_replay<'a>(chain: &'a Chain, backup: &BackupSpan, until: DateTime<Utc>) -> Vec<&'a SegmentRecord> {
     let mut out = Vec::new();
     let mut past_until = 0;
     for s in &chain.segments {
-        if s.last_write < backup.started_at {
+        if s.last_write.max(s.archived_at) < backup.started_at {
             continue;
         }
         if past_until == 2 {
@@ -399,5 +403,17 @@ mod tests {
         let names: Vec<&str> = segments_to_replay(&chains[0], &b, at(25)).iter().map(|s| s.name.as_str()).collect();
         let want: Vec<&str> = segs[1..4].iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, want);
+    }
+
+    #[test]
+    fn a_segment_whose_modification_time_lags_is_replayed_by_its_archive_time() {
+        // Segment 0 was last modified (by its first write to a clean page) before the backup,
+        // got more writes after it into pages already dirty, and was archived at second 22.
+        let lagging = SegmentRecord { archived_at: at(22), ..seg(0, 0, 10) };
+        let segs = [lagging, seg(0, 1, 30), seg(0, 2, 40)];
+        let (chains, _) = chains(&segs);
+        let b = backup("b1", 15, 18);
+        let names: Vec<&str> = segments_to_replay(&chains[0], &b, at(25)).iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, [segs[0].name.as_str(), segs[1].name.as_str(), segs[2].name.as_str()]);
     }
 }
