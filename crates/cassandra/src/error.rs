@@ -64,6 +64,12 @@ pub enum CassandraError {
         /// The driver's or server's message.
         message: String,
     },
+    /// Cassandra's bulk loader could not run, or failed (its output's tail, and what to do).
+    #[error("{message}")]
+    BulkLoader {
+        /// What happened.
+        message: String,
+    },
     /// Cassandra answered something this crate did not expect.
     #[error("unexpected answer from Cassandra: {0}")]
     Unexpected(String),

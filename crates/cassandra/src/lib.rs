@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bulk_loader;
 pub mod children;
 mod cql;
 pub mod disk;
@@ -37,6 +38,7 @@ mod nodetool;
 mod tls;
 pub mod version;
 
+pub use bulk_loader::{BulkLoader, LoadTarget};
 pub use cql::{Cql, CqlTarget, KeyspaceInfo, LocalNode, Peer, TableInfo};
 pub use error::CassandraError;
 pub use jmx_security::JmxSecurity;

@@ -515,6 +515,12 @@ pub struct RestoreArgs {
     /// Run `nodetool repair -pr --full KEYSPACE` after loading each keyspace.
     #[arg(long)]
     pub repair: bool,
+    /// Restore onto another topology (other node count, other tokens): every source node's
+    /// backup of --name (of --from-cluster) is verified, each table truncated once, and each
+    /// node's SSTables streamed by Cassandra's bulk loader (BulkLoader, from the jars of
+    /// --nodetool) to the replicas that own their rows. Run once, against any node of the target.
+    #[arg(long, conflicts_with_all = ["truncate_only", "clear_truncate_snapshots", "repair"])]
+    pub to_topology: bool,
     /// Files hashed at once while verifying.
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,

@@ -152,7 +152,7 @@ pub async fn run_restore(
 
 /// This run's staging directory, `<staging root>/<host ID>/<run>`: what earlier runs left is
 /// removed first, once no import of theirs still reads it.
-async fn prepare_staging(
+pub(crate) async fn prepare_staging(
     req: &RestoreRequest,
     source: &dyn BackupReader,
     data_dirs: &[PathBuf],
@@ -168,7 +168,7 @@ async fn prepare_staging(
 /// Stage `schema`: the live tables the plan restores into, created from the backup's schema
 /// when missing and `--create-schema` is given (only listed in a dry run). Returns the live
 /// tables and the statements run.
-async fn ensure_schema(
+pub(crate) async fn ensure_schema(
     node: &Node,
     req: &RestoreRequest,
     manifest: &cassette_repo::Manifest,
@@ -480,7 +480,7 @@ fn dry_run_outcome(p: &Planned<'_>, mode: Mode, run: &RunState) -> TableOutcome 
 /// files) is refused, since truncating it would replace the live rows with less. A manifest of
 /// an older cassette does not record the snapshot's count: a table it holds no SSTable of is
 /// refused while the live table has rows (if it really was empty, TRUNCATE it by hand).
-async fn refuse_truncating_for_nothing(
+pub(crate) async fn refuse_truncating_for_nothing(
     cql: &cassette_cassandra::Cql,
     backup_dir: &Path,
     plan: &[&Planned<'_>],

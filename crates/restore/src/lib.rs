@@ -58,6 +58,7 @@ mod schema;
 mod schema_policy;
 mod select;
 mod stage;
+mod topology;
 mod verify;
 
 pub use cassette_cassandra::Node;
@@ -68,3 +69,4 @@ pub use offline::{OfflineOptions, OfflineReport, PointInTime, ReplayOutcome, run
 pub use progress::{NoProgress, Progress, Stage};
 pub use request::{KeyspaceOutcome, Mode, RestoreReport, RestoreRequest, TableError, TableOutcome};
 pub use select::Rename;
+pub use topology::{SourceOutcome, TopologyReport, run_topology_restore};

@@ -155,6 +155,20 @@ impl Cluster {
         SECURE_TLS.get_or_init(|| start("securetls", &["--jmx-tls", "--nodes", "1"], "127.0.8.1", 7800))
     }
 
+    /// A one-node cluster of its own (`topo1`), a target (and a source) of the restores onto
+    /// another topology. Started on first use.
+    pub fn topo_one() -> &'static Cluster {
+        static TOPO1: OnceLock<Cluster> = OnceLock::new();
+        TOPO1.get_or_init(|| start("topo1", &["--nodes", "1", "--heap", "256m"], "127.0.12.1", 9600))
+    }
+
+    /// A three-node cluster of its own (`topo3`): the same node count as [`Cluster::trio`],
+    /// other tokens (a fresh cluster picks its own). Started on first use.
+    pub fn topo_three() -> &'static Cluster {
+        static TOPO3: OnceLock<Cluster> = OnceLock::new();
+        TOPO3.get_or_init(|| start("topo3", &["--nodes", "3", "--heap", "256m"], "127.0.13.1", 9700))
+    }
+
     /// A shell command that stops node `index` (1-based) of this cluster through the harness
     /// script (for `restore --stop-command`).
     pub fn stop_node_command(&self, index: u32) -> String {

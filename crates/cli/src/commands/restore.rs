@@ -4,9 +4,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cassette_cassandra::LoadTarget;
 use cassette_restore::{
     Mode, OfflineOptions, PointInTime, Progress, RestoreRequest, Stage, Status, TableOutcome, run_offline_restore,
-    run_restore,
+    run_restore, run_topology_restore,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -28,6 +29,9 @@ pub async fn run(mut args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
     args.name = Some(name);
     if args.offline.offline {
         return run_offline(args, json).await;
+    }
+    if args.to_topology {
+        return run_to_topology(args, json).await;
     }
     let node = super::connect(&args.node).await?;
     let mode = if args.truncate_only {
@@ -151,6 +155,91 @@ async fn backup_before(args: &RestoreArgs, until: chrono::DateTime<chrono::Utc>)
     let store = args.repo.open()?;
     let recovery = cassette_commitlog::node_recovery(&*store, &cluster, &host).await?;
     Ok(recovery.plan(until, None)?.backup)
+}
+
+/// `restore --to-topology`: every source node's backup streamed by the bulk loader.
+async fn run_to_topology(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let (cql_target, _) = super::node_target(&args.node)?;
+    if cql_target.tls.is_some() {
+        return Err(exit::InvalidInput(
+            "--to-topology does not load over CQL TLS yet: restore from a machine the target's native port accepts without TLS, or use a same-topology restore".into(),
+        )
+        .into());
+    }
+    let node = super::connect(&args.node).await?;
+    let target = LoadTarget {
+        hosts: vec![args.node.cql_host.clone()],
+        port: args.node.cql_port,
+        credentials: cql_target.credentials.clone(),
+    };
+    let request = RestoreRequest {
+        from_cluster: args.from_cluster,
+        from_node: args.from_node,
+        keyspaces: args.keyspaces,
+        tables: args.tables,
+        renames: args.renames,
+        create_schema: args.create_schema,
+        mode: if args.no_truncate { Mode::LoadOnly } else { Mode::TruncateAndLoad },
+        new_restore: args.new_restore,
+        staging_dir: args.staging_dir,
+        dry_run: args.dry_run,
+        parallel_files: args.parallel,
+        transfer: args.repo.transfer(),
+        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
+    };
+    let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
+    let report = run_topology_restore(&node, &request, &target, &progress).await;
+    progress.finish();
+    let report = report?;
+    let code = if report.complete { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) };
+    if json {
+        super::print_json(&report);
+        return Ok(code);
+    }
+    println!(
+        "backup '{}' of {} node(s) of cluster '{}': {} files, {} verified",
+        report.name,
+        report.source_hosts.len(),
+        report.source_cluster,
+        report.verified_files,
+        super::human_bytes(report.verified_bytes)
+    );
+    for s in &report.schema_created {
+        println!("created   {}", s.lines().next().unwrap_or_default());
+    }
+    for t in &report.truncated {
+        println!("truncated {t}");
+    }
+    for s in &report.sources {
+        println!(
+            "source {}: loaded {} table(s), {} files, {}{}",
+            s.host_id,
+            s.loaded.len(),
+            s.files,
+            super::human_bytes(s.bytes),
+            if s.skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; already loaded (journal): {}", s.skipped.join(", "))
+            }
+        );
+    }
+    for (table, e) in &report.errors {
+        eprintln!("table {table} FAILED: {e}");
+    }
+    if report.complete {
+        println!(
+            "restore of '{}' onto this topology complete in {:.1} s",
+            report.name,
+            report.duration_ms as f64 / 1000.0
+        );
+    } else {
+        eprintln!(
+            "restore of '{}' FAILED for some tables (above). Fix the cause and run the same command again: what was loaded is not loaded twice, and nothing is truncated twice.",
+            report.name
+        );
+    }
+    Ok(code)
 }
 
 /// `restore --offline`: the node may be down (continuing an interrupted offline restore).
