@@ -15,6 +15,8 @@
 #                --jmx-base 7100 (node i gets JMX port jmx-base + 100*(i-1)) --data-dirs N (JBOD, default 1)
 #                --heap 384m --storage-compat CASSANDRA_4|NONE (5.0 only) --uuid-ids true|false (4.1 and later)
 #                --commitlog-segment-mb N (commitlog_segment_size; point-in-time tests use 1)
+#                --token-shift K (0..99, default 0): every node's token moved by K% of the spacing
+#                  between nodes, so two clusters of the same size own different ranges
 #                --secure: secured like a production node (kept by restarts of the same --name):
 #                  CQL PasswordAuthenticator + CassandraAuthorizer (superuser cassandra/cassandra),
 #                  client-to-node TLS with require_client_auth, JMX authentication (user cassette)
@@ -202,7 +204,7 @@ jvm_options() {
 
 # --- option parsing shared by the subcommands -------------------------------------------------
 VERSION_GIVEN=0 NAME=dev NODES=1 FIRST_IP=127.0.0.1 JMX_BASE=7100 DATA_DIRS=1 HEAP=384m NODE=1
-STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0 COMMITLOG_SEGMENT_MB=
+STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0 COMMITLOG_SEGMENT_MB= TOKEN_SHIFT=0
 parse_opts() {
   REST=()
   while [ $# -gt 0 ]; do
@@ -217,6 +219,7 @@ parse_opts() {
       --storage-compat) STORAGE_COMPAT=$2; shift 2 ;;
       --uuid-ids) UUID_IDS=$2; shift 2 ;;
       --commitlog-segment-mb) COMMITLOG_SEGMENT_MB=$2; shift 2 ;;
+      --token-shift) TOKEN_SHIFT=$2; shift 2 ;;
       --secure) SECURE=1; shift ;;
       --jmx-tls) SECURE=1; JMX_TLS=1; shift ;;
       --node) NODE=$2; shift 2 ;;
@@ -226,6 +229,7 @@ parse_opts() {
   done
   [[ "$NAME" =~ ^[A-Za-z0-9_-]+$ ]] || die "--name must be letters, digits, _ or -"
   [[ "$NODES" =~ ^[1-9]$ ]] || die "--nodes must be 1..9"
+  [[ "$TOKEN_SHIFT" =~ ^[0-9]{1,2}$ ]] || die "--token-shift must be 0..99"
   set_version
 }
 
@@ -237,7 +241,7 @@ secure_dir() { echo "$(cluster_dir)/secure"; }
 
 # Evenly spaced Murmur3 tokens, one per node: initial_token makes first boots fast.
 node_token() {
-  python3 -c "n=$NODES;i=$1;print(-(2**63) + (2**64)//n*(i-1))"
+  python3 -c "n=$NODES;i=$1;s=$TOKEN_SHIFT;step=(2**64)//n;print(-(2**63) + step*(i-1) + step*s//100)"
 }
 
 # Reads the saved settings of an existing cluster so stop/nodetool need only --name.
@@ -562,6 +566,7 @@ HEAP=$HEAP
 STORAGE_COMPAT=$STORAGE_COMPAT
 UUID_IDS=$UUID_IDS
 COMMITLOG_SEGMENT_MB=$COMMITLOG_SEGMENT_MB
+TOKEN_SHIFT=$TOKEN_SHIFT
 SECURE=$SECURE
 JMX_TLS=$JMX_TLS
 EOF

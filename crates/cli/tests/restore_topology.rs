@@ -59,10 +59,17 @@ async fn three_nodes_restore_into_one() {
     assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
     assert!(stderr(&out).contains("--create-schema"), "{}", stderr(&out));
 
+    // RF 3 cannot be met by one node: the operator creates the keyspace at RF 1 first, and
+    // --create-schema creates its tables from the backup.
+    let dst = target.session().await;
+    dataset::exec_schema(
+        &dst,
+        &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+    )
+    .await;
     let out = restore_to_topology(&target.nodes[0], r, "to-one", &source.name, &["--create-schema"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("3 node(s)"), "{}", stdout(&out));
-    let dst = target.session().await;
     assert_eq!(dataset::dump_all(&dst, &ks).await, before, "every row in the 1-node cluster");
 
     // A rerun of the finished restore truncates and loads again: the same rows, not twice.

@@ -25,6 +25,7 @@ use chrono::Utc;
 use crate::engine::{ensure_schema, node_lock, prepare_staging, refuse_truncating_for_nothing};
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::locate::{locate, open_store};
+use crate::schema::{live_tables, missing};
 use crate::select::{Planned, Rename, select_tables};
 use crate::stage::importable;
 use crate::verify::verify_plan;
@@ -144,6 +145,10 @@ pub async fn run_topology_restore(
 
     progress.stage(Stage::Schema, "");
     let first_plan = select_tables(&sources[0].manifest, req)?;
+    // A table this run creates is empty: it is never truncated (a TRUNCATE right after the
+    // CREATE can fail on a replica still applying the schema).
+    let created: std::collections::BTreeSet<String> =
+        missing(&first_plan, &live_tables(&node.cql, &first_plan).await?).into_iter().collect();
     let (live, schema_created) = ensure_schema(node, req, &sources[0].manifest, &first_plan, &renames).await?;
 
     let mut ring = vec![host_id.clone()];
@@ -218,7 +223,7 @@ pub async fn run_topology_restore(
     // Truncate each table once, cluster-wide, before any source loads into it.
     for p in &first_plan {
         let name = p.live_name();
-        if !req.mode.truncates() || truncated_before(&name) || loaded_by_all(&name) {
+        if !req.mode.truncates() || truncated_before(&name) || loaded_by_all(&name) || created.contains(&name) {
             continue;
         }
         progress.stage(Stage::Truncate, &name);

@@ -163,10 +163,12 @@ impl Cluster {
     }
 
     /// A three-node cluster of its own (`topo3`): the same node count as [`Cluster::trio`],
-    /// other tokens (a fresh cluster picks its own). Started on first use.
+    /// other tokens (each moved by a third of the spacing between nodes). Started on first use.
     pub fn topo_three() -> &'static Cluster {
         static TOPO3: OnceLock<Cluster> = OnceLock::new();
-        TOPO3.get_or_init(|| start("topo3", &["--nodes", "3", "--heap", "256m"], "127.0.13.1", 9700))
+        TOPO3.get_or_init(|| {
+            start("topo3", &["--nodes", "3", "--heap", "256m", "--token-shift", "33"], "127.0.13.1", 9700)
+        })
     }
 
     /// A shell command that stops node `index` (1-based) of this cluster through the harness
