@@ -41,23 +41,7 @@ pub async fn run(mut args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
     } else {
         Mode::TruncateAndLoad
     };
-    let request = RestoreRequest {
-        from_cluster: args.from_cluster,
-        from_node: args.from_node,
-        keyspaces: args.keyspaces,
-        tables: args.tables,
-        renames: args.renames,
-        create_schema: args.create_schema,
-        mode,
-        new_restore: args.new_restore,
-        clear_truncate_snapshots: args.clear_truncate_snapshots,
-        staging_dir: args.staging_dir,
-        dry_run: args.dry_run,
-        repair: args.repair,
-        parallel_files: args.parallel,
-        transfer: args.repo.transfer(),
-        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
-    };
+    let request = request_of(args, mode);
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
     let report = run_restore(&node, &request, &progress).await;
     progress.finish();
@@ -157,6 +141,27 @@ async fn backup_before(args: &RestoreArgs, until: chrono::DateTime<chrono::Utc>)
     Ok(recovery.plan(until, None)?.backup)
 }
 
+/// The restore the arguments ask for, in `mode`.
+fn request_of(args: RestoreArgs, mode: Mode) -> RestoreRequest {
+    RestoreRequest {
+        from_cluster: args.from_cluster,
+        from_node: args.from_node,
+        keyspaces: args.keyspaces,
+        tables: args.tables,
+        renames: args.renames,
+        create_schema: args.create_schema,
+        mode,
+        new_restore: args.new_restore,
+        clear_truncate_snapshots: args.clear_truncate_snapshots,
+        staging_dir: args.staging_dir,
+        dry_run: args.dry_run,
+        repair: args.repair,
+        parallel_files: args.parallel,
+        transfer: args.repo.transfer(),
+        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
+    }
+}
+
 /// `restore --to-topology`: every source node's backup streamed by the bulk loader.
 async fn run_to_topology(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
     let (cql_target, _) = super::node_target(&args.node)?;
@@ -172,21 +177,8 @@ async fn run_to_topology(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCo
         port: args.node.cql_port,
         credentials: cql_target.credentials.clone(),
     };
-    let request = RestoreRequest {
-        from_cluster: args.from_cluster,
-        from_node: args.from_node,
-        keyspaces: args.keyspaces,
-        tables: args.tables,
-        renames: args.renames,
-        create_schema: args.create_schema,
-        mode: if args.no_truncate { Mode::LoadOnly } else { Mode::TruncateAndLoad },
-        new_restore: args.new_restore,
-        staging_dir: args.staging_dir,
-        dry_run: args.dry_run,
-        parallel_files: args.parallel,
-        transfer: args.repo.transfer(),
-        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
-    };
+    let mode = if args.no_truncate { Mode::LoadOnly } else { Mode::TruncateAndLoad };
+    let request = request_of(args, mode);
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
     let report = run_topology_restore(&node, &request, &target, &progress).await;
     progress.finish();
