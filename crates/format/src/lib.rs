@@ -45,13 +45,15 @@
 //! - [`retention`]: which backups a [`Policy`] keeps, and why ([`Reason`]).
 //! - [`BackupSummary`]: one backup in a listing; [`report`]: outcome words.
 //! - [`ContentHasher`] and [`StoredFile`]: BLAKE3, `Digest.crc32`'s CRC32 and size in one pass.
-//! - [`RepositoryFormat`]: the repository's version.
+//! - [`RepositoryFormat`]: the repository's version, and [`encoding`]: what its objects are
+//!   encoded with (compression, encryption), for the repository and per stored file.
 //! - [`commitlog`]: archived commitlog segments ([`SegmentName`], [`SegmentRecord`]) and the
 //!   times a restore can reach from a node's backups and segments ([`commitlog::windows`]).
 
 #![deny(missing_docs)]
 
 pub mod commitlog;
+pub mod encoding;
 pub mod error;
 pub mod hash;
 pub mod index;
@@ -66,6 +68,7 @@ pub mod summary;
 pub mod version;
 
 pub use commitlog::{SegmentName, SegmentRecord};
+pub use encoding::{Encoded, RepositoryEncoding};
 pub use error::{FormatError, Result};
 pub use hash::{ContentHasher, StoredFile};
 pub use index::{IndexEntry, ManifestStamp, NodeIndex};

@@ -127,6 +127,9 @@ pub struct FileEntry {
     /// The backup whose stored copy was reused (hard-linked), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// How the stored object is encoded (compressed, encrypted), in an encoded repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded: Option<crate::encoding::Encoded>,
 }
 
 impl FileEntry {
