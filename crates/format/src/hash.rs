@@ -91,6 +91,7 @@ impl StoredFile {
             mtime_ns: self.mtime_ns,
             object: None,
             reused_from: None,
+            encoded: None,
         }
     }
 }

@@ -309,6 +309,7 @@ pub mod samples {
             mtime_ns: 1_700_000_000_123_456_789,
             object: None,
             reused_from: None,
+            encoded: None,
         }
     }
 

@@ -80,6 +80,7 @@ fn manifest(name: &str, host: &str, i: usize, first: chrono::DateTime<Utc>) -> M
             FileEntry {
                 object: shared.then(|| format!("nightly-{:05}/{path}", i - 1)),
                 reused_from: shared.then(|| format!("nightly-{:05}", i - 1)),
+                encoded: None,
                 path,
                 size: 1000 + f as u64,
                 blake3: format!("{:064x}", i * 8 + f),

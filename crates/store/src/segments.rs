@@ -83,6 +83,7 @@ fn entry_of(record: &SegmentRecord) -> FileEntry {
         mtime_ns: 0,
         object: None,
         reused_from: None,
+        encoded: None,
     }
 }
 

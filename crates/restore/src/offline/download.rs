@@ -70,6 +70,7 @@ mod tests {
             mtime_ns: 0,
             object: None,
             reused_from: None,
+            encoded: None,
         };
         let files = vec![
             entry("ks/t-1/.t_idx/nb-1-big-Data.db"),

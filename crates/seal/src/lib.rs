@@ -1,0 +1,25 @@
+//! Client-side encryption and compression of a repository's objects.
+//!
+//! An encoded object is one plain header line, then the body:
+//!
+//! ```text
+//! cassette-object 1 <zstd|none> <key fingerprint|->\n
+//! <age file (https://age-encryption.org/v1) of the body>   when a key is named
+//! <zstd frame, or the bytes as they are>                    otherwise
+//! ```
+//!
+//! The header names what a reader needs before it reads anything else: so a missing key is
+//! refused naming the fingerprint it wants, and an operator can decode any object by hand
+//! (`tail -n +2 OBJECT | age -d -i KEY | zstd -d`). Encryption is age's own (X25519 recipients,
+//! ChaCha20-Poly1305 in 64 KiB chunks, a random file key per object): no cryptography here.
+//!
+//! - [`Keyring`]: the identities of an age identity file, with their [`fingerprint`]s.
+//! - `Header` and `Codec` (to come): the first line, and encoding and decoding.
+
+#![deny(missing_docs)]
+
+mod error;
+mod keys;
+
+pub use error::SealError;
+pub use keys::{Keyring, fingerprint};
