@@ -14,12 +14,15 @@
 //! ChaCha20-Poly1305 in 64 KiB chunks, a random file key per object): no cryptography here.
 //!
 //! - [`Keyring`]: the identities of an age identity file, with their [`fingerprint`]s.
-//! - `Header` and `Codec` (to come): the first line, and encoding and decoding.
+//! - [`Header`]: the first line, written and parsed.
+//! - `Codec` (to come): encoding and decoding.
 
 #![deny(missing_docs)]
 
 mod error;
+mod header;
 mod keys;
 
 pub use error::SealError;
+pub use header::{Header, MAX_HEADER_LEN};
 pub use keys::{Keyring, fingerprint};
