@@ -73,6 +73,11 @@ impl Keyring {
     pub fn recipient(&self, fp: &str) -> Option<Recipient> {
         self.keys.iter().find(|(f, _)| f == fp).map(|(_, i)| i.to_public())
     }
+
+    /// The identity with fingerprint `fp`.
+    pub(crate) fn identity(&self, fp: &str) -> Option<&Identity> {
+        self.keys.iter().find(|(f, _)| f == fp).map(|(_, i)| i)
+    }
 }
 
 #[cfg(test)]

@@ -15,14 +15,16 @@
 //!
 //! - [`Keyring`]: the identities of an age identity file, with their [`fingerprint`]s.
 //! - [`Header`]: the first line, written and parsed.
-//! - `Codec` (to come): encoding and decoding.
+//! - [`Codec`]: encodes (bytes, or a stream through [`EncodingWriter`]) and decodes.
 
 #![deny(missing_docs)]
 
+mod codec;
 mod error;
 mod header;
 mod keys;
 
+pub use codec::{Codec, EncodingWriter, SAMPLE_LEN};
 pub use error::SealError;
 pub use header::{Header, MAX_HEADER_LEN};
 pub use keys::{Keyring, fingerprint};
