@@ -90,6 +90,9 @@ pub enum ObjectError {
     /// An error of the repository format shared with local repositories.
     #[error(transparent)]
     Repo(#[from] cassette_repo::RepoError),
+    /// An encoded repository's object that cannot be read: no key for it, or it is damaged.
+    #[error(transparent)]
+    Sealed(#[from] cassette_seal::SealError),
 }
 
 impl ObjectError {

@@ -36,6 +36,7 @@ pub mod limit;
 pub mod list;
 pub mod meta;
 pub mod repo;
+mod sealed;
 pub mod transfer;
 pub mod verify;
 

@@ -32,6 +32,11 @@ impl Buffers {
         Buffers { permits: Arc::new(Semaphore::new(count.max(1))), free: Arc::default(), part_size }
     }
 
+    /// The size of each buffer.
+    pub fn part_size(&self) -> usize {
+        self.part_size
+    }
+
     /// Waits for a free buffer; it is empty, with room for at least a part.
     pub async fn take(&self) -> Buffer {
         let permit = self.permits.clone().acquire_owned().await.expect("the buffer semaphore is never closed");

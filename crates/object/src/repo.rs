@@ -52,6 +52,8 @@ pub struct RemoteRepo {
     pub(crate) transfer: Transfer,
     pub(crate) buffers: Buffers,
     pub(crate) bandwidth: Option<Arc<Bandwidth>>,
+    /// How objects are encoded, in an encoded repository (`None`: stored as they are).
+    pub(crate) codec: Option<Arc<cassette_seal::Codec>>,
 }
 
 impl std::fmt::Debug for RemoteRepo {
@@ -117,7 +119,19 @@ impl RemoteRepo {
             buffers: Buffers::new(transfer.buffers, transfer.part_size.max(MIN_PART_SIZE)),
             bandwidth: transfer.bandwidth.map(|b| Arc::new(Bandwidth::new(b))),
             transfer,
+            codec: None,
         }
+    }
+
+    /// This repository with its objects encoded (and read) through `codec`.
+    pub fn with_codec(mut self, codec: Arc<cassette_seal::Codec>) -> RemoteRepo {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// Whether objects are encoded.
+    pub fn is_encoded(&self) -> bool {
+        self.codec.is_some()
     }
 
     /// The URL the repository was opened with (no credentials: those come from the environment).

@@ -30,6 +30,8 @@ pub struct Uploaded {
     pub file: StoredFile,
     /// Parts sent (1 for a single PUT).
     pub parts: usize,
+    /// How the object is encoded, in an encoded repository (`None`: stored as it is).
+    pub encoded: Option<cassette_format::encoding::Encoded>,
 }
 
 /// `up.size`, `up.blake3`, `up.to_entry(..)`: an upload is first of all a stored file.
@@ -40,7 +42,7 @@ impl std::ops::Deref for Uploaded {
     }
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
@@ -49,6 +51,9 @@ impl RemoteRepo {
     /// Uploads `src` to `key`. With `expected_crc32` (a `Data.db`), the upload is completed only
     /// if the bytes' CRC32 matches; otherwise nothing is left at `key`.
     pub async fn upload_file(&self, src: &Path, key: &Key, expected_crc32: Option<u32>) -> Result<Uploaded> {
+        if let Some(codec) = &self.codec {
+            return self.upload_sealed(codec.clone(), src, key, expected_crc32).await;
+        }
         let file = std::fs::File::open(src).map_err(|e| ObjectError::io("open", src, e))?;
         let meta = file.metadata().map_err(|e| ObjectError::io("stat", src, e))?;
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
@@ -149,6 +154,16 @@ impl RemoteRepo {
 
     /// Puts a small object whole (schema, configuration files, tombstones).
     pub async fn put_small(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+        let bytes = match &self.codec {
+            Some(codec) => codec.encode(&bytes),
+            None => bytes,
+        };
+        self.put_plain(key, bytes, mode).await
+    }
+
+    /// Puts a small object as it is, in any repository (the repository format object, which
+    /// says how the others are encoded).
+    pub async fn put_plain(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
         let url = self.url_of(key);
         let opts = PutOptions { mode, ..Default::default() };
         match self.store.put_opts(key, PutPayload::from(bytes), opts).await {
@@ -160,6 +175,15 @@ impl RemoteRepo {
 
     /// Reads a small object whole; `None` if it does not exist.
     pub async fn get_small(&self, key: &Key) -> Result<Option<Bytes>> {
+        let Some(stored) = self.get_plain(key).await? else { return Ok(None) };
+        match &self.codec {
+            Some(codec) => Ok(Some(Bytes::from(codec.decode(&stored, &self.url_of(key))?))),
+            None => Ok(Some(stored)),
+        }
+    }
+
+    /// Reads a small object as it is stored; `None` if it does not exist.
+    pub async fn get_plain(&self, key: &Key) -> Result<Option<Bytes>> {
         match self.store.get(key).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(|e| ObjectError::store("read", self.url_of(key), e))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -171,7 +195,13 @@ impl RemoteRepo {
     /// `entry` before the rename: a file at `dest` is always whole and verified.
     pub async fn download_verified(&self, key: &Key, entry: &cassette_repo::FileEntry, dest: &Path) -> Result<()> {
         let partial = cassette_repo::partial_path(dest);
-        let hashes = self.stream_object(key, Some(&partial)).await?;
+        let hashes = match self.stream_object(key, Some(&partial)).await {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
         let bad = hashes.mismatch(entry);
         if let Some(detail) = bad {
             let _ = std::fs::remove_file(&partial);
@@ -186,6 +216,7 @@ impl RemoteRepo {
         match self.stream_object(key, None).await {
             Ok(h) => Ok(h.mismatch(entry)),
             Err(ObjectError::Store { source: object_store::Error::NotFound { .. }, .. }) => Ok(Some("missing".into())),
+            Err(ObjectError::Sealed(e)) if e.is_damage() => Ok(Some(e.to_string())),
             Err(e) => Err(e),
         }
     }
@@ -193,6 +224,9 @@ impl RemoteRepo {
     /// Streams `key`, hashing it, and writes it to `to` (fsynced) when given. The bytes are
     /// gathered in a pool buffer and written in batches on a blocking thread.
     async fn stream_object(&self, key: &Key, to: Option<&PathBuf>) -> Result<ContentHasher> {
+        if let Some(codec) = &self.codec {
+            return self.stream_sealed(codec.clone(), key, to).await;
+        }
         const WRITE_BATCH: usize = 1 << 20;
         let url = self.url_of(key);
         let mut buf = self.buffers.take().await;
@@ -226,7 +260,7 @@ impl RemoteRepo {
         Ok(hashes)
     }
 
-    async fn pace(&self, bytes: usize) {
+    pub(crate) async fn pace(&self, bytes: usize) {
         if let Some(b) = &self.bandwidth {
             b.take(bytes as u64).await;
         }
@@ -262,7 +296,7 @@ fn done(hashes: ContentHasher, size: u64, mtime_ns: i64, parts: usize, src: &Pat
             ),
         });
     }
-    Ok(Uploaded { file: hashes.finish(mtime_ns), parts })
+    Ok(Uploaded { file: hashes.finish(mtime_ns), parts, encoded: None })
 }
 
 #[cfg(test)]

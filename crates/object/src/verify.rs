@@ -86,9 +86,16 @@ pub async fn check_files(
 fn size_problem(size: Option<u64>, f: &FileEntry) -> Option<String> {
     match size {
         None => Some("missing".to_string()),
-        Some(s) if s != f.size => Some(format!("size {s} bytes, the manifest says {} (truncated or replaced)", f.size)),
+        Some(s) if s != stored_size(f) => {
+            Some(format!("size {s} bytes, the manifest says {} (truncated or replaced)", stored_size(f)))
+        }
         Some(_) => None,
     }
+}
+
+/// The size of a file's object: the file's own, or its encoded size.
+fn stored_size(f: &FileEntry) -> u64 {
+    f.encoded.as_ref().map_or(f.size, |e| e.stored_size)
 }
 
 /// The "directory" of a key: every part but the last.

@@ -42,3 +42,11 @@ pub enum SealError {
         detail: String,
     },
 }
+
+impl SealError {
+    /// Whether the object itself is bad (damaged, or not an encoded object), rather than the
+    /// key missing.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, SealError::Damaged { .. } | SealError::NotEncoded { .. })
+    }
+}
