@@ -121,6 +121,18 @@ pub struct RepoArgs {
     /// Object stores: multipart part size in MiB; memory in flight is at most 8 parts.
     #[arg(long, env = "CASSETTE_PART_SIZE_MIB", default_value_t = 5)]
     pub part_size_mib: usize,
+    /// An encrypted repository's key file: age X25519 identities (`AGE-SECRET-KEY-1…` lines,
+    /// as `cassette key generate` or `age-keygen` write them). It must hold the identity of
+    /// every key the backups read were stored under; new objects are encrypted for the
+    /// repository's current key. Never shown: errors and listings name keys by fingerprint.
+    #[arg(long, env = "CASSETTE_KEY_FILE", value_name = "FILE", value_parser = key_file)]
+    pub key_file: Option<std::sync::Arc<cassette_seal::Keyring>>,
+}
+
+/// `--key-file`: read when the arguments are parsed, so a bad file is refused (exit 2) before
+/// any work, naming the file and never its contents.
+fn key_file(s: &str) -> Result<std::sync::Arc<cassette_seal::Keyring>, String> {
+    Ok(std::sync::Arc::new(cassette_seal::Keyring::load(std::path::Path::new(s)).map_err(|e| e.to_string())?))
 }
 
 /// `--backup-dir`: a URL-looking value that is not a known store is an error (exit 2), not a
@@ -136,6 +148,7 @@ impl RepoArgs {
             part_size: self.part_size_mib.max(5) << 20,
             parallel_files: self.transfers.max(1),
             bandwidth: self.bandwidth_limit.map(|m| (m * 1024.0 * 1024.0) as u64),
+            keyring: self.key_file.clone(),
             ..Default::default()
         }
     }
@@ -255,6 +268,44 @@ pub enum Command {
     /// shows what each node can be restored to; `restore --offline --until TIME` does it.
     #[command(subcommand)]
     Commitlog(CommitlogCommand),
+    /// Make a repository (an encrypted or compressed one: a plain repository is made by its
+    /// first backup).
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Encryption keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Make a new repository whose objects (SSTables, manifests, schema, configuration,
+    /// commitlog segments, indexes) are encrypted for the key file's first identity
+    /// (`--encrypt`) and/or compressed with zstd (`--compress`). Refused where a repository is.
+    Init {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Encrypt with age (X25519) for the key file's first identity; needs --key-file.
+        #[arg(long, requires = "key_file")]
+        encrypt: bool,
+        /// Compress with zstd (a file whose first 256 KiB do not shrink by 5% is stored as is).
+        #[arg(long)]
+        compress: bool,
+        /// zstd's level, 1 to 19.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+        compress_level: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a new age X25519 identity to FILE (mode 0600; an existing file is refused) and
+    /// print its fingerprint and public key. Keep a copy away from the backups: without it,
+    /// they cannot be read.
+    Generate {
+        /// Where to write it.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

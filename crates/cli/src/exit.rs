@@ -106,6 +106,9 @@ fn object_code(e: &ObjectError) -> u8 {
         ObjectError::Store { .. } | ObjectError::Io { .. } => ENVIRONMENT,
         ObjectError::Repo(r) => repo_code(r),
         ObjectError::Mismatch { .. } | ObjectError::Format { .. } => FAILED,
+        // No key for the repository, or a key file that cannot be used: the user's to give.
+        ObjectError::Sealed(s) if !s.is_damage() => INVALID_INPUT,
+        ObjectError::Sealed(_) => FAILED,
     }
 }
 

@@ -116,6 +116,9 @@ pub struct SegmentRecord {
     /// When archiving was set up on the node (`cassette commitlog install`): a run of the node
     /// that started later archived every one of its segments.
     pub archiving_since: DateTime<Utc>,
+    /// How the stored segment is encoded, in an encoded repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded: Option<crate::encoding::Encoded>,
 }
 
 impl SegmentRecord {
@@ -315,6 +318,7 @@ mod tests {
             archived_at: at(w),
             shipped_at: at(w + 1),
             archiving_since: at(-1000),
+            encoded: None,
         }
     }
 

@@ -9,6 +9,10 @@
 //! ```json
 //! {"format":"cassette-repository","version":1,"needs_cassette":"0.1.0"}
 //! ```
+//!
+//! An encoded repository (compressed, encrypted: `cassette repo init`) is of version 2, and its
+//! file says how (`encoding`): a version 1 reader refuses it rather than read encoded objects
+//! as SSTables. A plain repository stays at version 1.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +20,14 @@ use crate::error::{FormatError, Result};
 
 /// The `format` field of the repository format file.
 pub const REPOSITORY_FORMAT: &str = "cassette-repository";
-/// The repository version this build writes, and the newest it reads and writes.
-pub const REPOSITORY_VERSION: u32 = 1;
+/// The newest repository version this build reads and writes.
+pub const REPOSITORY_VERSION: u32 = 2;
+/// The version of a plain repository (one without `encoding`).
+pub const PLAIN_VERSION: u32 = 1;
 
 /// The cassette release that introduced each repository version, oldest first: what the
 /// message of a refusal tells the operator to install.
-const INTRODUCED_IN: &[(u32, &str)] = &[(1, "0.1.0")];
+const INTRODUCED_IN: &[(u32, &str)] = &[(1, "0.1.0"), (2, "0.2.0")];
 
 /// The repository format file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +40,9 @@ pub struct RepositoryFormat {
     /// older release can say which one to install. Absent: unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_cassette: Option<String>,
+    /// How objects are encoded (version 2); absent: stored as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<crate::encoding::RepositoryEncoding>,
 }
 
 impl Default for RepositoryFormat {
@@ -43,10 +52,27 @@ impl Default for RepositoryFormat {
 }
 
 impl RepositoryFormat {
-    /// The format file this build writes into a new repository.
+    /// The format file this build writes into a new plain repository.
     pub fn current() -> RepositoryFormat {
-        let needs = INTRODUCED_IN.iter().find(|(v, _)| *v == REPOSITORY_VERSION).map(|(_, r)| (*r).to_owned());
-        RepositoryFormat { format: REPOSITORY_FORMAT.into(), version: REPOSITORY_VERSION, needs_cassette: needs }
+        RepositoryFormat::of_version(PLAIN_VERSION, None)
+    }
+
+    /// The format file of a repository whose objects are encoded with `encoding`.
+    pub fn encoded(encoding: crate::encoding::RepositoryEncoding) -> RepositoryFormat {
+        if encoding.is_plain() {
+            return RepositoryFormat::current();
+        }
+        RepositoryFormat::of_version(REPOSITORY_VERSION, Some(encoding))
+    }
+
+    fn of_version(version: u32, encoding: Option<crate::encoding::RepositoryEncoding>) -> RepositoryFormat {
+        let needs = INTRODUCED_IN.iter().find(|(v, _)| *v == version).map(|(_, r)| (*r).to_owned());
+        RepositoryFormat { format: REPOSITORY_FORMAT.into(), version, needs_cassette: needs, encoding }
+    }
+
+    /// How the repository's objects are encoded (plain when the file says nothing).
+    pub fn encoding(&self) -> crate::encoding::RepositoryEncoding {
+        self.encoding.clone().unwrap_or_default()
     }
 
     /// Parses the file (without checking its version: see [`RepositoryFormat::check`]).
@@ -94,7 +120,7 @@ mod tests {
     #[test]
     fn this_version_is_written_and_accepted() {
         let f = RepositoryFormat::current();
-        assert_eq!(f.version, REPOSITORY_VERSION);
+        assert_eq!(f.version, PLAIN_VERSION);
         let json = f.to_json();
         assert_eq!(
             String::from_utf8(json.clone()).unwrap(),
@@ -116,11 +142,11 @@ mod tests {
     #[test]
     fn a_newer_version_is_refused_naming_the_release_it_needs() {
         let f = RepositoryFormat::from_json(
-            br#"{"format":"cassette-repository","version":2,"needs_cassette":"0.3.0","new_field":true}"#,
+            br#"{"format":"cassette-repository","version":3,"needs_cassette":"0.3.0","new_field":true}"#,
         )
         .unwrap();
         let err = f.check().unwrap_err();
-        assert!(matches!(err, FormatError::RepositoryTooNew { found: 2, supported: 1, .. }), "{err:?}");
+        assert!(matches!(err, FormatError::RepositoryTooNew { found: 3, supported: 2, .. }), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("needs cassette 0.3.0 or later"), "{msg}");
         assert!(msg.contains("upgrade cassette on every machine"), "{msg}");

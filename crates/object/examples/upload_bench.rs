@@ -110,6 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         buffers: args.buffers,
         parallel_files: args.transfers,
         bandwidth: None,
+        keyring: None,
     };
     let repo = RemoteRepo::open(&args.url, transfer)?;
     let parallel = args.transfers.max(1);

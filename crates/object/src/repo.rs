@@ -1,6 +1,6 @@
 //! A repository on object storage: the store behind a URL, and the keys of the layout.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use object_store::path::Path as Key;
@@ -32,13 +32,16 @@ pub struct Transfer {
     pub parallel_files: usize,
     /// Bytes per second across all transfers, if limited.
     pub bandwidth: Option<u64>,
+    /// The identities that read an encrypted repository's objects (and whose public keys
+    /// encrypt new ones): `--key-file`.
+    pub keyring: Option<Arc<cassette_seal::Keyring>>,
 }
 
 impl Default for Transfer {
     fn default() -> Self {
         // 8 buffers of 5 MiB (S3's smallest part): 40 MiB in flight at most, enough to keep a
         // 10 Gbit/s link busy at typical S3 latencies, and the process under 100 MB.
-        Transfer { part_size: MIN_PART_SIZE, buffers: 8, parallel_files: 8, bandwidth: None }
+        Transfer { part_size: MIN_PART_SIZE, buffers: 8, parallel_files: 8, bandwidth: None, keyring: None }
     }
 }
 
@@ -52,8 +55,9 @@ pub struct RemoteRepo {
     pub(crate) transfer: Transfer,
     pub(crate) buffers: Buffers,
     pub(crate) bandwidth: Option<Arc<Bandwidth>>,
-    /// How objects are encoded, in an encoded repository (`None`: stored as they are).
-    pub(crate) codec: Option<Arc<cassette_seal::Codec>>,
+    /// How new objects are encoded, once the repository's format object said so (unset: a
+    /// plain repository, or one whose format was not read yet). Shared by every clone.
+    pub(crate) codec: Arc<OnceLock<Arc<cassette_seal::Codec>>>,
 }
 
 impl std::fmt::Debug for RemoteRepo {
@@ -119,19 +123,39 @@ impl RemoteRepo {
             buffers: Buffers::new(transfer.buffers, transfer.part_size.max(MIN_PART_SIZE)),
             bandwidth: transfer.bandwidth.map(|b| Arc::new(Bandwidth::new(b))),
             transfer,
-            codec: None,
+            codec: Arc::default(),
         }
     }
 
     /// This repository with its objects encoded (and read) through `codec`.
-    pub fn with_codec(mut self, codec: Arc<cassette_seal::Codec>) -> RemoteRepo {
-        self.codec = Some(codec);
+    pub fn with_codec(self, codec: Arc<cassette_seal::Codec>) -> RemoteRepo {
+        self.set_codec(codec);
         self
     }
 
-    /// Whether objects are encoded.
-    pub fn is_encoded(&self) -> bool {
-        self.codec.is_some()
+    /// Sets how new objects are encoded (the repository's format object says how); the first
+    /// call wins.
+    pub fn set_codec(&self, codec: Arc<cassette_seal::Codec>) {
+        let _ = self.codec.set(codec);
+    }
+
+    /// The fingerprint of the key new objects are encrypted for, if they are.
+    pub fn encryption_key(&self) -> Option<String> {
+        self.codec.get().and_then(|c| c.key_fingerprint().map(str::to_owned))
+    }
+
+    /// How new objects are encoded, if they are.
+    pub(crate) fn writing_codec(&self) -> Option<Arc<cassette_seal::Codec>> {
+        self.codec.get().cloned()
+    }
+
+    /// What decodes an encoded object: the repository's codec, or (before its format object
+    /// was read) the key file's identities alone. Encoded objects say so in their first line.
+    pub(crate) fn reading_codec(&self) -> Arc<cassette_seal::Codec> {
+        match self.codec.get() {
+            Some(c) => c.clone(),
+            None => Arc::new(cassette_seal::Codec::read_only(self.transfer.keyring.clone())),
+        }
     }
 
     /// The URL the repository was opened with (no credentials: those come from the environment).

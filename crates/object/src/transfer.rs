@@ -51,8 +51,8 @@ impl RemoteRepo {
     /// Uploads `src` to `key`. With `expected_crc32` (a `Data.db`), the upload is completed only
     /// if the bytes' CRC32 matches; otherwise nothing is left at `key`.
     pub async fn upload_file(&self, src: &Path, key: &Key, expected_crc32: Option<u32>) -> Result<Uploaded> {
-        if let Some(codec) = &self.codec {
-            return self.upload_sealed(codec.clone(), src, key, expected_crc32).await;
+        if let Some(codec) = self.writing_codec() {
+            return self.upload_sealed(codec, src, key, expected_crc32).await;
         }
         let file = std::fs::File::open(src).map_err(|e| ObjectError::io("open", src, e))?;
         let meta = file.metadata().map_err(|e| ObjectError::io("stat", src, e))?;
@@ -154,7 +154,7 @@ impl RemoteRepo {
 
     /// Puts a small object whole (schema, configuration files, tombstones).
     pub async fn put_small(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
-        let bytes = match &self.codec {
+        let bytes = match self.writing_codec() {
             Some(codec) => codec.encode(&bytes),
             None => bytes,
         };
@@ -176,9 +176,18 @@ impl RemoteRepo {
     /// Reads a small object whole; `None` if it does not exist.
     pub async fn get_small(&self, key: &Key) -> Result<Option<Bytes>> {
         let Some(stored) = self.get_plain(key).await? else { return Ok(None) };
-        match &self.codec {
-            Some(codec) => Ok(Some(Bytes::from(codec.decode(&stored, &self.url_of(key))?))),
-            None => Ok(Some(stored)),
+        let what = self.url_of(key);
+        if stored.starts_with(cassette_seal::HEADER_MAGIC) {
+            return Ok(Some(Bytes::from(self.reading_codec().decode(&stored, &what)?)));
+        }
+        match self.writing_codec() {
+            // In an encrypted repository a plain object was put there by something else.
+            Some(c) if c.encrypts() => Err(cassette_seal::SealError::NotEncoded {
+                what,
+                detail: "it has no cassette-object header".into(),
+            }
+            .into()),
+            _ => Ok(Some(stored)),
         }
     }
 
@@ -195,7 +204,7 @@ impl RemoteRepo {
     /// `entry` before the rename: a file at `dest` is always whole and verified.
     pub async fn download_verified(&self, key: &Key, entry: &cassette_repo::FileEntry, dest: &Path) -> Result<()> {
         let partial = cassette_repo::partial_path(dest);
-        let hashes = match self.stream_object(key, Some(&partial)).await {
+        let hashes = match self.stream_object(key, entry.encoded.is_some(), Some(&partial)).await {
             Ok(h) => h,
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
@@ -213,7 +222,7 @@ impl RemoteRepo {
 
     /// Reads `key` whole and says what is wrong with it against `entry` (`None`: it matches).
     pub async fn check_object(&self, key: &Key, entry: &cassette_repo::FileEntry) -> Result<Option<String>> {
-        match self.stream_object(key, None).await {
+        match self.stream_object(key, entry.encoded.is_some(), None).await {
             Ok(h) => Ok(h.mismatch(entry)),
             Err(ObjectError::Store { source: object_store::Error::NotFound { .. }, .. }) => Ok(Some("missing".into())),
             Err(ObjectError::Sealed(e)) if e.is_damage() => Ok(Some(e.to_string())),
@@ -221,11 +230,11 @@ impl RemoteRepo {
         }
     }
 
-    /// Streams `key`, hashing it, and writes it to `to` (fsynced) when given. The bytes are
+    /// Streams `key` (decoding it when its manifest entry says it is `encoded`), hashing it, and writes it to `to` (fsynced) when given. The bytes are
     /// gathered in a pool buffer and written in batches on a blocking thread.
-    async fn stream_object(&self, key: &Key, to: Option<&PathBuf>) -> Result<ContentHasher> {
-        if let Some(codec) = &self.codec {
-            return self.stream_sealed(codec.clone(), key, to).await;
+    async fn stream_object(&self, key: &Key, encoded: bool, to: Option<&PathBuf>) -> Result<ContentHasher> {
+        if encoded {
+            return self.stream_sealed(self.reading_codec(), key, to).await;
         }
         const WRITE_BATCH: usize = 1 << 20;
         let url = self.url_of(key);

@@ -41,6 +41,22 @@ impl Codec {
         Ok(Codec { zstd_level, key, keyring })
     }
 
+    /// A codec that only reads (decrypts with `keyring`), for a repository whose format was not
+    /// read yet.
+    pub fn read_only(keyring: Option<Arc<Keyring>>) -> Codec {
+        Codec { zstd_level: None, key: None, keyring }
+    }
+
+    /// The fingerprint of the key new objects are encrypted for.
+    pub fn key_fingerprint(&self) -> Option<&str> {
+        self.key.as_ref().map(|(fp, _)| fp.as_str())
+    }
+
+    /// Whether new objects are encrypted.
+    pub fn encrypts(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The header a new object gets, given its first bytes.
     pub fn header_for(&self, sample: &[u8]) -> Header {
         let zstd = self.zstd_level.is_some_and(|level| shrinks(sample, level));

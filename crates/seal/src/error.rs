@@ -31,6 +31,15 @@ pub enum SealError {
         /// What was found.
         detail: String,
     },
+    /// The key file given and the repository's encryption do not agree (a key for a plain
+    /// repository, none for an encrypted one, a new repository not made with `repo init`).
+    #[error("{location}: {detail}")]
+    Disagrees {
+        /// The repository.
+        location: String,
+        /// What disagrees, and what to do.
+        detail: String,
+    },
     /// Decryption or decompression failed: the bytes were changed or cut short.
     #[error(
         "{what} cannot be decoded ({detail}): it was changed or truncated after it was stored; restore from another backup"

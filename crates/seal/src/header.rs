@@ -4,6 +4,9 @@ use crate::SealError;
 
 /// The line's first word.
 const MAGIC: &str = "cassette-object";
+/// How every encoded object begins (the magic word and a space): a reader tells an encoded
+/// object from a plain one by it.
+pub const HEADER_MAGIC: &[u8] = b"cassette-object ";
 /// The framing version this build writes and reads.
 const VERSION: &str = "1";
 /// A header is never longer (a reader gives up on a longer first line).

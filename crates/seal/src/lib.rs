@@ -26,5 +26,5 @@ mod keys;
 
 pub use codec::{Codec, EncodingWriter, SAMPLE_LEN};
 pub use error::SealError;
-pub use header::{Header, MAX_HEADER_LEN};
+pub use header::{HEADER_MAGIC, Header, MAX_HEADER_LEN};
 pub use keys::{Keyring, fingerprint};

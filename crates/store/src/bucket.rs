@@ -34,20 +34,70 @@ impl BucketStore {
         Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?) })
     }
 
-    /// Refuses a repository a newer cassette format holds; with `create`, puts this format's
-    /// file into a repository that has none.
-    async fn check_format(&self, create: bool) -> Result<()> {
-        let key = cassette_object::repo::join(self.repo.root(), cassette_repo::layout::REPOSITORY_FORMAT_FILE);
-        match self.repo.get_small(&key).await? {
-            Some(bytes) => Ok(RepositoryFormat::from_json(&bytes).and_then(|f| f.check())?),
-            None if create => {
-                match self.repo.put_small(&key, RepositoryFormat::current().to_json(), PutMode::Create).await {
-                    // Another writer put it first: it is checked on the next open.
-                    Ok(()) | Err(StoreError::AlreadyComplete { .. }) => Ok(()),
-                    Err(e) => Err(e),
-                }
+    /// An encoded repository directory, through object_store's local filesystem.
+    pub(crate) fn on_directory(root: &Path, transfer: Transfer) -> Result<BucketStore> {
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(root).map_err(|e| {
+            cassette_object::ObjectError::InvalidUrl { url: root.display().to_string(), reason: e.to_string() }
+        })?;
+        let url = format!("file://{}", root.display());
+        Ok(BucketStore::on(Arc::new(RemoteRepo::with_store(Arc::new(fs), &url, "", transfer))))
+    }
+
+    /// The store of an open repository.
+    pub(crate) fn on(repo: Arc<RemoteRepo>) -> BucketStore {
+        BucketStore { repo }
+    }
+
+    /// Refuses a repository a newer cassette format holds, and one whose encryption the key
+    /// file disagrees with; sets how new objects are encoded. With `create`, puts a plain
+    /// repository's format object into a repository that has none (an encoded one is made
+    /// only by [`BucketStore::init`]).
+    pub(crate) async fn check_format(&self, create: bool) -> Result<()> {
+        let key = self.format_key();
+        let format = match self.repo.get_plain(&key).await? {
+            Some(bytes) => {
+                let f = RepositoryFormat::from_json(&bytes)?;
+                f.check()?;
+                f
             }
-            None => Ok(()),
+            None if self.repo.transfer().keyring.is_some() => {
+                return Err(cassette_seal::SealError::Disagrees {
+                    location: self.repo.url().to_string(),
+                    detail: "a key file was given, and no encrypted repository is there: make one with `cassette repo init --encrypt --key-file FILE`, or give no key file".into(),
+                }
+                .into());
+            }
+            None if create => {
+                match self.repo.put_plain(&key, RepositoryFormat::current().to_json(), PutMode::Create).await {
+                    // Another writer put it first: it is checked on the next open.
+                    Ok(()) | Err(StoreError::AlreadyComplete { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                return Ok(());
+            }
+            None => return Ok(()),
+        };
+        let codec = crate::encoding::codec_for(&format.encoding(), self.repo.transfer().keyring.clone(), self.repo.url())?;
+        if let Some(codec) = codec {
+            self.repo.set_codec(Arc::new(codec));
+        }
+        Ok(())
+    }
+
+    fn format_key(&self) -> object_store::path::Path {
+        cassette_object::repo::join(self.repo.root(), cassette_repo::layout::REPOSITORY_FORMAT_FILE)
+    }
+
+    /// Makes a new encoded repository: puts its format object (create-only), refusing a
+    /// location that already holds a repository.
+    pub async fn init(&self, format: &RepositoryFormat) -> Result<()> {
+        match self.repo.put_plain(&self.format_key(), format.to_json(), PutMode::Create).await {
+            Err(StoreError::AlreadyComplete { .. }) => Err(cassette_seal::SealError::Disagrees {
+                location: self.repo.url().to_string(),
+                detail: "a repository is already there: `repo init` makes new ones only".into(),
+            }
+            .into()),
+            other => other,
         }
     }
 
@@ -164,7 +214,8 @@ impl BackupWriter for BucketWriter {
         let previous =
             StoredIndex::from_previous_remote(&self.repo, &self.id.cluster, &self.id.host_id, self.id.name.as_str())
                 .await;
-        Ok((resume, previous))
+        let key = self.repo.encryption_key();
+        Ok((resume.only_under_key(key.as_deref()), previous.only_under_key(key.as_deref())))
     }
 
     fn parallel_files(&self, _requested: usize) -> usize {
@@ -250,7 +301,8 @@ async fn upload_one(repo: Arc<RemoteRepo>, backup: RemoteBackup, f: FileToStore)
         Reuse::None => {
             let up =
                 repo.upload_file(&f.source, &backup.key(&path), f.expected_crc32).await.map_err(|e| e.to_string())?;
-            Ok((up.to_entry(path, f.expected_crc32), true))
+            let encoded = up.encoded.clone();
+            Ok((FileEntry { encoded, ..up.to_entry(path, f.expected_crc32) }, true))
         }
     }
 }
@@ -271,7 +323,7 @@ impl BackupReader for BucketReader {
     }
 
     async fn read_manifest(&self) -> Result<Manifest> {
-        BucketStore { repo: self.repo.clone() }.check_format(false).await?;
+        BucketStore::on(self.repo.clone()).check_format(false).await?;
         self.repo.read_manifest(&self.backup).await
     }
 

@@ -45,6 +45,33 @@ impl DirectoryStore {
     }
 }
 
+/// Makes a new repository directory at `root` with `format`: refused where a repository is
+/// (a format file, or any backup).
+pub(crate) fn init(root: &Path, format: &RepositoryFormat) -> Result<(), RepoError> {
+    std::fs::create_dir_all(root).map_err(|e| RepoError::io("create repository directory", root, e))?;
+    let taken = std::fs::read_dir(root)
+        .map_err(|e| RepoError::io("read repository directory", root, e))?
+        .flatten()
+        .any(|e| !e.file_name().to_string_lossy().starts_with('.'));
+    if taken {
+        return Err(RepoError::AlreadyExists { path: root.to_path_buf() });
+    }
+    cassette_repo::write_file_atomically(&root.join(cassette_repo::layout::REPOSITORY_FORMAT_FILE), &format.to_json())
+}
+
+/// Whether the repository directory at `root` is encoded (its format file says so).
+pub(crate) fn is_encoded(root: &Path) -> Result<bool> {
+    let path = root.join(cassette_repo::layout::REPOSITORY_FORMAT_FILE);
+    match cassette_repo::fsutil::read_regular(&path)? {
+        Some(bytes) => {
+            let format = RepositoryFormat::from_json(&bytes).map_err(RepoError::from)?;
+            format.check().map_err(RepoError::from)?;
+            Ok(!format.encoding().is_plain())
+        }
+        None => Ok(false),
+    }
+}
+
 #[async_trait]
 impl Store for DirectoryStore {
     fn location(&self) -> String {

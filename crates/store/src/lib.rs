@@ -26,6 +26,7 @@
 
 mod bucket;
 mod directory;
+mod encoding;
 pub mod locate;
 mod location;
 pub mod reuse;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cassette_repo::RepositoryFormat;
 use cassette_repo::purge::{NodePurge, PurgeOptions};
 use cassette_repo::{BackupName, BackupState, BackupSummary, BadFile, DeleteSummary, Depth, FileEntry, Manifest};
 use futures::future::BoxFuture;
@@ -72,15 +74,40 @@ impl BackupId {
 }
 
 /// Opens the repository at `location`: a directory, `file:///PATH`, or an object store URL
-/// (`s3://`, `gs://`, `az://`, `memory://`). Nothing is read or written yet.
+/// (`s3://`, `gs://`, `az://`, `memory://`). Only a directory's format file is read: an encoded
+/// directory repository is served by the object store code, over the local filesystem, so
+/// every encoded object goes through one path.
 pub fn open(location: &Path, transfer: Transfer) -> Result<Arc<dyn Store>> {
     let location = match location.to_str() {
         Some(l) => parse_location(l)?,
         None => location.to_path_buf(),
     };
+    if let Some(url) = location.to_str().filter(|l| is_object_store_url(l)) {
+        return Ok(Arc::new(BucketStore::open(url, transfer)?));
+    }
+    if directory::is_encoded(&location)? {
+        return Ok(Arc::new(BucketStore::on_directory(&location, transfer)?));
+    }
+    if transfer.keyring.is_some() {
+        return Err(cassette_seal::SealError::Disagrees {
+            location: location.display().to_string(),
+            detail: "this repository is not encrypted, and a key file was given: give no key file, or back up into a new repository made with `cassette repo init --encrypt`".into(),
+        }
+        .into());
+    }
+    Ok(Arc::new(DirectoryStore::new(location, transfer)))
+}
+
+/// Makes a new encoded repository at `location` (`cassette repo init`): writes its format
+/// file, refusing a location that holds a repository already.
+pub async fn init(location: &Path, transfer: Transfer, format: &RepositoryFormat) -> Result<()> {
+    let location = match location.to_str() {
+        Some(l) => parse_location(l)?,
+        None => location.to_path_buf(),
+    };
     match location.to_str().filter(|l| is_object_store_url(l)) {
-        Some(url) => Ok(Arc::new(BucketStore::open(url, transfer)?)),
-        None => Ok(Arc::new(DirectoryStore::new(location, transfer))),
+        Some(url) => BucketStore::open(url, transfer)?.init(format).await,
+        None => Ok(directory::init(&location, format)?),
     }
 }
 

@@ -197,6 +197,14 @@ impl StoredIndex {
         index
     }
 
+    /// Keeps only the copies stored under the encryption key `key` (`None`: not encrypted): a
+    /// file stored under an older key is stored again under the new one, so a rotation leaves
+    /// no new backup depending on the old identity.
+    pub(crate) fn only_under_key(mut self, key: Option<&str>) -> StoredIndex {
+        self.by_key.retain(|_, c| c.entry.encoded.as_ref().and_then(|e| e.key.as_deref()) == key);
+        self
+    }
+
     /// Whether no stored copy is known.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()

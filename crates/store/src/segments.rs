@@ -70,6 +70,7 @@ fn record_of(segment: &SpooledSegment, entry: &FileEntry) -> SegmentRecord {
         archived_at: segment.archived_at,
         shipped_at: Utc::now(),
         archiving_since: segment.archiving_since,
+        encoded: entry.encoded.clone(),
     }
 }
 
@@ -83,7 +84,7 @@ fn entry_of(record: &SegmentRecord) -> FileEntry {
         mtime_ns: 0,
         object: None,
         reused_from: None,
-        encoded: None,
+        encoded: record.encoded.clone(),
     }
 }
 
@@ -274,8 +275,11 @@ impl SegmentArchive for BucketSegments {
         {
             return Ok((existing, false));
         }
+        // Encoded as the repository's format says (read once per process).
+        crate::bucket::BucketStore::on(self.repo.clone()).check_format(false).await?;
         let uploaded = self.repo.upload_file(&segment.path, &self.key(&name), None).await?;
-        let record = record_of(segment, &uploaded.to_entry(name, None));
+        let entry = FileEntry { encoded: uploaded.encoded.clone(), ..uploaded.to_entry(name, None) };
+        let record = record_of(segment, &entry);
         match self.repo.put_small(&record_key, record.to_json(), PutMode::Create).await {
             Ok(()) => Ok((record, true)),
             // A shipper killed after its record was put, and rerun meanwhile by another.

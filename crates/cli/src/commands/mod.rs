@@ -10,6 +10,7 @@ mod list;
 mod node;
 mod purge;
 mod quarantine;
+mod repo;
 mod restore;
 mod server;
 mod verify;
@@ -28,6 +29,8 @@ pub async fn run(cli: Cli, config: &crate::config::Config) -> anyhow::Result<Exi
         Command::Backup(args) => backup::run(args, json).await,
         Command::Restore(args) => restore::run(args, json).await,
         Command::Quarantine(cmd) => quarantine::run(cmd, json).await,
+        Command::Repo(cmd) => repo::run(cmd, json).await,
+        Command::Key(cmd) => repo::key(cmd, json),
         Command::List { repo, cluster, host_id, commitlog: true, spool, .. } => {
             commitlog::list(&repo, cluster.as_deref(), host_id.as_deref(), spool.as_deref(), json).await
         }
