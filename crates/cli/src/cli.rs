@@ -124,9 +124,10 @@ pub struct RepoArgs {
     /// An encrypted repository's key file: age X25519 identities (`AGE-SECRET-KEY-1…` lines,
     /// as `cassette key generate` or `age-keygen` write them). It must hold the identity of
     /// every key the backups read were stored under; new objects are encrypted for the
-    /// repository's current key. Never shown: errors and listings name keys by fingerprint.
-    #[arg(long, env = "CASSETTE_KEY_FILE", value_name = "FILE", value_parser = key_file)]
-    pub key_file: Option<std::sync::Arc<cassette_seal::Keyring>>,
+    /// repository's current key. Repeat it to give several files (after `repo rotate-key`,
+    /// the old key and the new). Never shown: errors and listings name keys by fingerprint.
+    #[arg(long, env = "CASSETTE_KEY_FILE", value_name = "FILE", value_parser = key_file, action = clap::ArgAction::Append)]
+    pub key_file: Vec<std::sync::Arc<cassette_seal::Keyring>>,
 }
 
 /// `--key-file`: read when the arguments are parsed, so a bad file is refused (exit 2) before
@@ -148,8 +149,17 @@ impl RepoArgs {
             part_size: self.part_size_mib.max(5) << 20,
             parallel_files: self.transfers.max(1),
             bandwidth: self.bandwidth_limit.map(|m| (m * 1024.0 * 1024.0) as u64),
-            keyring: self.key_file.clone(),
+            keyring: self.keyring(),
             ..Default::default()
+        }
+    }
+
+    /// Every identity of the `--key-file`s, as one keyring.
+    pub fn keyring(&self) -> Option<std::sync::Arc<cassette_seal::Keyring>> {
+        match self.key_file.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => Some(std::sync::Arc::new(cassette_seal::Keyring::join(many.iter().map(|k| k.as_ref())))),
         }
     }
 
@@ -294,6 +304,17 @@ pub enum RepoCommand {
         /// zstd's level, 1 to 19.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
         compress_level: i32,
+    },
+    /// Make a new key the one new objects of an encrypted repository are encrypted for. What
+    /// is stored already stays under the key it was stored with (it is never re-encrypted):
+    /// keep the old identity, and give both key files to read backups from before and after.
+    /// Needs --key-file with the repository's current key.
+    RotateKey {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The new key's identity file (`cassette key generate`); its first identity is used.
+        #[arg(long, value_name = "FILE", value_parser = key_file)]
+        new_key_file: std::sync::Arc<cassette_seal::Keyring>,
     },
 }
 

@@ -53,6 +53,14 @@ pub struct Encryption {
     pub keys: Vec<KeyRecord>,
 }
 
+impl Encryption {
+    /// Makes `key` the key of new objects from `since`, keeping every earlier one on record.
+    pub fn rotate_to(&mut self, key: &str, since: chrono::DateTime<chrono::Utc>) {
+        self.key = key.to_owned();
+        self.keys.push(KeyRecord { fingerprint: key.to_owned(), since });
+    }
+}
+
 /// One key a repository has used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {

@@ -64,6 +64,17 @@ impl Keyring {
         (Keyring { keys: vec![(fingerprint(&identity.to_public()), identity)] }, text)
     }
 
+    /// One keyring of every identity of `rings`, in order (a repeated `--key-file`).
+    pub fn join<'a>(rings: impl IntoIterator<Item = &'a Keyring>) -> Keyring {
+        let mut keys: Vec<(String, Identity)> = Vec::new();
+        for (fp, identity) in rings.into_iter().flat_map(|r| r.keys.iter()) {
+            if !keys.iter().any(|(f, _)| f == fp) {
+                keys.push((fp.clone(), identity.clone()));
+            }
+        }
+        Keyring { keys }
+    }
+
     /// The fingerprints of its identities, in file order.
     pub fn fingerprints(&self) -> Vec<String> {
         self.keys.iter().map(|(f, _)| f.clone()).collect()
@@ -94,6 +105,14 @@ mod tests {
         assert_eq!(fps[0].len(), 16);
         assert!(both.recipient(&fps[1]).is_some() && both.recipient("0000000000000000").is_none());
         assert!(!format!("{both:?}").contains("AGE-SECRET-KEY"), "Debug must not show a secret");
+    }
+
+    #[test]
+    fn joined_keyrings_hold_every_identity_once() {
+        let (a, _) = Keyring::generate();
+        let (b, _) = Keyring::generate();
+        let joined = Keyring::join([&a, &b, &a]);
+        assert_eq!(joined.fingerprints(), [a.fingerprints()[0].clone(), b.fingerprints()[0].clone()]);
     }
 
     #[test]

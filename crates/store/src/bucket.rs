@@ -101,6 +101,30 @@ impl BucketStore {
         }
     }
 
+    /// Makes `new_key` (a fingerprint) the key new objects are encrypted for, keeping every
+    /// earlier key on record: objects stored under them are never re-encrypted, and need their
+    /// key's identity to be read. The transfer's keyring must hold the current key.
+    pub async fn rotate_key(&self, new_key: &str) -> Result<RepositoryFormat> {
+        self.check_format(false).await?;
+        let disagrees = |detail: String| cassette_seal::SealError::Disagrees {
+            location: self.repo.url().to_string(),
+            detail,
+        };
+        let bytes = self.repo.get_plain(&self.format_key()).await?.ok_or_else(|| {
+            disagrees("no repository is there: make one with `cassette repo init --encrypt --key-file FILE`".into())
+        })?;
+        let mut format = RepositoryFormat::from_json(&bytes)?;
+        let Some(encryption) = format.encoding.as_mut().and_then(|e| e.encryption.as_mut()) else {
+            return Err(disagrees("this repository is not encrypted, so it has no key to rotate".into()).into());
+        };
+        if encryption.key == new_key {
+            return Err(disagrees(format!("{new_key} is already the key new objects are encrypted for")).into());
+        }
+        encryption.rotate_to(new_key, chrono::Utc::now());
+        self.repo.put_plain(&self.format_key(), format.to_json(), PutMode::Overwrite).await?;
+        Ok(format)
+    }
+
     fn backup(&self, b: &BackupId) -> Result<RemoteBackup> {
         self.repo.backup(&b.cluster, &b.host_id, &b.name)
     }

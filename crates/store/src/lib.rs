@@ -111,6 +111,28 @@ pub async fn init(location: &Path, transfer: Transfer, format: &RepositoryFormat
     }
 }
 
+/// Makes the key with fingerprint `new_key` the one new objects of the encrypted repository
+/// at `location` are encrypted for (`cassette repo rotate-key`); `transfer`'s keyring must
+/// hold the current key. Returns the repository's new format.
+pub async fn rotate_key(location: &Path, transfer: Transfer, new_key: &str) -> Result<RepositoryFormat> {
+    let location = match location.to_str() {
+        Some(l) => parse_location(l)?,
+        None => location.to_path_buf(),
+    };
+    let store = match location.to_str().filter(|l| is_object_store_url(l)) {
+        Some(url) => BucketStore::open(url, transfer)?,
+        None if directory::is_encoded(&location)? => BucketStore::on_directory(&location, transfer)?,
+        None => {
+            return Err(cassette_seal::SealError::Disagrees {
+                location: location.display().to_string(),
+                detail: "this repository is not encrypted, so it has no key to rotate".into(),
+            }
+            .into());
+        }
+    };
+    store.rotate_key(new_key).await
+}
+
 /// A backup repository.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {

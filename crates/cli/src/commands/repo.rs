@@ -8,18 +8,21 @@ use cassette_format::encoding::{AGE_X25519, Compression, Encryption, KeyRecord, 
 use cassette_repo::RepositoryFormat;
 use cassette_seal::Keyring;
 
-use crate::cli::{KeyCommand, RepoCommand};
+use crate::cli::{KeyCommand, RepoArgs, RepoCommand};
 use crate::exit;
 
 pub async fn run(cmd: RepoCommand, json: bool) -> anyhow::Result<ExitCode> {
-    let RepoCommand::Init { repo, encrypt, compress, compress_level } = cmd;
+    let (repo, encrypt, compress, compress_level) = match cmd {
+        RepoCommand::Init { repo, encrypt, compress, compress_level } => (repo, encrypt, compress, compress_level),
+        RepoCommand::RotateKey { repo, new_key_file } => return rotate_key(repo, &new_key_file, json).await,
+    };
     if !encrypt && !compress {
         return Err(exit::InvalidInput(
             "nothing to set up: give --encrypt (with --key-file) and/or --compress; a plain repository is made by its first backup".into(),
         )
         .into());
     }
-    let encryption = match (&repo.key_file, encrypt) {
+    let encryption = match (repo.keyring(), encrypt) {
         (Some(k), true) => {
             let key = k.fingerprints()[0].clone();
             let keys = vec![KeyRecord { fingerprint: key.clone(), since: chrono::Utc::now() }];
@@ -53,6 +56,20 @@ pub async fn run(cmd: RepoCommand, json: bool) -> anyhow::Result<ExitCode> {
         if encoding.encryption.is_some() {
             println!("every command that reads or writes it needs --key-file (or CASSETTE_KEY_FILE)");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate_key(repo: RepoArgs, new_key: &Keyring, json: bool) -> anyhow::Result<ExitCode> {
+    let key = new_key.fingerprints()[0].clone();
+    let format = cassette_store::rotate_key(&repo.backup_dir, repo.transfer(), &key).await?;
+    if json {
+        super::print_json(&serde_json::json!({"location": repo.backup_dir, "format": format}));
+    } else {
+        println!(
+            "repository {}: new objects are encrypted for key {key}; what is stored stays readable with its own key (keep the old key file, and give both with --key-file)",
+            repo.backup_dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
