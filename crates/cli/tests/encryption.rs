@@ -70,6 +70,15 @@ async fn an_encrypted_compressed_directory_repository_hides_rows_restores_them_a
     assert!(stderr(&out).contains(&fp1), "{}", stderr(&out));
     assert!(manifests_under(sealed.path()).is_empty());
 
+    // An encrypted directory on the data's filesystem is refused as a plain one is.
+    let same = tempfile::tempdir_in(node.data_dirs[0].parent().unwrap()).unwrap();
+    let same_dir = same.path().to_str().unwrap();
+    let out = cassette(node, &["repo", "init", "--encrypt", "--key-file", &k1, "--backup-dir", same_dir]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = cassette(node, &["backup", "--name", "x", "-k", &ks, "--backup-dir", same_dir, "--key-file", &k1]);
+    assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("--allow-same-disk"), "{}", stderr(&out));
+
     let first = backup_ok(node, sealed.path(), "enc-1", &["-k", &ks, "--key-file", &k1]);
     assert!(holds_marker(sealed.path()).is_empty(), "row value readable in {:?}", holds_marker(sealed.path()));
     let copied = |r: &serde_json::Value| -> u64 {

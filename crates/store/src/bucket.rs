@@ -23,6 +23,8 @@ use crate::{BackupId, BackupReader, BackupWriter, OnFile, Result, Store, StoreEr
 #[derive(Debug, Clone)]
 pub struct BucketStore {
     repo: Arc<RemoteRepo>,
+    /// The directory of an encoded directory repository.
+    directory: Option<PathBuf>,
 }
 
 /// Where a backup on object storage keeps a copy of its journal, as a directory backup does.
@@ -31,7 +33,7 @@ const JOURNAL: &str = "cassette-meta/journal.jsonl";
 impl BucketStore {
     /// The repository at `url`.
     pub fn open(url: &str, transfer: Transfer) -> Result<BucketStore> {
-        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?) })
+        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?), directory: None })
     }
 
     /// An encoded repository directory, through object_store's local filesystem.
@@ -40,12 +42,13 @@ impl BucketStore {
             cassette_object::ObjectError::InvalidUrl { url: root.display().to_string(), reason: e.to_string() }
         })?;
         let url = format!("file://{}", root.display());
-        Ok(BucketStore::on(Arc::new(RemoteRepo::with_store(Arc::new(fs), &url, "", transfer))))
+        let repo = Arc::new(RemoteRepo::with_store(Arc::new(fs), &url, "", transfer));
+        Ok(BucketStore { repo, directory: Some(root.to_path_buf()) })
     }
 
     /// The store of an open repository.
     pub(crate) fn on(repo: Arc<RemoteRepo>) -> BucketStore {
-        BucketStore { repo }
+        BucketStore { repo, directory: None }
     }
 
     /// Refuses a repository a newer cassette format holds, and one whose encryption the key
@@ -138,6 +141,10 @@ impl Store for BucketStore {
 
     fn local_root(&self) -> Option<&Path> {
         None
+    }
+
+    fn local_directory(&self) -> Option<&Path> {
+        self.directory.as_deref()
     }
 
     async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
@@ -417,7 +424,7 @@ mod tests {
         let written = RepositoryFormat::from_json(&store.repo.get_small(&key).await.unwrap().unwrap()).unwrap();
         assert_eq!(written.version, RepositoryFormat::current().version);
 
-        let newer = RepositoryFormat { version: written.version + 1, ..written };
+        let newer = RepositoryFormat { version: cassette_format::repository::REPOSITORY_VERSION + 1, ..written };
         store.repo.put_small(&key, newer.to_json(), PutMode::Overwrite).await.unwrap();
         let listed = store.list(None, None).await.unwrap_err().to_string();
         assert!(listed.contains("upgrade cassette"), "{listed}");

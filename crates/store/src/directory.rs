@@ -468,7 +468,7 @@ mod tests {
         let written = RepositoryFormat::from_json(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(written.version, cassette_repo::RepositoryFormat::current().version);
 
-        let newer = RepositoryFormat { version: written.version + 1, ..written };
+        let newer = RepositoryFormat { version: cassette_format::repository::REPOSITORY_VERSION + 1, ..written };
         std::fs::write(&file, newer.to_json()).unwrap();
         for e in [
             store.list(None, None).await.unwrap_err().to_string(),

@@ -139,9 +139,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Where it is (a directory or a URL), for messages.
     fn location(&self) -> String;
 
-    /// The directory of this machine that the repository stores into, if it is one: the backup
-    /// engine refuses to put backups inside or beside the data directories they protect.
+    /// The directory of a plain directory repository: its stored files are the files
+    /// themselves, restorable by hand and hard-linked by an offline restore.
     fn local_root(&self) -> Option<&Path>;
+
+    /// The directory of this machine the repository stores into, plain or encoded: the backup
+    /// engine refuses to put backups inside or beside the data directories they protect.
+    fn local_directory(&self) -> Option<&Path> {
+        self.local_root()
+    }
 
     /// The backups (optionally of one cluster and/or host), sorted by cluster, host, name.
     async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>>;
