@@ -134,7 +134,12 @@ async fn an_encrypted_compressed_directory_repository_hides_rows_restores_them_a
         assert_eq!(dataset::dump_all(&session, &ks).await, before, "{damage}: the live rows are untouched");
         let verify = cassette(node, &["verify", "--name", "enc-1", "--backup-dir", dir, "--key-file", &k1]);
         assert!(!verify.status.success(), "{damage}: verify finds it");
-        assert!(stdout(&verify).contains(&name) || stderr(&verify).contains(&name), "{damage}: {}{}", stdout(&verify), stderr(&verify));
+        assert!(
+            stdout(&verify).contains(&name) || stderr(&verify).contains(&name),
+            "{damage}: {}{}",
+            stdout(&verify),
+            stderr(&verify)
+        );
     }
     std::fs::write(&data, &good).unwrap();
 }
@@ -183,7 +188,10 @@ async fn on_s3_an_encrypted_repository_round_trips_and_its_key_rotates() {
 
     let out = run(&["repo", "init", "--encrypt", "--compress", "--key-file", &k1, "--backup-dir", &url]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let b1 = json_of(&run(&["--json", "backup", "--name", "s3-1", "-k", &ks, "--backup-dir", &url, "--key-file", &k1]), "backup s3-1");
+    let b1 = json_of(
+        &run(&["--json", "backup", "--name", "s3-1", "-k", &ks, "--backup-dir", &url, "--key-file", &k1]),
+        "backup s3-1",
+    );
     assert!(bytes_copied(&b1) > 0, "{b1}");
     let stored: Vec<_> = s3.object_files().into_iter().chain(s3.internal_files()).collect();
     assert!(stored.len() > 5, "the bucket holds the backup: {stored:?}");
@@ -192,7 +200,10 @@ async fn on_s3_an_encrypted_repository_round_trips_and_its_key_rotates() {
         .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(MARKER.len()).any(|w| w == MARKER.as_bytes())))
         .collect();
     assert!(readable.is_empty(), "the row value is readable in {readable:?}");
-    let again = json_of(&run(&["--json", "backup", "--name", "s3-1b", "-k", &ks, "--backup-dir", &url, "--key-file", &k1]), "backup s3-1b");
+    let again = json_of(
+        &run(&["--json", "backup", "--name", "s3-1b", "-k", &ks, "--backup-dir", &url, "--key-file", &k1]),
+        "backup s3-1b",
+    );
     assert_eq!(bytes_copied(&again), 0, "unchanged SSTables are stored once: {again}");
 
     // Rotation: needs the current key; afterwards new objects are for k2, and k1 still reads.

@@ -35,6 +35,7 @@ pub mod gc;
 pub mod limit;
 pub mod list;
 pub mod meta;
+mod parts;
 pub mod repo;
 mod sealed;
 pub mod transfer;

@@ -15,11 +15,10 @@ use cassette_format::encoding::Encoded;
 use cassette_repo::ContentHasher;
 use cassette_seal::{Codec, SAMPLE_LEN, SealError};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use object_store::path::Path as Key;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::OwnedSemaphorePermit as Permit;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 use crate::error::{ObjectError, Result};
 use crate::limit::{Buffer, Buffers};
@@ -45,7 +44,6 @@ impl RemoteRepo {
         key: &Key,
         expected_crc32: Option<u32>,
     ) -> Result<Uploaded> {
-        let url = self.url_of(key);
         let plain_size = std::fs::metadata(src).map_err(|e| ObjectError::io("stat", src, e))?.len();
         let (tx, mut rx) = mpsc::channel::<(Bytes, Permit)>(1);
         let sink = PartSink {
@@ -73,71 +71,43 @@ impl RemoteRepo {
                 None => {
                     let encoding = reading.await.expect("encoding task")?;
                     let (bytes, _permit) = next.pop().expect("the first part");
-                    self.pace(bytes.len()).await;
-                    let opts = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
-                    self.store
-                        .put_opts(key, PutPayload::from(bytes), opts)
-                        .await
-                        .map_err(|e| ObjectError::store("upload", &url, e))?;
+                    self.put_whole(key, bytes).await?;
                     return Ok(uploaded(encoding, 1));
                 }
                 Some(second) => next.push(second),
             }
         }
 
-        let mut upload =
-            self.store.put_multipart(key).await.map_err(|e| ObjectError::store("start upload", &url, e))?;
-        let mut in_flight: JoinSet<object_store::Result<()>> = JoinSet::new();
-        let mut parts = 0;
+        let mut parts = self.start_parts(key).await?;
         let sent: Result<()> = async {
             loop {
                 for (bytes, permit) in next.drain(..) {
-                    self.pace(bytes.len()).await;
-                    parts += 1;
-                    let part = upload.put_part(PutPayload::from(bytes));
-                    in_flight.spawn(async move {
-                        let r = part.await;
-                        drop(permit);
-                        r
-                    });
-                }
-                while let Some(r) = in_flight.try_join_next() {
-                    r.expect("part task").map_err(|e| ObjectError::store("upload part of", &url, e))?;
+                    parts.send(bytes, permit).await?;
                 }
                 match rx.recv().await {
                     Some(p) => next.push(p),
-                    None => break,
+                    None => return Ok(()),
                 }
             }
-            while let Some(r) = in_flight.join_next().await {
-                r.expect("part task").map_err(|e| ObjectError::store("upload part of", &url, e))?;
-            }
-            Ok(())
         }
         .await;
         drop(rx);
-        let outcome = match (sent, reading.await.expect("encoding task")) {
-            (Ok(()), Ok(encoding)) => Ok(encoding),
-            (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        let (outcome, encoding) = match (sent, reading.await.expect("encoding task")) {
+            (Ok(()), Ok(encoding)) => (Ok(()), Some(encoding)),
+            (Err(e), _) | (Ok(()), Err(e)) => (Err(e), None),
         };
-        match outcome {
-            Ok(encoding) => {
-                upload.complete().await.map_err(|e| ObjectError::store("complete upload", &url, e))?;
-                Ok(uploaded(encoding, parts))
-            }
-            Err(e) => {
-                in_flight.abort_all();
-                if let Err(abort) = upload.abort().await {
-                    tracing::warn!(object = %url, error = %abort, "could not abort a failed multipart upload; the bucket's lifecycle rule for incomplete uploads removes it");
-                }
-                Err(e)
-            }
-        }
+        let count = parts.finish(outcome).await?;
+        Ok(uploaded(encoding.expect("a finished upload was encoded"), count))
     }
 
     /// [`RemoteRepo::stream_object`] through `codec`: the plaintext hashed, and written to `to`
     /// (fsynced) when given.
-    pub(crate) async fn stream_sealed(&self, codec: Arc<Codec>, key: &Key, to: Option<&PathBuf>) -> Result<ContentHasher> {
+    pub(crate) async fn stream_sealed(
+        &self,
+        codec: Arc<Codec>,
+        key: &Key,
+        to: Option<&PathBuf>,
+    ) -> Result<ContentHasher> {
         let url = self.url_of(key);
         let got = self.store.get(key).await.map_err(|e| ObjectError::store("read", &url, e))?;
         let stream = got.into_stream().then(|chunk| async move {
@@ -148,9 +118,7 @@ impl RemoteRepo {
         });
         // The body is read on a blocking thread; the stream is driven from it through a channel.
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
-            tokio_stream_of(rx),
-        ));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(tokio_stream_of(rx)));
         let to = to.cloned();
         let what = url.clone();
         let decoding = tokio::task::spawn_blocking(move || decode_object(&codec, reader, &what, to.as_deref()));
@@ -229,7 +197,12 @@ fn encode_file(codec: &Codec, path: &Path, expected_crc32: Option<u32>, sink: Pa
 }
 
 /// Reads the encoded object from `input`, hashing the plaintext and writing it to `to`.
-fn decode_object(codec: &Codec, input: impl Read + Send + 'static, what: &str, to: Option<&Path>) -> Result<ContentHasher> {
+fn decode_object(
+    codec: &Codec,
+    input: impl Read + Send + 'static,
+    what: &str,
+    to: Option<&Path>,
+) -> Result<ContentHasher> {
     let (_, mut body) = codec.reader(input, what)?;
     let mut out = match to {
         Some(p) => {
@@ -327,6 +300,7 @@ mod tests {
 
     use super::*;
     use crate::repo::Transfer;
+    use object_store::{PutMode, PutPayload};
 
     /// An in-memory repository of 5 MiB parts whose objects are encrypted (and compressed).
     fn sealed_repo(ring: &Arc<Keyring>, zstd: Option<i32>) -> (RemoteRepo, Arc<dyn object_store::ObjectStore>) {
@@ -359,7 +333,10 @@ mod tests {
             let crc = crc32fast::hash(&data);
             let up = repo.upload_file(&src, &key, Some(crc)).await.unwrap();
             let encoded = up.encoded.clone().expect("encoded");
-            assert_eq!((up.size, up.crc32, up.blake3.clone()), (data.len() as u64, crc, blake3::hash(&data).to_hex().to_string()));
+            assert_eq!(
+                (up.size, up.crc32, up.blake3.clone()),
+                (data.len() as u64, crc, blake3::hash(&data).to_hex().to_string())
+            );
             assert_eq!(encoded.zstd, zstd.is_some(), "{zstd:?}");
             let object = stored(&store, &key).await;
             assert_eq!(object.len() as u64, encoded.stored_size);

@@ -16,7 +16,6 @@ use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::OwnedSemaphorePermit as Permit;
-use tokio::task::JoinSet;
 
 use crate::error::{ObjectError, Result};
 use crate::limit::Buffer;
@@ -60,7 +59,6 @@ impl RemoteRepo {
         // S3 allows 10,000 parts: larger parts for files beyond 10,000 × part_size.
         let part_size = self.transfer.part_size.max(size.div_ceil(9_000) as usize).max(MIN_PART_SIZE);
         let mut state = Some((file, ContentHasher::new()));
-        let url = self.url_of(key);
         let check_crc = |hashes: &ContentHasher| -> Result<()> {
             match expected_crc32 {
                 Some(expect) if hashes.crc32() != expect => Err(ObjectError::Mismatch {
@@ -93,63 +91,34 @@ impl RemoteRepo {
             let (bytes, permit) = read_next(&mut state, part_size).await?;
             let (_, hashes) = state.as_ref().expect("file state");
             check_crc(hashes)?;
-            self.pace(bytes.len()).await;
-            let opts = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
-            self.store
-                .put_opts(key, PutPayload::from(bytes), opts)
-                .await
-                .map_err(|e| ObjectError::store("upload", &url, e))?;
+            self.put_whole(key, bytes).await?;
             drop(permit);
             let (_, hashes) = state.take().expect("file state");
             return done(hashes, size, mtime, 1, src);
         }
 
-        let mut upload =
-            self.store.put_multipart(key).await.map_err(|e| ObjectError::store("start upload", &url, e))?;
-        let mut in_flight: JoinSet<object_store::Result<()>> = JoinSet::new();
-        let mut parts = 0;
+        let mut parts = self.start_parts(key).await?;
+        let mut sent = 0;
         let outcome: Result<()> = async {
             loop {
                 let (bytes, permit) = read_next(&mut state, part_size).await?;
-                if bytes.is_empty() && parts > 0 {
+                if bytes.is_empty() && sent > 0 {
                     break;
                 }
-                // The part's place is given back once it is acknowledged; its allocation returns
-                // to the pool when the store drops the bytes.
-                let sent = state.as_ref().expect("file state").1.size();
-                let last = bytes.len() < part_size || sent >= size;
-                self.pace(bytes.len()).await;
-                parts += 1;
-                let part = upload.put_part(PutPayload::from(bytes));
-                in_flight.spawn(async move {
-                    let r = part.await;
-                    drop(permit);
-                    r
-                });
-                // Reap finished parts so an error stops the upload early.
-                while let Some(r) = in_flight.try_join_next() {
-                    r.expect("part task").map_err(|e| ObjectError::store("upload part of", &url, e))?;
-                }
+                sent += 1;
+                let read = state.as_ref().expect("file state").1.size();
+                let last = bytes.len() < part_size || read >= size;
+                parts.send(bytes, permit).await?;
                 if last {
                     break;
                 }
             }
-            while let Some(r) = in_flight.join_next().await {
-                r.expect("part task").map_err(|e| ObjectError::store("upload part of", &url, e))?;
-            }
             check_crc(&state.as_ref().expect("file state").1)
         }
         .await;
-        if let Err(e) = outcome {
-            in_flight.abort_all();
-            if let Err(abort) = upload.abort().await {
-                tracing::warn!(object = %url, error = %abort, "could not abort a failed multipart upload; the bucket's lifecycle rule for incomplete uploads removes it");
-            }
-            return Err(e);
-        }
-        upload.complete().await.map_err(|e| ObjectError::store("complete upload", &url, e))?;
+        let count = parts.finish(outcome).await?;
         let (_, hashes) = state.take().expect("file state");
-        done(hashes, size, mtime, parts, src)
+        done(hashes, size, mtime, count, src)
     }
 
     /// Puts a small object whole (schema, configuration files, tombstones).
@@ -182,11 +151,10 @@ impl RemoteRepo {
         }
         match self.writing_codec() {
             // In an encrypted repository a plain object was put there by something else.
-            Some(c) if c.encrypts() => Err(cassette_seal::SealError::NotEncoded {
-                what,
-                detail: "it has no cassette-object header".into(),
+            Some(c) if c.encrypts() => {
+                Err(cassette_seal::SealError::NotEncoded { what, detail: "it has no cassette-object header".into() }
+                    .into())
             }
-            .into()),
             _ => Ok(Some(stored)),
         }
     }

@@ -80,7 +80,8 @@ impl BucketStore {
             }
             None => return Ok(()),
         };
-        let codec = crate::encoding::codec_for(&format.encoding(), self.repo.transfer().keyring.clone(), self.repo.url())?;
+        let codec =
+            crate::encoding::codec_for(&format.encoding(), self.repo.transfer().keyring.clone(), self.repo.url())?;
         if let Some(codec) = codec {
             self.repo.set_codec(Arc::new(codec));
         }
@@ -109,10 +110,8 @@ impl BucketStore {
     /// key's identity to be read. The transfer's keyring must hold the current key.
     pub async fn rotate_key(&self, new_key: &str) -> Result<RepositoryFormat> {
         self.check_format(false).await?;
-        let disagrees = |detail: String| cassette_seal::SealError::Disagrees {
-            location: self.repo.url().to_string(),
-            detail,
-        };
+        let disagrees =
+            |detail: String| cassette_seal::SealError::Disagrees { location: self.repo.url().to_string(), detail };
         let bytes = self.repo.get_plain(&self.format_key()).await?.ok_or_else(|| {
             disagrees("no repository is there: make one with `cassette repo init --encrypt --key-file FILE`".into())
         })?;
