@@ -45,12 +45,15 @@ impl RemoteRepo {
         expected_crc32: Option<u32>,
     ) -> Result<Uploaded> {
         let plain_size = std::fs::metadata(src).map_err(|e| ObjectError::io("stat", src, e))?.len();
+        // S3 allows 10,000 parts: larger parts for files beyond 9,000 × part_size, as in the
+        // plain path (the encoded object is at most 0.03% larger).
+        let part_size = self.buffers.part_size().max(plain_size.div_ceil(9_000) as usize);
         let (tx, mut rx) = mpsc::channel::<(Bytes, Permit)>(1);
         let sink = PartSink {
             buffers: self.buffers.clone(),
             runtime: tokio::runtime::Handle::current(),
             current: None,
-            part_size: self.buffers.part_size(),
+            part_size,
             stored: 0,
             tx,
         };
@@ -66,7 +69,7 @@ impl RemoteRepo {
         // A file that fits one part encoded (age adds 16 bytes per 64 KiB) is one PUT. The first
         // part is held only then: a second would wait for a buffer other uploads may hold.
         let mut next = vec![first];
-        if fits_one_part(plain_size, self.buffers.part_size()) {
+        if fits_one_part(plain_size, part_size) {
             match rx.recv().await {
                 None => {
                     let encoding = reading.await.expect("encoding task")?;
