@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Encryption and compression benchmark: cassette's full backup and whole-keyspace restore into
 # an encrypted and compressed repository (`cassette repo init --encrypt --compress`) against
-# the same jobs into a plain one, on a directory and on S3 (s3s-fs on 127.0.0.1, harness/s3),
-# in one run, beside seed 001's `cp -r -a` of the snapshot and this machine's own sequential
-# read and write of the same bytes.
+# the same jobs into a plain one, on S3 (s3s-fs on 127.0.0.1, harness/s3; encoded repositories
+# are on object storage only), in one run, beside seed 001's `cp -r -a` of the snapshot, a
+# plain directory backup, and this machine's own sequential read and write of the same bytes.
 #
 #   bash bench/encryption.sh                  2 GB of SSTables
 #   ENC_GB=0.5 bash bench/encryption.sh       a quick run
@@ -50,7 +50,7 @@ stop_all() {
 }
 trap stop_all EXIT
 say "starting node $NODE ($IP, JMX $JMX)"
-bash "$HARNESS" start --name "$NODE" --nodes 1 --first-ip "$IP" --jmx-base "$JMX" --heap 1g >"$WORK/start.log" 2>&1 \
+bash "$HARNESS" start --name "$NODE" --nodes 1 --first-ip "$IP" --jmx-base "$JMX" --heap 2g >"$WORK/start.log" 2>&1 \
   || { tail -30 "$WORK/start.log" >&2; exit 1; }
 DATA_DIR=$CASSETTE_CLUSTER_ROOT/$NODE/node1/data1
 export CASSETTE_NODETOOL="$NODETOOL" CASSETTE_JMX_PORT=$JMX CASSETTE_JMX_HOST=127.0.0.1 CASSETTE_CQL_HOST=$IP
@@ -74,7 +74,6 @@ export AWS_ACCESS_KEY_ID=cassette-test AWS_SECRET_ACCESS_KEY=cassette-test-secre
   AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true AWS_VIRTUAL_HOSTED_STYLE_REQUEST=false
 KEY=$WORK/keys/bench.key
 "$CASSETTE" key generate "$KEY" >/dev/null
-"$CASSETTE" repo init --encrypt --compress --key-file "$KEY" --backup-dir "$WORK/sealed" >/dev/null
 "$CASSETTE" repo init --encrypt --compress --key-file "$KEY" --backup-dir s3://cassette/sealed >/dev/null
 
 cache=warm
@@ -111,17 +110,20 @@ export NODETOOL JMX DATA_DIR KS WORK
 job "cp -a backup" seed_copy
 rm -rf "$WORK/seed"
 
-for where in directory s3; do
+job "directory plain backup" "$CASSETTE" --json backup --name full --backup-dir "$WORK/plain" -k "$KS" --allow-same-disk
+job "directory plain restore" "$CASSETTE" --json restore --name full --backup-dir "$WORK/plain" -k "$KS" --new-restore --clear-truncate-snapshots
+check_rows "directory plain restore"
+for where in s3; do
   for kind in plain sealed; do
-    if [ $where = directory ]; then dir=$WORK/$kind; else dir=s3://cassette/$kind; fi
+    dir=s3://cassette/$kind
     keyarg=(); [ $kind = sealed ] && keyarg=(--key-file "$KEY")
     job "$where $kind backup" "$CASSETTE" --json backup --name full --backup-dir "$dir" -k "$KS" --allow-same-disk "${keyarg[@]}"
     job "$where $kind restore" "$CASSETTE" --json restore --name full --backup-dir "$dir" -k "$KS" --new-restore --clear-truncate-snapshots "${keyarg[@]}"
     check_rows "$where $kind restore"
   done
 done
-STORED_PLAIN=$(du -sb "$WORK/plain" | cut -f1)
-STORED_SEALED=$(du -sb "$WORK/sealed" | cut -f1)
+STORED_PLAIN=$(du -sb "$WORK/s3/cassette/plain" | cut -f1)
+STORED_SEALED=$(du -sb "$WORK/s3/cassette/sealed" | cut -f1)
 
 mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN{printf "%.0f", b / 1e6 / s}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b / a}'; }
@@ -129,14 +131,20 @@ echo "# encryption benchmark, $(date -u +%Y-%m-%dT%H:%MZ), git $(git rev-parse -
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); page cache $cache for every job"
 echo "data: keyspace $KS, $FILES files, $BYTES bytes of SSTables (LZ4, Cassandra's default), $ROWS rows"
-echo "stored: plain directory $STORED_PLAIN bytes, encrypted and compressed directory $STORED_SEALED bytes"
+echo "stored on S3: plain $STORED_PLAIN bytes, encrypted and compressed $STORED_SEALED bytes"
 echo
 echo "| job | seconds | MB/s | peak RSS of cassette (MiB) | encrypted ÷ plain | ÷ cp -a | ÷ disk |"
 echo "|---|---|---|---|---|---|---|"
 for id in "disk read" "disk write" "cp -a backup"; do
   echo "| $id | ${SECS[$id]} | $(mbps "${SECS[$id]}") | - | - | - | - |"
 done
-for where in directory s3; do
+for op in backup restore; do
+  id="directory plain $op"
+  disk="disk read"; [ $op = restore ] && disk="disk write"
+  vs_cp=-; [ $op = backup ] && vs_cp=$(ratio "${SECS[$id]}" "${SECS[cp -a backup]}")
+  echo "| $id | ${SECS[$id]} | $(mbps "${SECS[$id]}") | ${RSS[$id]} | - | $vs_cp | $(ratio "${SECS[$id]}" "${SECS[$disk]}") |"
+done
+for where in s3; do
   for op in backup restore; do
     for kind in plain sealed; do
       id="$where $kind $op"

@@ -26,7 +26,7 @@ use crate::repo::RemoteRepo;
 use crate::transfer::Uploaded;
 
 /// How much of a file one read takes while encoding.
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 256 << 10;
 
 /// What the reading thread of an upload found.
 struct Encoding {

@@ -23,8 +23,6 @@ use crate::{BackupId, BackupReader, BackupWriter, OnFile, Result, Store, StoreEr
 #[derive(Debug, Clone)]
 pub struct BucketStore {
     repo: Arc<RemoteRepo>,
-    /// The directory of an encoded directory repository.
-    directory: Option<PathBuf>,
 }
 
 /// Where a backup on object storage keeps a copy of its journal, as a directory backup does.
@@ -33,22 +31,12 @@ const JOURNAL: &str = "cassette-meta/journal.jsonl";
 impl BucketStore {
     /// The repository at `url`.
     pub fn open(url: &str, transfer: Transfer) -> Result<BucketStore> {
-        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?), directory: None })
-    }
-
-    /// An encoded repository directory, through object_store's local filesystem.
-    pub(crate) fn on_directory(root: &Path, transfer: Transfer) -> Result<BucketStore> {
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(root).map_err(|e| {
-            cassette_object::ObjectError::InvalidUrl { url: root.display().to_string(), reason: e.to_string() }
-        })?;
-        let url = format!("file://{}", root.display());
-        let repo = Arc::new(RemoteRepo::with_store(Arc::new(fs), &url, "", transfer));
-        Ok(BucketStore { repo, directory: Some(root.to_path_buf()) })
+        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?) })
     }
 
     /// The store of an open repository.
     pub(crate) fn on(repo: Arc<RemoteRepo>) -> BucketStore {
-        BucketStore { repo, directory: None }
+        BucketStore { repo }
     }
 
     /// Refuses a repository a newer cassette format holds, and one whose encryption the key
@@ -140,10 +128,6 @@ impl Store for BucketStore {
 
     fn local_root(&self) -> Option<&Path> {
         None
-    }
-
-    fn local_directory(&self) -> Option<&Path> {
-        self.directory.as_deref()
     }
 
     async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {
