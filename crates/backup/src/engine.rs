@@ -161,7 +161,7 @@ async fn prepare(node: &Node, req: &BackupRequest) -> Result<Job, BackupError> {
     let selection = select(&node.cql, req).await?;
     let host_id = local.host_id.to_string();
     let store = cassette_store::open(&req.backup_root, req.transfer.clone())?;
-    if let Some(root) = store.local_root() {
+    if let Some(root) = store.local_directory() {
         let node_dir = RepoLayout::new(root).node_dir(&local.cluster_name, &host_id)?;
         safety::check_outside_data_dirs(root, &node_dir, &data_dirs)?;
         if !req.allow_same_disk {

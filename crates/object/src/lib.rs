@@ -30,6 +30,7 @@
 
 #![deny(missing_docs)]
 
+pub mod beneath_store;
 pub mod error;
 pub mod gc;
 pub mod limit;

@@ -265,6 +265,116 @@ pub fn find_special(dir: &Path) -> Result<Option<(PathBuf, &'static str)>> {
     Ok(None)
 }
 
+/// A file found by [`walk_files`] or [`read_dir`]: its path relative to the directory walked,
+/// its size and modification time.
+#[derive(Debug, Clone)]
+pub struct FoundFile {
+    /// Relative to the directory walked.
+    pub path: PathBuf,
+    /// In bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: std::time::SystemTime,
+}
+
+/// The parent of `path` (inside `root`), opened beneath `root` (made first when `create`), and
+/// `path`'s last component.
+fn open_parent<'a>(root: &Path, path: &'a Path, create: bool) -> Result<(OwnedFd, &'a std::ffi::OsStr)> {
+    let rel = relative(root, path)?;
+    let parts = components(path, rel)?;
+    let Some((name, parents)) = parts.split_last() else {
+        return Err(unsafe_at(path, "it is the directory everything is resolved beneath"));
+    };
+    let parent_rel: PathBuf = parents.iter().collect();
+    if create {
+        create_dir_all(root, &root.join(&parent_rel))?;
+    }
+    let anchor = open_anchor(root)?;
+    let parent = open_beneath(&anchor, path, &parent_rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+    Ok((parent, name))
+}
+
+/// Creates the regular file `path` (inside `root`; missing parents made as by
+/// [`create_dir_all`]) for writing, mode 0644 less the umask. An existing file or link there is
+/// refused (`O_EXCL`), and no symbolic link is followed on the way.
+pub fn create_new(root: &Path, path: &Path) -> Result<File> {
+    let (parent, name) = open_parent(root, path, true)?;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&parent, name, flags, Mode::from_raw_mode(0o644)).map_err(|e| io_err(path, e))?;
+    Ok(File::from(fd))
+}
+
+/// Renames `from` to `to` (both inside `root`; `to`'s missing parents made), following no
+/// symbolic link on either way. Without `replace`, an existing `to` is left alone and the
+/// answer is `false`.
+pub fn rename(root: &Path, from: &Path, to: &Path, replace: bool) -> Result<bool> {
+    let (from_dir, from_name) = open_parent(root, from, false)?;
+    let (to_dir, to_name) = open_parent(root, to, true)?;
+    let flags = if replace { rustix::fs::RenameFlags::empty() } else { rustix::fs::RenameFlags::NOREPLACE };
+    match rustix::fs::renameat_with(&from_dir, from_name, &to_dir, to_name, flags) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST) if !replace => Ok(false),
+        Err(e) => Err(RepoError::io("rename", to, io::Error::from(e))),
+    }
+}
+
+/// The regular files of the directory `path` (inside `root`) and the names of its
+/// subdirectories, one level, read by descriptor: symbolic links and special files are left
+/// out, never followed. A missing directory has neither.
+pub fn read_dir(root: &Path, path: &Path) -> Result<(Vec<FoundFile>, Vec<PathBuf>)> {
+    let rel = relative(root, path)?;
+    let anchor = open_anchor(root)?;
+    let dir = match open_beneath(&anchor, path, rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(RepoError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        Err(e) => return Err(e),
+    };
+    read_dir_fd(&dir).map_err(|e| RepoError::io("read directory", path, io::Error::from(e)))
+}
+
+fn read_dir_fd(dir: &OwnedFd) -> rustix::io::Result<(Vec<FoundFile>, Vec<PathBuf>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let (mut files, mut dirs) = (Vec::new(), Vec::new());
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => continue, // removed meanwhile
+            Err(e) => return Err(e),
+        };
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {
+                let modified = std::time::UNIX_EPOCH
+                    + std::time::Duration::new(st.st_mtime.max(0) as u64, st.st_mtime_nsec as u32);
+                files.push(FoundFile { path, size: st.st_size as u64, modified });
+            }
+            FileType::Directory => dirs.push(path),
+            _ => {}
+        }
+    }
+    Ok((files, dirs))
+}
+
+/// Every regular file under the directory `path` (inside `root`), walking by descriptor:
+/// symbolic links and special files are left out, and no link is followed into.
+pub fn walk_files(root: &Path, path: &Path) -> Result<Vec<FoundFile>> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(sub) = pending.pop() {
+        let (files, dirs) = read_dir(root, &path.join(&sub))?;
+        found.extend(files.into_iter().map(|f| FoundFile { path: sub.join(&f.path), ..f }));
+        pending.extend(dirs.into_iter().map(|d| sub.join(d)));
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,8 @@ use crate::{BackupId, BackupReader, BackupWriter, OnFile, Result, Store, StoreEr
 #[derive(Debug, Clone)]
 pub struct BucketStore {
     repo: Arc<RemoteRepo>,
+    /// The directory of an encoded directory repository.
+    directory: Option<PathBuf>,
 }
 
 /// Where a backup on object storage keeps a copy of its journal, as a directory backup does.
@@ -31,12 +33,21 @@ const JOURNAL: &str = "cassette-meta/journal.jsonl";
 impl BucketStore {
     /// The repository at `url`.
     pub fn open(url: &str, transfer: Transfer) -> Result<BucketStore> {
-        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?) })
+        Ok(BucketStore { repo: Arc::new(RemoteRepo::open(url, transfer)?), directory: None })
+    }
+
+    /// An encoded repository directory, as objects read and written beneath it with no
+    /// symbolic link followed (`cassette_object::beneath_store`).
+    pub(crate) fn on_directory(root: &Path, transfer: Transfer) -> Result<BucketStore> {
+        let fs = cassette_object::beneath_store::BeneathStore::new(root);
+        let url = format!("file://{}", root.display());
+        let repo = Arc::new(RemoteRepo::with_store(Arc::new(fs), &url, "", transfer));
+        Ok(BucketStore { repo, directory: Some(root.to_path_buf()) })
     }
 
     /// The store of an open repository.
     pub(crate) fn on(repo: Arc<RemoteRepo>) -> BucketStore {
-        BucketStore { repo }
+        BucketStore { repo, directory: None }
     }
 
     /// Refuses a repository a newer cassette format holds, and one whose encryption the key
@@ -128,6 +139,10 @@ impl Store for BucketStore {
 
     fn local_root(&self) -> Option<&Path> {
         None
+    }
+
+    fn local_directory(&self) -> Option<&Path> {
+        self.directory.as_deref()
     }
 
     async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>> {

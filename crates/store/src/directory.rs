@@ -45,6 +45,20 @@ impl DirectoryStore {
     }
 }
 
+/// Makes a new repository directory at `root` with `format`: refused where a repository is
+/// (a format file, or any backup).
+pub(crate) fn init(root: &Path, format: &RepositoryFormat) -> Result<(), RepoError> {
+    std::fs::create_dir_all(root).map_err(|e| RepoError::io("create repository directory", root, e))?;
+    let taken = std::fs::read_dir(root)
+        .map_err(|e| RepoError::io("read repository directory", root, e))?
+        .flatten()
+        .any(|e| !e.file_name().to_string_lossy().starts_with('.'));
+    if taken {
+        return Err(RepoError::AlreadyExists { path: root.to_path_buf() });
+    }
+    cassette_repo::write_file_atomically(&root.join(cassette_repo::layout::REPOSITORY_FORMAT_FILE), &format.to_json())
+}
+
 /// Whether the repository directory at `root` is encoded (its format file says so).
 pub(crate) fn is_encoded(root: &Path) -> Result<bool> {
     let path = root.join(cassette_repo::layout::REPOSITORY_FORMAT_FILE);

@@ -75,7 +75,8 @@ impl BackupId {
 
 /// Opens the repository at `location`: a directory, `file:///PATH`, or an object store URL
 /// (`s3://`, `gs://`, `az://`, `memory://`). Only a directory's format file is read: an encoded
-/// directory repository is refused.
+/// directory repository is served by the object store code, over the local filesystem, so
+/// every encoded object goes through one path.
 pub fn open(location: &Path, transfer: Transfer) -> Result<Arc<dyn Store>> {
     let location = match location.to_str() {
         Some(l) => parse_location(l)?,
@@ -85,7 +86,7 @@ pub fn open(location: &Path, transfer: Transfer) -> Result<Arc<dyn Store>> {
         return Ok(Arc::new(BucketStore::open(url, transfer)?));
     }
     if directory::is_encoded(&location)? {
-        return Err(encoded_directory(&location));
+        return Ok(Arc::new(BucketStore::on_directory(&location, transfer)?));
     }
     if transfer.keyring.is_some() {
         return Err(cassette_seal::SealError::Disagrees {
@@ -106,7 +107,7 @@ pub async fn init(location: &Path, transfer: Transfer, format: &RepositoryFormat
     };
     match location.to_str().filter(|l| is_object_store_url(l)) {
         Some(url) => BucketStore::open(url, transfer)?.init(format).await,
-        None => Err(encoded_directory(&location)),
+        None => Ok(directory::init(&location, format)?),
     }
 }
 
@@ -120,7 +121,7 @@ pub async fn rotate_key(location: &Path, transfer: Transfer, new_key: &str) -> R
     };
     let store = match location.to_str().filter(|l| is_object_store_url(l)) {
         Some(url) => BucketStore::open(url, transfer)?,
-        None if directory::is_encoded(&location)? => return Err(encoded_directory(&location)),
+        None if directory::is_encoded(&location)? => BucketStore::on_directory(&location, transfer)?,
         None => {
             return Err(cassette_seal::SealError::Disagrees {
                 location: location.display().to_string(),
@@ -132,26 +133,21 @@ pub async fn rotate_key(location: &Path, transfer: Transfer, new_key: &str) -> R
     store.rotate_key(new_key).await
 }
 
-/// Encrypted and compressed repositories are on object storage only, for now: the object code
-/// reads and writes a local directory through object_store's local filesystem, which follows
-/// symbolic links, and a directory repository must never be read or written through one.
-fn encoded_directory(location: &Path) -> StoreError {
-    cassette_seal::SealError::Disagrees {
-        location: location.display().to_string(),
-        detail: "encrypted and compressed repositories are on object storage (s3://, gs://, az://) in this release, not in a directory: make one in a bucket, or back up into a plain directory".into(),
-    }
-    .into()
-}
-
 /// A backup repository.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Where it is (a directory or a URL), for messages.
     fn location(&self) -> String;
 
-    /// The directory of this machine that the repository stores into, if it is one: the backup
-    /// engine refuses to put backups inside or beside the data directories they protect.
+    /// The directory of a plain directory repository: its stored files are the files
+    /// themselves, restorable by hand and hard-linked by an offline restore.
     fn local_root(&self) -> Option<&Path>;
+
+    /// The directory of this machine the repository stores into, plain or encoded: the backup
+    /// engine refuses to put backups inside or beside the data directories they protect.
+    fn local_directory(&self) -> Option<&Path> {
+        self.local_root()
+    }
 
     /// The backups (optionally of one cluster and/or host), sorted by cluster, host, name.
     async fn list(&self, cluster: Option<&str>, host: Option<&str>) -> Result<Vec<BackupSummary>>;

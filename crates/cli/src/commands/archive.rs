@@ -14,11 +14,17 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let name = cassette_repo::BackupName::parse(name)?;
     if repo.open()?.local_root().is_none() {
-        return Err(crate::exit::InvalidInput(format!(
-            "{} is not a directory but an object store: a backup there is already off the node; `cassette archive` packs backups of a directory",
-            repo.backup_dir.display()
-        ))
-        .into());
+        let location = repo.backup_dir.display();
+        let why = if repo.backup_dir.to_str().is_some_and(cassette_store::is_object_store_url) {
+            format!(
+                "{location} is not a directory but an object store: a backup there is already off the node; `cassette archive` packs backups of a directory"
+            )
+        } else {
+            format!(
+                "{location} is an encrypted or compressed repository: its files are encoded, not SSTables, so an archive of them could not be restored by hand; `cassette archive` packs backups of a plain directory (`cassette restore` reads this one)"
+            )
+        };
+        return Err(crate::exit::InvalidInput(why).into());
     }
     let backup = super::find_one_backup(repo, &name, host).await?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.tar.zst")));
