@@ -169,7 +169,6 @@ async fn an_encrypted_directory_repository_round_trips_is_checked_like_a_plain_o
 #[tokio::test(flavor = "multi_thread")]
 async fn an_encrypted_compressed_repository_hides_rows_restores_them_and_refuses_other_keys_and_damage() {
     let cluster = solo();
-    let node = &cluster.nodes[0];
     let ks = unique_name("enc");
     let session = cluster.session().await;
     dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
