@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Encryption and compression benchmark: cassette's full backup and whole-keyspace restore into
 # an encrypted and compressed repository (`cassette repo init --encrypt --compress`) against
-# the same jobs into a plain one, on S3 (s3s-fs on 127.0.0.1, harness/s3; encoded repositories
-# are on object storage only), in one run, beside seed 001's `cp -r -a` of the snapshot, a
-# plain directory backup, and this machine's own sequential read and write of the same bytes.
+# the same jobs into a plain one, on S3 (s3s-fs on 127.0.0.1, harness/s3), in one run, beside
+# seed 001's `cp -r -a` of the snapshot, a plain directory backup and restore, and this
+# machine's own sequential read and write of the same bytes.
 #
 #   bash bench/encryption.sh                  2 GB of SSTables
 #   ENC_GB=0.5 bash bench/encryption.sh       a quick run
