@@ -102,7 +102,10 @@ pub async fn run_backup(
             keyspaces: keyspace_entries,
             config_dirs,
             totals: Default::default(),
+            object_lock: None,
         };
+        let manifest =
+            Manifest { object_lock: req.transfer.object_lock.map(|l| l.lock_of(manifest.files())), ..manifest };
         let manifest = write_manifest(manifest, resumed, &*backup, &journal)
             .await
             .map_err(BackupError::in_stage(Stage::Manifest))?;

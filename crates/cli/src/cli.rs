@@ -476,6 +476,51 @@ pub struct BackupArgs {
     /// Files copied at once.
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,
+    /// Lock the backup for N days at least (S3 Object Lock, in a bucket made with Object Lock
+    /// enabled): nobody can delete it before then, and `delete` and `purge` refuse it. New
+    /// objects are locked up to 10 days longer (at most N), so that the next backups can
+    /// reference them instead of storing them again.
+    #[arg(long, value_name = "N", conflicts_with = "object_lock_until", value_parser = clap::value_parser!(u32).range(1..))]
+    pub object_lock_days: Option<u32>,
+    /// Lock every object this backup writes until this time (RFC 3339, e.g.
+    /// 2027-01-31T00:00:00Z), instead of --object-lock-days.
+    #[arg(long, value_name = "TIME")]
+    pub object_lock_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The lock's mode: governance (a user allowed to bypass governance retention can still
+    /// delete) or compliance (nobody can, not even the bucket's owner).
+    #[arg(long, value_name = "MODE", default_value = "governance")]
+    pub object_lock_mode: LockModeArg,
+}
+
+/// `--object-lock-mode`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LockModeArg {
+    /// S3's GOVERNANCE mode.
+    Governance,
+    /// S3's COMPLIANCE mode.
+    Compliance,
+}
+
+impl BackupArgs {
+    /// The lock `--object-lock-days` or `--object-lock-until` asks for; a time already past is
+    /// refused.
+    pub fn object_lock(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<cassette_repo::LockRequest>, String> {
+        let mode = match self.object_lock_mode {
+            LockModeArg::Governance => cassette_repo::LockMode::Governance,
+            LockModeArg::Compliance => cassette_repo::LockMode::Compliance,
+        };
+        Ok(match (self.object_lock_days, self.object_lock_until) {
+            (Some(days), _) => Some(cassette_repo::LockRequest::for_days(mode, now, days)),
+            (None, Some(until)) if until <= now => {
+                return Err(format!("--object-lock-until {until} is not in the future: give a later time"));
+            }
+            (None, Some(until)) => Some(cassette_repo::LockRequest::until(mode, until)),
+            (None, None) => None,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -601,7 +646,7 @@ pub struct RestoreArgs {
 }
 
 /// `restore --offline`: the manual procedure (drain, stop, replace the files, start).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct OfflineArgs {
     /// Restore with the node stopped: verify the backup, `nodetool drain`, run --stop-command,
     /// move the commitlog, saved caches and the restored tables' live SSTables into a

@@ -101,8 +101,9 @@ fn object_code(e: &ObjectError) -> u8 {
         ObjectError::InvalidUrl { .. }
         | ObjectError::NameInUse { .. }
         | ObjectError::NotFound { .. }
-        | ObjectError::Incomplete { .. } => INVALID_INPUT,
-        ObjectError::AlreadyComplete { .. } => CONFLICT,
+        | ObjectError::Incomplete { .. }
+        | ObjectError::LockUnsupported { .. } => INVALID_INPUT,
+        ObjectError::AlreadyComplete { .. } | ObjectError::Locked { .. } => CONFLICT,
         ObjectError::Store { .. } | ObjectError::Io { .. } => ENVIRONMENT,
         ObjectError::Repo(r) => repo_code(r),
         ObjectError::Mismatch { .. } | ObjectError::Format { .. } => FAILED,

@@ -121,28 +121,8 @@ async fn an_encrypted_directory_repository_round_trips_is_checked_like_a_plain_o
         .into_iter()
         .find(|p| p.to_string_lossy().contains("/enc-1/") && p.to_string_lossy().ends_with("-Data.db"))
         .expect("enc-1 stores a Data.db");
-    let name = data.file_name().unwrap().to_string_lossy().into_owned();
-    let good = std::fs::read(&data).unwrap();
-    let mut flipped = good.clone();
-    let at = flipped.len() / 2;
-    flipped[at] ^= 0x01;
-    let cut = good[..good.len() - 7].to_vec();
-    for (damage, bytes) in [("a flipped byte", flipped), ("a truncated object", cut)] {
-        std::fs::write(&data, &bytes).unwrap();
-        let out = restore(&["--key-file", &k1]);
-        assert_eq!(out.status.code(), Some(1), "{damage}: {}{}", stdout(&out), stderr(&out));
-        assert!(stderr(&out).contains(&name), "{damage}: the object is named: {}", stderr(&out));
-        assert_eq!(dataset::dump_all(&session, &ks).await, before, "{damage}: the live rows are untouched");
-        let verify = cassette(node, &["verify", "--name", "enc-1", "--backup-dir", dir, "--key-file", &k1]);
-        assert!(!verify.status.success(), "{damage}: verify finds it");
-        assert!(
-            stdout(&verify).contains(&name) || stderr(&verify).contains(&name),
-            "{damage}: {}{}",
-            stdout(&verify),
-            stderr(&verify)
-        );
-    }
-    std::fs::write(&data, &good).unwrap();
+    let verify = || cassette(node, &["verify", "--name", "enc-1", "--backup-dir", dir, "--key-file", &k1]);
+    refused_when_damaged(&data, || restore(&["--key-file", &k1]), verify, &session, &ks, &before).await;
 
     // A link planted in the repository, towards files outside it: deleting the backup it sits
     // in removes the link, never what it points at.
@@ -249,45 +229,8 @@ async fn an_encrypted_compressed_repository_hides_rows_restores_them_and_refuses
         .into_iter()
         .find(|p| p.to_string_lossy().contains("/enc-1/") && p.to_string_lossy().ends_with("-Data.db"))
         .expect("enc-1 stores a Data.db");
-    let name = data.file_name().unwrap().to_string_lossy().into_owned();
-    let good = std::fs::read(&data).unwrap();
-    let mut flipped = good.clone();
-    let at = flipped.len() / 2;
-    flipped[at] ^= 0x01;
-    let cut = good[..good.len() - 7].to_vec();
-    for (damage, bytes) in [("a flipped byte", flipped), ("a truncated object", cut)] {
-        std::fs::write(&data, &bytes).unwrap();
-        let out = restore(&["--key-file", &k1]);
-        assert_eq!(out.status.code(), Some(1), "{damage}: {}{}", stdout(&out), stderr(&out));
-        assert!(stderr(&out).contains(&name), "{damage}: the object is named: {}", stderr(&out));
-        assert_eq!(dataset::dump_all(&session, &ks).await, before, "{damage}: the live rows are untouched");
-        let verify = run(&["verify", "--name", "enc-1", "--backup-dir", &url, "--key-file", &k1]);
-        assert!(!verify.status.success(), "{damage}: verify finds it");
-        assert!(
-            stdout(&verify).contains(&name) || stderr(&verify).contains(&name),
-            "{damage}: {}{}",
-            stdout(&verify),
-            stderr(&verify)
-        );
-    }
-    std::fs::write(&data, &good).unwrap();
-}
-
-/// `cassette ARGS` against the object-storage server `s3`, with a state directory of its own.
-fn on_store(s3: &StoreServer, state: &Path, args: &[&str]) -> std::process::Output {
-    let env = s3.env();
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    all.push(("CASSETTE_STATE_DIR", state.to_str().unwrap()));
-    cassette_with_env(&solo().nodes[0], &all, args)
-}
-
-fn json_of(out: &std::process::Output, what: &str) -> serde_json::Value {
-    assert!(out.status.success(), "{what} failed ({:?}):\n{}\n{}", out.status, stdout(out), stderr(out));
-    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{}", stdout(out)))
-}
-
-fn bytes_copied(r: &serde_json::Value) -> u64 {
-    r["tables"].as_array().unwrap().iter().map(|t| t["bytes_copied"].as_u64().unwrap()).sum()
+    let verify = || run(&["verify", "--name", "enc-1", "--backup-dir", &url, "--key-file", &k1]);
+    refused_when_damaged(&data, || restore(&["--key-file", &k1]), verify, &session, &ks, &before).await;
 }
 
 /// On S3 (s3s-fs, which keeps each object as a file, so the bucket can be searched): the
@@ -367,4 +310,39 @@ async fn on_s3_an_encrypted_repository_round_trips_and_its_key_rotates() {
         assert!(out.status.success(), "restore {name}: {}{}", stdout(&out), stderr(&out));
         assert_eq!(&dataset::dump_all(&session, &ks).await, rows, "restore {name}: its rows");
     }
+}
+
+/// Damages the stored object `data` twice, a flipped byte then a cut end: each time `restore`
+/// fails (exit 1) naming it, the live rows of `ks` stay `before`, and `verify` finds it. The
+/// object is whole again afterwards.
+async fn refused_when_damaged(
+    data: &Path,
+    restore: impl Fn() -> std::process::Output,
+    verify: impl Fn() -> std::process::Output,
+    session: &scylla::client::session::Session,
+    ks: &str,
+    before: &[(String, Vec<String>)],
+) {
+    let name = data.file_name().unwrap().to_string_lossy().into_owned();
+    let good = std::fs::read(data).unwrap();
+    let mut flipped = good.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x01;
+    let cut = good[..good.len() - 7].to_vec();
+    for (damage, bytes) in [("a flipped byte", flipped), ("a truncated object", cut)] {
+        std::fs::write(data, &bytes).unwrap();
+        let out = restore();
+        assert_eq!(out.status.code(), Some(1), "{damage}: {}{}", stdout(&out), stderr(&out));
+        assert!(stderr(&out).contains(&name), "{damage}: the object is named: {}", stderr(&out));
+        assert_eq!(dataset::dump_all(session, ks).await, before, "{damage}: the live rows are untouched");
+        let verify = verify();
+        assert!(!verify.status.success(), "{damage}: verify finds it");
+        assert!(
+            stdout(&verify).contains(&name) || stderr(&verify).contains(&name),
+            "{damage}: {}{}",
+            stdout(&verify),
+            stderr(&verify)
+        );
+    }
+    std::fs::write(data, &good).unwrap();
 }

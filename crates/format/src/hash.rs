@@ -92,6 +92,7 @@ impl StoredFile {
             object: None,
             reused_from: None,
             encoded: None,
+            lock: None,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct IndexEntry {
     /// (an index written by an older cassette): never trusted, the manifest is read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestStamp>,
+    /// The manifest's `object_lock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::lock::ObjectLock>,
 }
 
 /// What identifies a manifest file cheaply: one `stat` (a `HEAD` on object storage).
@@ -56,6 +59,7 @@ impl IndexEntry {
             finished_at: m.finished_at,
             totals: m.totals,
             manifest: None,
+            object_lock: m.object_lock,
         }
     }
 

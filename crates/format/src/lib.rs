@@ -47,6 +47,7 @@
 //! - [`ContentHasher`] and [`StoredFile`]: BLAKE3, `Digest.crc32`'s CRC32 and size in one pass.
 //! - [`RepositoryFormat`]: the repository's version, and [`encoding`]: what its objects are
 //!   encoded with (compression, encryption), for the repository and per stored file.
+//! - [`lock`]: a backup's object lock ([`ObjectLock`]), recorded in its manifest.
 //! - [`commitlog`]: archived commitlog segments ([`SegmentName`], [`SegmentRecord`]) and the
 //!   times a restore can reach from a node's backups and segments ([`commitlog::windows`]).
 
@@ -59,6 +60,7 @@ pub mod hash;
 pub mod index;
 pub mod journal;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
 pub mod name;
 pub mod report;
@@ -74,6 +76,7 @@ pub use hash::{ContentHasher, StoredFile};
 pub use index::{IndexEntry, ManifestStamp, NodeIndex};
 pub use journal::{FileContext, JOURNAL_VERSION, JournalRecord};
 pub use layout::relative_path;
+pub use lock::{LockMode, LockRequest, ObjectLock};
 pub use manifest::{
     ConfigDirEntry, FileEntry, KeyspaceEntry, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, NodeInfo, TableEntry, Totals,
 };

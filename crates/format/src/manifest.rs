@@ -42,6 +42,10 @@ pub struct Manifest {
     pub config_dirs: Vec<ConfigDirEntry>,
     /// File and byte counts.
     pub totals: Totals,
+    /// The lock the store keeps every object of this backup under, if it was locked
+    /// (`backup --object-lock-days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::lock::ObjectLock>,
 }
 
 /// The node a backup was taken from.
@@ -130,6 +134,10 @@ pub struct FileEntry {
     /// How the stored object is encoded (compressed, encrypted), in an encoded repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoded: Option<crate::encoding::Encoded>,
+    /// The lock the store keeps the stored object under (S3 Object Lock), if the backup that
+    /// stored it was locked; a reusing backup carries it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<crate::lock::ObjectLock>,
 }
 
 impl FileEntry {
@@ -310,6 +318,7 @@ pub mod samples {
             object: None,
             reused_from: None,
             encoded: None,
+            lock: None,
         }
     }
 
@@ -355,6 +364,7 @@ pub mod samples {
                 files: vec![file("cassette-meta/conf/0-cassandra/cassandra.yaml", 7)],
             }],
             totals: Totals::default(),
+            object_lock: None,
         };
         m.totals = m.compute_totals();
         m

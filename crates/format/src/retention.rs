@@ -55,6 +55,8 @@ pub enum Reason {
     Unreadable,
     /// Kept: a restore used it within the grace period.
     RestoreActive,
+    /// Kept: its object lock holds (the store would refuse to delete its objects).
+    Locked,
     /// Deleted: complete, and no policy keeps it.
     Expired,
     /// Deleted: incomplete, and untouched for longer than the grace period.
@@ -84,6 +86,14 @@ impl Reason {
                 b.error.as_deref().unwrap_or("its age is unknown")
             ),
             Reason::RestoreActive => format!("a restore used it within the grace period ({grace})"),
+            Reason::Locked => match b.object_lock {
+                Some(lock) => format!(
+                    "locked until {} ({} mode): the store refuses to delete it before then",
+                    lock.until_rfc3339(),
+                    lock.mode
+                ),
+                None => "locked".into(),
+            },
             Reason::Expired => {
                 let mut why = Vec::new();
                 if let Some(n) = policy.keep_last {
@@ -174,6 +184,7 @@ mod tests {
             last_written_at: None,
             error: None,
             damaged: false,
+            object_lock: None,
         }
     }
 

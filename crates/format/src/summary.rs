@@ -45,6 +45,10 @@ pub struct BackupSummary {
     /// restored, never deleted by purge. Shown as DAMAGED.
     #[serde(default)]
     pub damaged: bool,
+    /// The lock the store keeps its objects under (complete backups made with
+    /// `--object-lock-days`): not deleted, by `delete` or `purge`, before `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::lock::ObjectLock>,
 }
 
 impl BackupSummary {
@@ -65,6 +69,7 @@ impl BackupSummary {
             last_written_at: None,
             error: None,
             damaged: false,
+            object_lock: None,
         }
     }
 
@@ -78,6 +83,7 @@ impl BackupSummary {
             bytes_added: entry.totals.bytes_added,
             started_at: Some(entry.started_at),
             finished_at: Some(entry.finished_at),
+            object_lock: entry.object_lock,
             ..BackupSummary::incomplete(cluster, host_id, &entry.name, path)
         }
     }

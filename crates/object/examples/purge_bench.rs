@@ -81,6 +81,7 @@ fn manifest(name: &str, host: &str, i: usize, first: chrono::DateTime<Utc>) -> M
                 object: shared.then(|| format!("nightly-{:05}/{path}", i - 1)),
                 reused_from: shared.then(|| format!("nightly-{:05}", i - 1)),
                 encoded: None,
+                lock: None,
                 path,
                 size: 1000 + f as u64,
                 blake3: format!("{:064x}", i * 8 + f),
@@ -120,6 +121,7 @@ fn manifest(name: &str, host: &str, i: usize, first: chrono::DateTime<Utc>) -> M
         }],
         config_dirs: Vec::<ConfigDirEntry>::new(),
         totals: Totals::default(),
+        object_lock: None,
     };
     m.totals = m.compute_totals();
     m

@@ -111,6 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         parallel_files: args.transfers,
         bandwidth: None,
         keyring: None,
+        object_lock: None,
     };
     let repo = RemoteRepo::open(&args.url, transfer)?;
     let parallel = args.transfers.max(1);

@@ -87,6 +87,27 @@ pub enum ObjectError {
         /// What is wrong.
         detail: String,
     },
+    /// The backup is under an object lock that still holds: it cannot be deleted yet.
+    #[error(
+        "backup {url} is locked until {} ({mode} mode, S3 Object Lock): it cannot be deleted before then; run the delete again after that time",
+        .until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
+    Locked {
+        /// The backup's URL.
+        url: String,
+        /// Until when.
+        until: chrono::DateTime<chrono::Utc>,
+        /// The retention mode.
+        mode: cassette_format::LockMode,
+    },
+    /// An object lock was asked of a repository that cannot keep one.
+    #[error("cannot lock backups in {url}: {detail}")]
+    LockUnsupported {
+        /// The repository.
+        url: String,
+        /// Why, and what to do.
+        detail: String,
+    },
     /// An error of the repository format shared with local repositories.
     #[error(transparent)]
     Repo(#[from] cassette_repo::RepoError),

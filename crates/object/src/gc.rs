@@ -50,11 +50,25 @@ pub async fn delete_backup(
     if repo.objects(&b.prefix).await?.is_empty() {
         return Err(ObjectError::NotFound { url: repo.url_of(&b.prefix) });
     }
+    refuse_locked(repo, &b, Utc::now()).await?;
     hide(repo, &b).await?;
     let collected = collect_garbage(repo, &b.node, chrono::Duration::MAX, Utc::now()).await?;
     let (objects, bytes) =
         collected.prefixes.iter().find(|(p, _, _)| *p == b.name).map(|(_, o, by)| (*o, *by)).unwrap_or((0, 0));
     Ok(DeleteSummary { files: objects, bytes_freed: bytes })
+}
+
+/// Refuses a backup whose manifest records an object lock that holds at `now`: the store
+/// would keep its objects, so nothing is tombstoned or deleted.
+async fn refuse_locked(repo: &RemoteRepo, b: &RemoteBackup, now: DateTime<Utc>) -> Result<()> {
+    let Some(bytes) = repo.get_small(&b.manifest()).await? else { return Ok(()) };
+    let manifest = Manifest::parse(Path::new(&repo.url_of(&b.manifest())), &bytes)?;
+    match manifest.object_lock {
+        Some(lock) if lock.holds_at(now) => {
+            Err(ObjectError::Locked { url: repo.url_of(&b.prefix), until: lock.until, mode: lock.mode })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Steps 1 and 2: tombstone, index entry, manifest.

@@ -35,6 +35,7 @@ pub mod error;
 pub mod gc;
 pub mod limit;
 pub mod list;
+mod lock;
 pub mod meta;
 mod parts;
 pub mod repo;

@@ -102,7 +102,7 @@ impl RemoteRepo {
 
     /// Writes the manifest, create-only: this completes the backup, once.
     pub async fn write_manifest(&self, b: &RemoteBackup, m: &Manifest) -> Result<()> {
-        self.put_small(&b.manifest(), m.to_json(), PutMode::Create).await
+        self.put_backup_small(&b.manifest(), m.to_json(), PutMode::Create).await
     }
 
     fn index_key(node: &Key) -> Key {

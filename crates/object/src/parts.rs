@@ -16,7 +16,7 @@ impl RemoteRepo {
     pub(crate) async fn put_whole(&self, key: &Key, bytes: Bytes) -> Result<()> {
         self.pace(bytes.len()).await;
         let opts = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
-        self.store
+        self.backup_puts()
             .put_opts(key, PutPayload::from(bytes), opts)
             .await
             .map_err(|e| ObjectError::store("upload", self.url_of(key), e))?;
@@ -26,7 +26,11 @@ impl RemoteRepo {
     /// Starts a multipart upload of `key`.
     pub(crate) async fn start_parts(&self, key: &Key) -> Result<Parts<'_>> {
         let url = self.url_of(key);
-        let upload = self.store.put_multipart(key).await.map_err(|e| ObjectError::store("start upload", &url, e))?;
+        let upload = self
+            .backup_multipart()
+            .put_multipart(key)
+            .await
+            .map_err(|e| ObjectError::store("start upload", &url, e))?;
         Ok(Parts { repo: self, upload, in_flight: JoinSet::new(), count: 0, url })
     }
 }

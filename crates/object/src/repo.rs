@@ -35,13 +35,23 @@ pub struct Transfer {
     /// The identities that read an encrypted repository's objects (and whose public keys
     /// encrypt new ones): `--key-file`.
     pub keyring: Option<Arc<cassette_seal::Keyring>>,
+    /// The lock every object a backup writes is put under (`backup --object-lock-days`): S3
+    /// Object Lock retention, in a bucket made with Object Lock enabled.
+    pub object_lock: Option<cassette_format::LockRequest>,
 }
 
 impl Default for Transfer {
     fn default() -> Self {
         // 8 buffers of 5 MiB (S3's smallest part): 40 MiB in flight at most, enough to keep a
         // 10 Gbit/s link busy at typical S3 latencies, and the process under 100 MB.
-        Transfer { part_size: MIN_PART_SIZE, buffers: 8, parallel_files: 8, bandwidth: None, keyring: None }
+        Transfer {
+            part_size: MIN_PART_SIZE,
+            buffers: 8,
+            parallel_files: 8,
+            bandwidth: None,
+            keyring: None,
+            object_lock: None,
+        }
     }
 }
 
@@ -58,6 +68,9 @@ pub struct RemoteRepo {
     /// How new objects are encoded, once the repository's format object said so (unset: a
     /// plain repository, or one whose format was not read yet). Shared by every clone.
     pub(crate) codec: Arc<OnceLock<Arc<cassette_seal::Codec>>>,
+    /// The same bucket through clients that put every object under `transfer.object_lock`:
+    /// what a backup writes goes through them (see [`RemoteRepo::backup_puts`]).
+    pub(crate) locking: Option<crate::lock::Locking>,
 }
 
 impl std::fmt::Debug for RemoteRepo {
@@ -81,14 +94,30 @@ impl RemoteRepo {
         }
         let retry = RetryConfig { max_retries: 10, retry_timeout: Duration::from_secs(180), ..Default::default() };
         let bucket_url = format!("{scheme}://{bucket}");
+        let s3 = || object_store::aws::AmazonS3Builder::from_env().with_url(&bucket_url).with_retry(retry.clone());
+        let locking = match (&transfer.object_lock, scheme) {
+            (None, _) => None,
+            (Some(lock), "s3") => {
+                let client = |whole: bool| -> Result<Arc<dyn ObjectStore>> {
+                    Ok(Arc::new(
+                        s3().with_client_options(crate::lock::client_options(&lock.put, whole))
+                            // S3 wants a checksum with every locked put.
+                            .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+                            .build()
+                            .map_err(|e| invalid(e.to_string()))?,
+                    ))
+                };
+                Some(crate::lock::Locking { whole: client(true)?, multipart: client(false)? })
+            }
+            (Some(_), _) => {
+                return Err(ObjectError::LockUnsupported {
+                    url: url.to_string(),
+                    detail: crate::lock::UNSUPPORTED.into(),
+                });
+            }
+        };
         let store: Arc<dyn ObjectStore> = match scheme {
-            "s3" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(&bucket_url)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?,
-            ),
+            "s3" => Arc::new(s3().build().map_err(|e| invalid(e.to_string()))?),
             "gs" => Arc::new(
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(&bucket_url)
@@ -110,7 +139,7 @@ impl RemoteRepo {
                 )));
             }
         };
-        Ok(RemoteRepo::with_store(store, url, prefix, transfer))
+        Ok(RemoteRepo { locking, ..RemoteRepo::with_store(store, url, prefix, transfer) })
     }
 
     /// A repository on an existing store (tests: an `InMemory` store shared by two handles).
@@ -124,7 +153,25 @@ impl RemoteRepo {
             bandwidth: transfer.bandwidth.map(|b| Arc::new(Bandwidth::new(b))),
             transfer,
             codec: Arc::default(),
+            locking: None,
         }
+    }
+
+    /// Where the objects of a backup (its files, metadata and manifest) are put: through the
+    /// locking client when backups are locked. Node indexes, restore markers and tombstones
+    /// are not locked: they are rewritten and removed. Single puts.
+    pub(crate) fn backup_puts(&self) -> &Arc<dyn ObjectStore> {
+        self.locking.as_ref().map_or(&self.store, |l| &l.whole)
+    }
+
+    /// Where a backup's multipart uploads go (see [`RemoteRepo::backup_puts`]).
+    pub(crate) fn backup_multipart(&self) -> &Arc<dyn ObjectStore> {
+        self.locking.as_ref().map_or(&self.store, |l| &l.multipart)
+    }
+
+    /// The lock a backup asks for (what its new objects are put under), if any.
+    pub fn object_lock(&self) -> Option<&cassette_format::LockRequest> {
+        self.locking.as_ref().and(self.transfer.object_lock.as_ref())
     }
 
     /// This repository with its objects encoded (and read) through `codec`.

@@ -9,12 +9,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cassette_repo::{ContentHasher, StoredFile};
 use futures::StreamExt;
 use object_store::path::Path as Key;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::OwnedSemaphorePermit as Permit;
 
 use crate::error::{ObjectError, Result};
@@ -121,25 +122,29 @@ impl RemoteRepo {
         done(hashes, size, mtime, count, src)
     }
 
-    /// Puts a small object whole (schema, configuration files, tombstones).
+    /// Puts a small object whole (node indexes, tombstones, restore markers), never locked.
     pub async fn put_small(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+        self.put_encoded(&self.store, key, bytes, mode).await
+    }
+
+    /// Puts a small object of a backup whole (its schema, its manifest), under the backup's
+    /// object lock when there is one.
+    pub async fn put_backup_small(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+        self.put_encoded(self.backup_puts(), key, bytes, mode).await
+    }
+
+    async fn put_encoded(&self, to: &Arc<dyn ObjectStore>, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
         let bytes = match self.writing_codec() {
             Some(codec) => codec.encode(&bytes),
             None => bytes,
         };
-        self.put_plain(key, bytes, mode).await
+        put_to(to, &self.url_of(key), key, bytes, mode).await
     }
 
     /// Puts a small object as it is, in any repository (the repository format object, which
     /// says how the others are encoded).
     pub async fn put_plain(&self, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
-        let url = self.url_of(key);
-        let opts = PutOptions { mode, ..Default::default() };
-        match self.store.put_opts(key, PutPayload::from(bytes), opts).await {
-            Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(ObjectError::AlreadyComplete { url }),
-            Err(e) => Err(ObjectError::store("write", url, e)),
-        }
+        put_to(&self.store, &self.url_of(key), key, bytes, mode).await
     }
 
     /// Reads a small object whole; `None` if it does not exist.
@@ -274,6 +279,16 @@ fn done(hashes: ContentHasher, size: u64, mtime_ns: i64, parts: usize, src: &Pat
         });
     }
     Ok(Uploaded { file: hashes.finish(mtime_ns), parts, encoded: None })
+}
+
+/// Puts `bytes` at `key` of `to` (`url` for messages).
+async fn put_to(to: &Arc<dyn ObjectStore>, url: &str, key: &Key, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+    let opts = PutOptions { mode, ..Default::default() };
+    match to.put_opts(key, PutPayload::from(bytes), opts).await {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::AlreadyExists { .. }) => Err(ObjectError::AlreadyComplete { url: url.to_string() }),
+        Err(e) => Err(ObjectError::store("write", url, e)),
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }],
             config_dirs: Vec::new(),
             totals: Default::default(),
+            object_lock: None,
         };
         m.totals = m.compute_totals();
         m.write_atomically(&backup_dir)?;

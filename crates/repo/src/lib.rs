@@ -79,7 +79,7 @@ pub mod state;
 pub mod verify;
 
 pub use archive::{ArchiveSummary, archive_backup};
-pub use cassette_format::{ContentHasher, FormatError, RepositoryFormat};
+pub use cassette_format::{ContentHasher, FormatError, LockMode, LockRequest, ObjectLock, RepositoryFormat};
 pub use copy::{
     Durability, LinkOutcome, StoredFile, copy_verified, copy_verified_with, hash_file, hash_open_file, link_or_copy,
     link_or_copy_with, read_digest_crc32,

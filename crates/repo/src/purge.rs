@@ -148,7 +148,9 @@ pub fn plan(
         .iter()
         .zip(reasons)
         .map(|(b, mut reason)| {
-            if !reason.keeps() && restoring(b) {
+            if !reason.keeps() && b.object_lock.is_some_and(|l| l.holds_at(opts.now)) {
+                reason = Reason::Locked;
+            } else if !reason.keeps() && restoring(b) {
                 reason = Reason::RestoreActive;
             }
             PlannedBackup {
@@ -393,7 +395,8 @@ mod tests {
     #[test]
     fn a_node_whose_lock_is_held_is_skipped() {
         let root = tempfile::tempdir().unwrap();
-        let node = root.path().join("c/h");
+        // A host ID of its own: the other tests' purges of host `h` take its job lock too.
+        let node = root.path().join("c/h-held");
         backup(&node, "old", 9, None);
         backup(&node, "new", 1, None);
         let held = NodeLock::acquire(&node).unwrap();
@@ -448,5 +451,32 @@ mod tests {
         let p = purge_node(&node, &opts(1, false));
         assert_eq!(p.backups.iter().find(|b| b.name == "old").unwrap().reason, Reason::RestoreActive);
         assert_eq!(names(&node), ["old", "new"]);
+    }
+
+    #[test]
+    fn a_backup_whose_lock_holds_is_planned_kept_and_one_whose_lock_passed_is_not() {
+        let opts = opts(1, true);
+        let finished = |days: i64| {
+            let mut m = cassette_format::manifest::samples::named("x", 1);
+            m.finished_at = opts.now - Duration::days(days);
+            m
+        };
+        let locked = |name: &str, days: i64, until: chrono::DateTime<Utc>| {
+            let mut m = finished(days);
+            m.backup_name = name.into();
+            m.object_lock = Some(crate::ObjectLock::new(crate::LockMode::Compliance, until));
+            BackupSummary::of_manifest("c", "h", name, &m)
+        };
+        let backups = [
+            locked("held", 9, opts.now + Duration::hours(1)),
+            locked("passed", 8, opts.now - Duration::hours(1)),
+            BackupSummary { name: "new".into(), ..BackupSummary::of_manifest("c", "h", "new", &finished(1)) },
+        ];
+        let planned = plan(&backups, &opts, |_| false);
+        let held = &planned[0];
+        assert_eq!((held.keep, &held.reason), (true, &Reason::Locked));
+        assert!(held.why.starts_with("locked until ") && held.why.contains("compliance mode"), "{}", held.why);
+        assert_eq!((planned[1].keep, &planned[1].reason), (false, &Reason::Expired));
+        assert!(planned[2].keep);
     }
 }

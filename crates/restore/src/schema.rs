@@ -198,6 +198,7 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             }],
             config_dirs: vec![],
             totals: Default::default(),
+            object_lock: None,
         }
     }
 

@@ -210,6 +210,7 @@ mod tests {
             keyspaces: vec![ks("shop", &["orders", "items"]), ks("system_auth", &["roles"]), ks("logs", &["events"])],
             config_dirs: vec![],
             totals: Default::default(),
+            object_lock: None,
         }
     }
 

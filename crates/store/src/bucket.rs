@@ -219,7 +219,13 @@ impl BackupWriter for BucketWriter {
                 name: self.backup.name.clone(),
             });
         }
-        self.repo.state(&self.backup).await
+        let state = self.repo.state(&self.backup).await?;
+        if let Some(lock) = self.repo.object_lock()
+            && state != BackupState::Complete
+        {
+            check_lock_taken(&self.repo, &self.backup, lock).await?;
+        }
+        Ok(state)
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -243,8 +249,9 @@ impl BackupWriter for BucketWriter {
         let previous =
             StoredIndex::from_previous_remote(&self.repo, &self.id.cluster, &self.id.host_id, self.id.name.as_str())
                 .await;
-        let key = self.repo.encryption_key();
-        Ok((resume.only_under_key(key.as_deref()), previous.only_under_key(key.as_deref())))
+        let (key, lock) = (self.repo.encryption_key(), self.repo.object_lock());
+        let usable = |copies: StoredIndex| copies.only_under_key(key.as_deref()).only_locked_as_long(lock);
+        Ok((usable(resume), usable(previous)))
     }
 
     fn parallel_files(&self, _requested: usize) -> usize {
@@ -266,7 +273,7 @@ impl BackupWriter for BucketWriter {
     }
 
     async fn put_meta(&self, relative: &str, bytes: &[u8]) -> Result<()> {
-        self.repo.put_small(&self.backup.key(relative), bytes.to_vec(), PutMode::Overwrite).await
+        self.repo.put_backup_small(&self.backup.key(relative), bytes.to_vec(), PutMode::Overwrite).await
     }
 
     async fn make_durable(&self) -> Result<()> {
@@ -317,6 +324,22 @@ impl BackupWriter for BucketWriter {
     }
 }
 
+/// Where a locked backup records its lock, the first object it puts (once its state is known):
+/// a bucket without Object Lock refuses it before anything else is stored.
+const LOCK_RECORD: &str = "cassette-meta/object-lock.json";
+
+async fn check_lock_taken(repo: &RemoteRepo, backup: &RemoteBackup, lock: &cassette_repo::LockRequest) -> Result<()> {
+    match repo.put_backup_small(&backup.key(LOCK_RECORD), lock.put.to_json(), PutMode::Overwrite).await {
+        Err(StoreError::Store { source, .. }) => Err(StoreError::LockUnsupported {
+            url: repo.url().to_string(),
+            detail: format!(
+                "the bucket refused a locked object ({source}): make the bucket with Object Lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket), or back up without --object-lock-days"
+            ),
+        }),
+        other => other,
+    }
+}
+
 /// Stores one file: kept (uploaded by the interrupted run), referenced (an earlier backup's
 /// upload: `path` of the copy holds its object reference), or uploaded.
 async fn upload_one(repo: Arc<RemoteRepo>, backup: RemoteBackup, f: FileToStore) -> Stored {
@@ -330,8 +353,8 @@ async fn upload_one(repo: Arc<RemoteRepo>, backup: RemoteBackup, f: FileToStore)
         Reuse::None => {
             let up =
                 repo.upload_file(&f.source, &backup.key(&path), f.expected_crc32).await.map_err(|e| e.to_string())?;
-            let encoded = up.encoded.clone();
-            Ok((FileEntry { encoded, ..up.to_entry(path, f.expected_crc32) }, true))
+            let (encoded, lock) = (up.encoded.clone(), repo.object_lock().map(|l| l.put));
+            Ok((FileEntry { encoded, lock, ..up.to_entry(path, f.expected_crc32) }, true))
         }
     }
 }

@@ -85,6 +85,12 @@ pub fn open(location: &Path, transfer: Transfer) -> Result<Arc<dyn Store>> {
     if let Some(url) = location.to_str().filter(|l| is_object_store_url(l)) {
         return Ok(Arc::new(BucketStore::open(url, transfer)?));
     }
+    if transfer.object_lock.is_some() {
+        return Err(StoreError::LockUnsupported {
+            url: location.display().to_string(),
+            detail: "a directory cannot lock its files: back up to an S3 bucket made with Object Lock enabled".into(),
+        });
+    }
     if directory::is_encoded(&location)? {
         return Ok(Arc::new(BucketStore::on_directory(&location, transfer)?));
     }

@@ -205,6 +205,13 @@ impl StoredIndex {
         self
     }
 
+    /// Keeps only the copies locked long enough for `lock` (`None`: every copy): a locked
+    /// backup references no object the store could delete before the lock it asks for ends.
+    pub(crate) fn only_locked_as_long(mut self, lock: Option<&cassette_format::LockRequest>) -> StoredIndex {
+        self.by_key.retain(|_, c| cassette_format::lock::covers(c.entry.lock.as_ref(), lock));
+        self
+    }
+
     /// Whether no stored copy is known.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()

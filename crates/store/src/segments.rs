@@ -85,6 +85,7 @@ fn entry_of(record: &SegmentRecord) -> FileEntry {
         object: None,
         reused_from: None,
         encoded: record.encoded.clone(),
+        lock: None,
     }
 }
 

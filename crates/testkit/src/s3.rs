@@ -341,10 +341,15 @@ impl StoreServer {
     /// A client of this server's bucket, configured explicitly (not from this process's
     /// environment), as cassette would reach it.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store_of(&self.bucket)
+    }
+
+    /// A client of another bucket of this server (S3 only; others: [`StoreServer::store`]).
+    pub fn store_of(&self, bucket: &str) -> Arc<dyn ObjectStore> {
         let allow_http = ClientOptions::new().with_allow_http(true);
         let built: object_store::Result<Arc<dyn ObjectStore>> = match self.kind {
             StoreKind::S3sFs | StoreKind::Moto => AmazonS3Builder::new()
-                .with_bucket_name(&self.bucket)
+                .with_bucket_name(bucket)
                 .with_endpoint(&self.endpoint)
                 .with_access_key_id(&self.access_key)
                 .with_secret_access_key(&self.secret_key)
@@ -374,8 +379,13 @@ impl StoreServer {
 
     /// Every object of the bucket, by key, through the server's API (sorted).
     pub async fn objects(&self) -> BTreeMap<String, ObjectMeta> {
+        self.objects_of(&self.bucket).await
+    }
+
+    /// Every object of `bucket` of this server, by key (S3 only).
+    pub async fn objects_of(&self, bucket: &str) -> BTreeMap<String, ObjectMeta> {
         let list: Vec<ObjectMeta> = self
-            .store()
+            .store_of(bucket)
             .list(None)
             .try_collect()
             .await
@@ -479,13 +489,18 @@ impl StoreServer {
     /// Sends one unsigned request (a JSON body, or none if empty) and returns the response
     /// status and the whole response, for messages.
     fn unsigned_request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.unsigned_request_with(method, path, "", body)
+    }
+
+    /// `headers`: extra header lines, each ending in `\r\n`.
+    fn unsigned_request_with(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
         let addr = format!("127.0.0.1:{}", self.port);
         let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let content_type = if body.is_empty() { "" } else { "Content-Type: application/json\r\n" };
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content_type}{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
@@ -493,6 +508,64 @@ impl StoreServer {
         let _ = s.read_to_string(&mut resp);
         (resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), resp)
     }
+}
+
+/// Moto only: S3 Object Lock, through unsigned requests (moto checks no signatures).
+impl StoreServer {
+    /// Makes bucket `bucket` with Object Lock enabled (and so versioning).
+    pub fn create_locked_bucket(&self, bucket: &str) {
+        assert_eq!(self.kind, StoreKind::Moto, "only moto's buckets are made with Object Lock here");
+        let (status, body) =
+            self.unsigned_request_with("PUT", &format!("/{bucket}"), "x-amz-bucket-object-lock-enabled: true\r\n", "");
+        assert_eq!(status, 200, "CreateBucket {bucket} with Object Lock: {body}");
+    }
+
+    /// The retention of the current version of `key` in `bucket`, as a HEAD reports it: (mode,
+    /// retain-until date), or `None` when it has none.
+    pub fn retention(&self, bucket: &str, key: &str) -> Option<(String, String)> {
+        let path = format!("/{bucket}/{}", encode_key(key));
+        let (status, response) = self.unsigned_request_with("HEAD", &path, &moto_authorization(), "");
+        assert_eq!(status, 200, "HEAD {bucket}/{key}: {response}");
+        let header = |name: &str| {
+            response.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        Some((header("x-amz-object-lock-mode")?, header("x-amz-object-lock-retain-until-date")?))
+    }
+
+    /// The version IDs of `key` in `bucket`, newest first (delete markers included).
+    pub fn versions(&self, bucket: &str, key: &str) -> Vec<String> {
+        let path = format!("/{bucket}?versions&prefix={}", encode_key(key));
+        let (status, body) = self.unsigned_request_with("GET", &path, &moto_authorization(), "");
+        assert_eq!(status, 200, "ListObjectVersions {bucket}/{key}: {body}");
+        body.split("<VersionId>").skip(1).filter_map(|s| s.split("</VersionId>").next()).map(str::to_owned).collect()
+    }
+
+    /// Deletes one version of `key` (what a lock forbids): the HTTP status.
+    pub fn delete_version(&self, bucket: &str, key: &str, version: &str) -> u16 {
+        let path = format!("/{bucket}/{}?versionId={version}", encode_key(key));
+        self.unsigned_request_with("DELETE", &path, &moto_authorization(), "").0
+    }
+}
+
+/// An Authorization header naming [`ACCESS_KEY`]: moto checks no signature, but answers 403
+/// to anonymous reads of a private object.
+fn moto_authorization() -> String {
+    format!(
+        "Authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    )
+}
+
+/// A key for a request line: each byte but unreserved ones and `/` percent-encoded.
+fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Drop for StoreServer {

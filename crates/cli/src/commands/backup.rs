@@ -12,6 +12,7 @@ use crate::progress::BarProgress;
 pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
     // Check the name before touching anything (the engine checks it again).
     cassette_repo::BackupName::parse(&args.name)?;
+    let object_lock = args.object_lock(chrono::Utc::now()).map_err(exit::InvalidInput)?;
     let node = {
         // The JMX client's JVM starts while CQL connects: the snapshot needs it first.
         let (target, nodetool) = super::node_target(&args.node)?;
@@ -38,7 +39,7 @@ pub async fn run(args: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
         data_dirs: (!args.node.data_dirs.is_empty()).then_some(args.node.data_dirs),
         data_dirs_override: args.data_dir_override,
         parallel_files: args.parallel,
-        transfer: args.repo.transfer(),
+        transfer: cassette_store::Transfer { object_lock, ..args.repo.transfer() },
         ..BackupRequest::new(args.name, args.repo.backup_dir)
     };
     let progress = BarProgress::new(!json && std::io::stderr().is_terminal());

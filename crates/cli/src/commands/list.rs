@@ -66,6 +66,13 @@ pub async fn run(
             age(b).map(cassette_repo::retention::age).unwrap_or_else(|| "-".into()),
             b.finished_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
         );
+        if let Some(lock) = b.object_lock.filter(|l| l.holds_at(now)) {
+            println!(
+                "  locked until {} ({} mode): delete and purge refuse it until then",
+                lock.until_rfc3339(),
+                lock.mode
+            );
+        }
         if let Some(e) = &b.error {
             println!("  ! {e}");
         }

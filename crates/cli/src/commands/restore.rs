@@ -235,8 +235,8 @@ async fn run_to_topology(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCo
 }
 
 /// `restore --offline`: the node may be down (continuing an interrupted offline restore).
-async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let off = args.offline;
+async fn run_offline(mut args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let off = std::mem::take(&mut args.offline);
     let (Some(stop), Some(start)) = (off.stop_command, off.start_command) else {
         return Err(cassette_restore::RestoreError::InvalidInput(
             "--offline needs --stop-command and --start-command (run with `sh -c`), e.g. --stop-command 'systemctl stop cassandra' --start-command 'systemctl start cassandra'".into(),
@@ -258,20 +258,9 @@ async fn run_offline(args: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> 
         }),
         ..OfflineOptions::new(stop, start)
     };
-    let request = RestoreRequest {
-        from_cluster: args.from_cluster,
-        from_node: args.from_node,
-        keyspaces: args.keyspaces,
-        tables: args.tables,
-        renames: args.renames,
-        create_schema: args.create_schema,
-        new_restore: args.new_restore,
-        dry_run: args.dry_run,
-        repair: args.repair,
-        parallel_files: args.parallel,
-        transfer: args.repo.transfer(),
-        ..RestoreRequest::new(args.name.expect("resolved above"), args.repo.backup_dir)
-    };
+    // The online restore's request: its mode, staging directory and truncate snapshots are
+    // not used offline.
+    let request = request_of(args, Mode::TruncateAndLoad);
     let progress = RestoreBar::new(!json && std::io::stderr().is_terminal());
     let report = run_offline_restore(&target, &nodetool, &request, &opts, &progress).await;
     progress.finish();

@@ -177,3 +177,23 @@ pub fn dashboard_page(url: &str, env: &[(&str, &str)]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `cassette ARGS` on the `solo` node against the object-storage server `s3`, with a state
+/// directory of its own.
+pub fn on_store(s3: &cassette_testkit::s3::StoreServer, state: &Path, args: &[&str]) -> Output {
+    let env = s3.env();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.push(("CASSETTE_STATE_DIR", state.to_str().unwrap()));
+    cassette_with_env(&solo().nodes[0], &all, args)
+}
+
+/// The `--json` output of a command that must succeed (`what` names it in the failure).
+pub fn json_of(out: &Output, what: &str) -> serde_json::Value {
+    assert!(out.status.success(), "{what} failed ({:?}):\n{}\n{}", out.status, stdout(out), stderr(out));
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{}", stdout(out)))
+}
+
+/// The bytes a backup report says it copied (stored itself, not referenced).
+pub fn bytes_copied(report: &serde_json::Value) -> u64 {
+    report["tables"].as_array().unwrap().iter().map(|t| t["bytes_copied"].as_u64().unwrap()).sum()
+}

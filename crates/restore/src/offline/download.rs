@@ -71,6 +71,7 @@ mod tests {
             object: None,
             reused_from: None,
             encoded: None,
+            lock: None,
         };
         let files = vec![
             entry("ks/t-1/.t_idx/nb-1-big-Data.db"),
