@@ -28,8 +28,17 @@ const SHARED_SECTIONS: [(&str, &str); 2] = [("node", "NodeArgs"), ("repository",
 /// Options that say what one run does (which backup, a dry run, a step of a cluster restore), not
 /// how cassette is set up: in the file they would apply to every run, and a switch set there
 /// cannot be turned off with a flag.
-const PER_RUN: [&str; 8] =
-    ["name", "dry_run", "truncate_only", "no_truncate", "new_restore", "from_node", "from_cluster", "renames"];
+const PER_RUN: [&str; 9] = [
+    "name",
+    "dry_run",
+    "truncate_only",
+    "no_truncate",
+    "new_restore",
+    "from_node",
+    "from_cluster",
+    "renames",
+    "object_lock_until",
+];
 
 /// What TOML type a key takes, from the option's clap action and value parser.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -527,6 +536,8 @@ mod tests {
         let backup = keys("backup");
         assert!(backup.contains(&"parallel".into()) && backup.contains(&"keyspace".into()), "{backup:?}");
         assert!(!backup.contains(&"name".into()), "a backup's name is not configuration: {backup:?}");
+        assert!(backup.contains(&"object_lock_days".into()) && backup.contains(&"object_lock_mode".into()));
+        assert!(!backup.contains(&"object_lock_until".into()), "a date is one run's: {backup:?}");
         let restore = keys("restore");
         assert!(!restore.contains(&"dry_run".into()) && !restore.contains(&"truncate_only".into()), "{restore:?}");
         assert!(keys("restore").contains(&"stop_command".into()));
