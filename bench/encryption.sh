@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Encryption and compression benchmark: cassette's full backup and whole-keyspace restore into
 # an encrypted and compressed repository (`cassette repo init --encrypt --compress`) against
-# the same jobs into a plain one, on S3 (s3s-fs on 127.0.0.1, harness/s3), in one run, beside
-# seed 001's `cp -r -a` of the snapshot, a plain directory backup and restore, and this
-# machine's own sequential read and write of the same bytes.
+# the same jobs into a plain one, on a local directory and on S3 (s3s-fs on 127.0.0.1,
+# harness/s3), in one run, beside seed 001's `cp -r -a` of the snapshot and this machine's own
+# sequential read and write of the same bytes.
 #
 #   bash bench/encryption.sh                  2 GB of SSTables
 #   ENC_GB=0.5 bash bench/encryption.sh       a quick run
@@ -74,7 +74,9 @@ export AWS_ACCESS_KEY_ID=cassette-test AWS_SECRET_ACCESS_KEY=cassette-test-secre
   AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true AWS_VIRTUAL_HOSTED_STYLE_REQUEST=false
 KEY=$WORK/keys/bench.key
 "$CASSETTE" key generate "$KEY" >/dev/null
-"$CASSETTE" repo init --encrypt --compress --key-file "$KEY" --backup-dir s3://cassette/sealed >/dev/null
+for sealed in s3://cassette/sealed "$WORK/sealed"; do
+  "$CASSETTE" repo init --encrypt --compress --key-file "$KEY" --backup-dir "$sealed" >/dev/null
+done
 
 cache=warm
 drop() { if [ "$(id -u)" = 0 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; cache=cold; fi; }
@@ -110,12 +112,9 @@ export NODETOOL JMX DATA_DIR KS WORK
 job "cp -a backup" seed_copy
 rm -rf "$WORK/seed"
 
-job "directory plain backup" "$CASSETTE" --json backup --name full --backup-dir "$WORK/plain" -k "$KS" --allow-same-disk
-job "directory plain restore" "$CASSETTE" --json restore --name full --backup-dir "$WORK/plain" -k "$KS" --new-restore --clear-truncate-snapshots
-check_rows "directory plain restore"
-for where in s3; do
+for where in directory s3; do
   for kind in plain sealed; do
-    dir=s3://cassette/$kind
+    dir=s3://cassette/$kind; [ $where = directory ] && dir=$WORK/$kind
     keyarg=(); [ $kind = sealed ] && keyarg=(--key-file "$KEY")
     job "$where $kind backup" "$CASSETTE" --json backup --name full --backup-dir "$dir" -k "$KS" --allow-same-disk "${keyarg[@]}"
     job "$where $kind restore" "$CASSETTE" --json restore --name full --backup-dir "$dir" -k "$KS" --new-restore --clear-truncate-snapshots "${keyarg[@]}"
@@ -138,13 +137,7 @@ echo "|---|---|---|---|---|---|---|"
 for id in "disk read" "disk write" "cp -a backup"; do
   echo "| $id | ${SECS[$id]} | $(mbps "${SECS[$id]}") | - | - | - | - |"
 done
-for op in backup restore; do
-  id="directory plain $op"
-  disk="disk read"; [ $op = restore ] && disk="disk write"
-  vs_cp=-; [ $op = backup ] && vs_cp=$(ratio "${SECS[$id]}" "${SECS[cp -a backup]}")
-  echo "| $id | ${SECS[$id]} | $(mbps "${SECS[$id]}") | ${RSS[$id]} | - | $vs_cp | $(ratio "${SECS[$id]}" "${SECS[$disk]}") |"
-done
-for where in s3; do
+for where in directory s3; do
   for op in backup restore; do
     for kind in plain sealed; do
       id="$where $kind $op"

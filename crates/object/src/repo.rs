@@ -55,6 +55,15 @@ impl Default for Transfer {
     }
 }
 
+/// How many of `parallel_files` files are encoded at once: two per core at most. Encoding is
+/// CPU work, so more would not go faster, and each encoder holds its zstd window and buffers.
+/// Only the encoding waits: a small file's PUT starts once it is encoded, so as many objects
+/// are in flight as in a plain repository.
+fn encoders_for(parallel_files: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    parallel_files.clamp(1, 2 * cores)
+}
+
 /// A repository on object storage.
 #[derive(Clone)]
 pub struct RemoteRepo {
@@ -68,6 +77,8 @@ pub struct RemoteRepo {
     /// How new objects are encoded, once the repository's format object said so (unset: a
     /// plain repository, or one whose format was not read yet). Shared by every clone.
     pub(crate) codec: Arc<OnceLock<Arc<cassette_seal::Codec>>>,
+    /// Files encoded at once (see [`encoders_for`]); shared by every clone.
+    pub(crate) encoders: Arc<tokio::sync::Semaphore>,
     /// The same bucket through clients that put every object under `transfer.object_lock`:
     /// what a backup writes goes through them (see [`RemoteRepo::backup_puts`]).
     pub(crate) locking: Option<crate::lock::Locking>,
@@ -151,8 +162,9 @@ impl RemoteRepo {
             url: url.trim_end_matches('/').to_string(),
             buffers: Buffers::new(transfer.buffers, transfer.part_size.max(MIN_PART_SIZE)),
             bandwidth: transfer.bandwidth.map(|b| Arc::new(Bandwidth::new(b))),
-            transfer,
             codec: Arc::default(),
+            encoders: Arc::new(tokio::sync::Semaphore::new(encoders_for(transfer.parallel_files))),
+            transfer,
             locking: None,
         }
     }

@@ -58,7 +58,11 @@ impl RemoteRepo {
             tx,
         };
         let path = src.to_path_buf();
-        let reading = tokio::task::spawn_blocking(move || encode_file(&codec, &path, expected_crc32, sink));
+        let encoder = self.encoders.clone().acquire_owned().await.expect("the encoder semaphore is never closed");
+        let reading = tokio::task::spawn_blocking(move || {
+            let _encoder = encoder;
+            encode_file(&codec, &path, expected_crc32, sink)
+        });
 
         let Some(first) = rx.recv().await else {
             return Err(reading.await.expect("encoding task").err().unwrap_or_else(|| ObjectError::Mismatch {
@@ -161,18 +165,22 @@ fn encode_file(codec: &Codec, path: &Path, expected_crc32: Option<u32>, sink: Pa
     let (size, mtime_ns) = (meta.len(), crate::transfer::mtime_ns(&meta));
     let mut hashes = ContentHasher::new();
     let mut chunk = vec![0u8; READ_CHUNK.max(SAMPLE_LEN)];
-    let sample_len = read_full(&mut file, &mut chunk[..SAMPLE_LEN]).map_err(|e| io("read", e))?;
+    let sample_len = read_full(&mut file, &mut chunk[..SAMPLE_LEN.min(size as usize)]).map_err(|e| io("read", e))?;
     hashes.update(&chunk[..sample_len]);
-    let mut w = codec.writer(sink, &chunk[..sample_len]).map_err(|e| io("encode", e))?;
+    let mut w = codec.writer(sink, &chunk[..sample_len], size).map_err(|e| io("encode", e))?;
     w.write_all(&chunk[..sample_len]).map_err(|e| io("encode", e))?;
+    // The encoder takes exactly the size stat gave (it was told it); a byte beyond is a file
+    // that grew, reported below.
+    let mut rest = (&mut file).take(size.saturating_sub(sample_len as u64));
     loop {
-        let n = file.read(&mut chunk).map_err(|e| io("read", e))?;
+        let n = rest.read(&mut chunk).map_err(|e| io("read", e))?;
         if n == 0 {
             break;
         }
         hashes.update(&chunk[..n]);
         w.write_all(&chunk[..n]).map_err(|e| io("encode", e))?;
     }
+    let grew = file.read(&mut chunk[..1]).map_err(|e| io("read", e))? > 0;
     if let Some(expect) = expected_crc32
         && hashes.crc32() != expect
     {
@@ -184,13 +192,11 @@ fn encode_file(codec: &Codec, path: &Path, expected_crc32: Option<u32>, sink: Pa
             ),
         });
     }
-    if hashes.size() != size {
+    if hashes.size() != size || grew {
+        let read = if grew { "more than".to_owned() } else { hashes.size().to_string() };
         return Err(ObjectError::Mismatch {
             what: path.display().to_string(),
-            detail: format!(
-                "{} bytes read, the file had {size} when opened: it changed while being uploaded",
-                hashes.size()
-            ),
+            detail: format!("{read} bytes read, the file had {size} when opened: it changed while being uploaded"),
         });
     }
     let header = w.header().clone();

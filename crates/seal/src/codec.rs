@@ -12,6 +12,10 @@ use crate::{Header, Keyring, MAX_HEADER_LEN, SealError};
 const MIN_SAVING_PERCENT: usize = 5;
 /// How much of a file decides whether it is compressed.
 pub const SAMPLE_LEN: usize = 256 << 10;
+/// zstd's window (log2 bytes): 512 KiB, against level 3's 2 MiB. Eight files are encoded at
+/// once, and each encoder holds its window: a smaller one keeps a backup's memory bounded, and
+/// matches further apart are rare within an SSTable component.
+const WINDOW_LOG: u32 = 19;
 
 /// How a repository encodes what is written, and the keys that read what is stored.
 #[derive(Clone, Debug, Default)]
@@ -63,24 +67,22 @@ impl Codec {
         Header { zstd, key: self.key.as_ref().map(|(fp, _)| fp.clone()) }
     }
 
-    /// Starts an encoded object on `out` (writes the header); `sample` is the object's first
-    /// bytes (up to [`SAMPLE_LEN`]), which decide its compression. Write the whole object, then
-    /// [`EncodingWriter::finish`].
-    pub fn writer<W: Write + 'static>(&self, mut out: W, sample: &[u8]) -> io::Result<EncodingWriter<W>> {
+    /// Starts an encoded object of `size` bytes on `out` (writes the header); `sample` is the
+    /// object's first bytes (up to [`SAMPLE_LEN`]), which decide its compression. Write exactly
+    /// `size` bytes, then [`EncodingWriter::finish`]: zstd is told the size, which sizes its
+    /// memory to the object, and refuses any other length.
+    pub fn writer<W: Write + 'static>(&self, mut out: W, sample: &[u8], size: u64) -> io::Result<EncodingWriter<W>> {
         let header = self.header_for(sample);
         out.write_all(header.to_line().as_bytes())?;
+        let level = self.zstd_level.unwrap_or(3);
         let stage = match (&self.key, header.zstd) {
             (None, false) => Stage::Plain(out),
-            (None, true) => Stage::Zstd(zstd::Encoder::new(out, self.zstd_level.unwrap_or(3))?),
+            (None, true) => Stage::Zstd(compressor(out, level, size)?),
             (Some((_, r)), zstd) => {
                 let age = age::Encryptor::with_recipients(std::iter::once(r as &dyn age::Recipient))
                     .map_err(io::Error::other)?
                     .wrap_output(out)?;
-                if zstd {
-                    Stage::ZstdAge(zstd::Encoder::new(age, self.zstd_level.unwrap_or(3))?)
-                } else {
-                    Stage::Age(age)
-                }
+                if zstd { Stage::ZstdAge(compressor(age, level, size)?) } else { Stage::Age(age) }
             }
         };
         Ok(EncodingWriter { stage, header })
@@ -89,7 +91,7 @@ impl Codec {
     /// `bytes` encoded whole (manifests, indexes, schema, configuration files).
     pub fn encode(&self, bytes: &[u8]) -> Vec<u8> {
         let sample = &bytes[..bytes.len().min(SAMPLE_LEN)];
-        let mut w = self.writer(Vec::new(), sample).expect("encoding into memory");
+        let mut w = self.writer(Vec::new(), sample, bytes.len() as u64).expect("encoding into memory");
         w.write_all(bytes).expect("encoding into memory");
         w.finish().expect("encoding into memory")
     }
@@ -147,6 +149,14 @@ impl Codec {
         r.read_to_end(&mut out).map_err(|e| SealError::Damaged { what: what.to_owned(), detail: e.to_string() })?;
         Ok(out)
     }
+}
+
+/// A zstd encoder of an object of `size` bytes, with a window of at most 2^[`WINDOW_LOG`].
+fn compressor<W: Write>(out: W, level: i32, size: u64) -> io::Result<zstd::Encoder<'static, W>> {
+    let mut z = zstd::Encoder::new(out, level)?;
+    z.window_log(WINDOW_LOG)?;
+    z.set_pledged_src_size(Some(size))?;
+    Ok(z)
 }
 
 fn shrinks(sample: &[u8], level: i32) -> bool {
@@ -237,6 +247,17 @@ mod tests {
             if key.is_some() {
                 assert!(!stored.windows(10).any(|w| w == b"secret-42\n"), "plaintext visible");
             }
+        }
+    }
+
+    #[test]
+    fn a_compressed_object_must_be_as_long_as_told() {
+        let codec = Codec::new(Some(3), None, None).unwrap();
+        let plain = text();
+        for told in [plain.len() as u64 - 1, plain.len() as u64 + 1] {
+            let mut w = codec.writer(Vec::new(), &plain[..SAMPLE_LEN], told).unwrap();
+            let wrote = w.write_all(&plain);
+            assert!(wrote.is_err() || w.finish().is_err(), "{told} bytes told, {} written", plain.len());
         }
     }
 
