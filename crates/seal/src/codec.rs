@@ -12,7 +12,7 @@ use crate::{Header, Keyring, MAX_HEADER_LEN, SealError};
 const MIN_SAVING_PERCENT: usize = 5;
 /// How much of a file decides whether it is compressed.
 pub const SAMPLE_LEN: usize = 256 << 10;
-/// zstd's window (log2 bytes): 512 KiB, against level 3's 2 MiB. Eight files are encoded at
+/// zstd's window (log2 bytes): 512 KiB, against level 3's 2 MiB. Several files are encoded at
 /// once, and each encoder holds its window: a smaller one keeps a backup's memory bounded, and
 /// matches further apart are rare within an SSTable component.
 const WINDOW_LOG: u32 = 19;
