@@ -192,3 +192,97 @@ async fn a_locked_backup_survives_delete_and_purge_until_its_lock_ends() {
     let b5 = backup(&["--name", "b5", "--object-lock-days", "1"]);
     assert_eq!(bytes_copied(&b5), 0, "b4's objects are locked long enough for b5: {b5}");
 }
+
+/// The cluster API locks a backup (`objectLockDays`, `objectLockMode`) the same on every node,
+/// and so does a schedule on each of its runs; options that cannot lock are refused before
+/// anything runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_backups_and_scheduled_ones_are_locked_through_the_api() {
+    use common::services::{Services, TOKEN};
+    let cluster = solo();
+    let session = cluster.session().await;
+    let ks = unique_name("apilock");
+    dataset::load(&session, cluster, &ks, 1, &dataset::Shape::small()).await;
+    cluster.flush(&ks);
+    let s3 = StoreServer::start(StoreKind::Moto);
+    s3.create_locked_bucket(LOCKED_BUCKET);
+    let url = format!("s3://{LOCKED_BUCKET}/api");
+    let state = tempfile::tempdir().unwrap();
+    let mut env = s3.env();
+    env.push(("CASSETTE_STATE_DIR".into(), state.path().to_str().unwrap().into()));
+    let _turn = serial();
+    let s = Services::start_on(cluster, std::path::Path::new(&url), Vec::new(), env, Vec::new());
+    let lock_of = |name: &str| -> serde_json::Value {
+        let listed = json_of(&on_store(&s3, state.path(), &["--json", "list", "--backup-dir", &url]), "list");
+        listed.as_array().unwrap().iter().find(|b| b["name"] == name).unwrap_or_else(|| panic!("{name}: {listed}"))
+            ["object_lock"]
+            .clone()
+    };
+
+    for (query, says) in [
+        ("backup/start?name=x&objectLockDays=0", "objectLockDays=0"),
+        ("backup/start?name=x&objectLockMode=compliance", "without objectLockDays"),
+        ("restore/start?name=x&objectLockDays=3", "option of a backup"),
+    ] {
+        let (code, body) = s.post(&format!("/cluster/{query}")).await;
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(body.to_string().contains(says), "{query}: {body}");
+    }
+
+    let before = Utc::now();
+    let (code, body) = s
+        .post(&format!(
+            "/cluster/backup/start?name=apilocked&keyspaces={ks}&objectLockDays=2&objectLockMode=compliance"
+        ))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let _ = s.wait("backup", |_| {}).await;
+    let jobs = s.get("/v1/jobs").await;
+    assert_eq!(jobs[0]["state"], "succeeded", "{jobs:#}");
+    assert_eq!(jobs[0]["params"]["objectLockDays"], 2, "the job records its lock: {jobs:#}");
+    // Two days, and up to two more so that the next days' backups reference its objects.
+    let lock = lock_of("apilocked");
+    assert_eq!(lock["mode"], "compliance", "{lock}");
+    let until: DateTime<Utc> = lock["until"].as_str().unwrap().parse().unwrap();
+    let days = chrono::Duration::days(4);
+    assert!(until >= before + days - chrono::Duration::seconds(1) && until <= Utc::now() + days, "{until}");
+    let out = on_store(&s3, state.path(), &["delete", "--name", "apilocked", "--backup-dir", &url]);
+    assert_eq!(out.status.code(), Some(3), "a locked backup is refused: {}{}", stdout(&out), stderr(&out));
+
+    let add = |body: serde_json::Value| {
+        let req = s.http.post(s.url("/v1/schedules")).bearer_auth(TOKEN).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (code, body) = add(serde_json::json!({"name": "l", "cron": "0 2 * * *", "objectLockDays": 40000})).await;
+    assert!(code == 400 && body.contains("objectLockDays=40000"), "{code} {body}");
+    let (code, body) =
+        add(serde_json::json!({"name": "locked", "cron": "*/5 * * * * *", "keyspaces": [ks], "objectLockDays": 1}))
+            .await;
+    assert_eq!(code, 201, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let run = loop {
+        let jobs = s.get("/v1/jobs").await;
+        let done = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["params"]["schedule"] == "locked" && !j["finished"].is_null())
+            .cloned();
+        if let Some(run) = done {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled run ended:\n{}", s.logs());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_i64().unwrap();
+    let gone = s.http.delete(s.url(&format!("/v1/schedules/{id}"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(gone.status().as_u16(), 204);
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    let lock = lock_of(run["backupName"].as_str().unwrap());
+    assert_eq!(lock["mode"], "governance", "the default mode: {lock}");
+    let until: DateTime<Utc> = lock["until"].as_str().unwrap().parse().unwrap();
+    assert!(until >= before + chrono::Duration::days(2) - chrono::Duration::seconds(1), "{until}");
+}

@@ -74,7 +74,7 @@ pub const REUSE_DAYS: i64 = 10;
 
 /// What a locked backup asks for: the lock its new objects get, and the least a stored copy
 /// must be locked for it to be referenced instead of stored again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRequest {
     /// The lock of every object the backup puts.
     pub put: ObjectLock,

@@ -265,6 +265,48 @@ pub struct JobParams {
     /// Backup: after success, purge the schedule's backups on every node by this policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// Backup: S3 Object Lock on every object it writes.
+    #[serde(flatten)]
+    pub object_lock: ObjectLockOptions,
+}
+
+/// A backup's S3 Object Lock (in a bucket made with Object Lock enabled), as `cassette backup
+/// --object-lock-days` and `--object-lock-mode`: of a job, or of each run of a schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectLockOptions {
+    /// Lock every object the backup writes for this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 36500)]
+    pub object_lock_days: Option<u32>,
+    /// The lock's mode: `governance` (the default) or `compliance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(governance|compliance)$")]
+    pub object_lock_mode: Option<cassette_repo::LockMode>,
+}
+
+impl ObjectLockOptions {
+    /// Whether a lock is asked for.
+    pub fn is_set(&self) -> bool {
+        self.object_lock_days.is_some()
+    }
+
+    /// Checks the options, or says what is wrong with them.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.object_lock_days, self.object_lock_mode) {
+            (Some(d), _) if !(1..=36500).contains(&d) => {
+                Err(format!("objectLockDays={d} is out of range: lock for 1 to 36500 days"))
+            }
+            (None, Some(m)) => Err(format!("objectLockMode={m} without objectLockDays: give the days to lock for too")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The lock a backup started at `now` asks for.
+    pub fn request(&self, now: chrono::DateTime<chrono::Utc>) -> Option<cassette_repo::LockRequest> {
+        let mode = self.object_lock_mode.unwrap_or(cassette_repo::LockMode::Governance);
+        self.object_lock_days.map(|days| cassette_repo::LockRequest::for_days(mode, now, days))
+    }
 }
 
 /// What a purge keeps: a backup is kept when either rule keeps it, and the newest complete
@@ -411,6 +453,10 @@ pub enum AgentJobRequest {
         /// A snapshot taken before by a `snapshot` job, to copy.
         #[serde(default)]
         snapshot_tag: Option<String>,
+        /// The lock every object of the backup is put under (the same on every node).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        object_lock: Option<cassette_repo::LockRequest>,
     },
     /// Take the snapshot of a backup ahead of it.
     Snapshot {

@@ -39,6 +39,9 @@ pub struct Schedule {
     /// What to keep of this schedule's backups after each successful run.
     #[serde(default)]
     pub retention: Option<Retention>,
+    /// S3 Object Lock on every run's backup (locked from the run's start).
+    #[serde(flatten)]
+    pub object_lock: crate::model::ObjectLockOptions,
     /// Next run (epoch ms).
     #[serde(default)]
     pub next_run: i64,
@@ -127,6 +130,7 @@ pub fn prepare(mut s: Schedule) -> Result<Schedule, String> {
     cassette_repo::BackupName::parse(&backup_name(&s.name, 0))
         .map_err(|e| format!("schedule name '{}' leaves no room for the time in its backups' names: {e}", s.name))?;
     let cron = parse_cron(&s.cron)?;
+    s.object_lock.check()?;
     s.next_run = next_after(&cron, now_ms())?;
     s.last_run = None;
     s.last_job = None;
@@ -166,6 +170,7 @@ async fn run_due(coordinator: &Arc<Coordinator>) -> Result<(), String> {
             until: None,
             schedule: Some(s.name.clone()),
             retention: s.retention.clone(),
+            object_lock: s.object_lock,
         };
         match coordinator.start(JobType::Backup, params).await {
             Ok(job) => {

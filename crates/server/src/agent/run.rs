@@ -39,9 +39,10 @@ pub async fn run_job(config: &AgentConfig, request: AgentJobRequest, live: Live)
 /// keyspaces or tables are recorded in `live` (`error` set, job failed).
 async fn run_on(config: &AgentConfig, node: &Node, request: AgentJobRequest, live: &Live) -> Result<(), String> {
     match request {
-        AgentJobRequest::Backup { name, keyspaces, snapshot_tag } => {
+        AgentJobRequest::Backup { name, keyspaces, snapshot_tag, object_lock } => {
             let mut req = backup_request(config, &name, keyspaces);
             req.snapshot_tag = snapshot_tag;
+            req.transfer.object_lock = object_lock;
             let report = run_backup(node, &req, live).await.map_err(|e| e.to_string())?;
             let error = (!report.complete).then(|| {
                 let failed = report.keyspaces.iter().find_map(|k| k.error.clone().map(|e| format!("{}: {e}", k.name)));

@@ -24,7 +24,7 @@ use crate::coordinator::Coordinator;
         crate::model::JobState, crate::model::KeyspaceStatus, crate::model::NodeView, crate::model::StoredBackup,
         crate::model::KnownNode, v1::ClusterNode, v1::ClusterBackup, v1::ClusterBackups, v1::AgentError,
         v1::NewJob, v1::Aborted, seed::Started, seed::AbortAnswer, crate::api_error::ErrorBody,
-        crate::schedule::Schedule, crate::model::Retention
+        crate::schedule::Schedule, crate::model::Retention, crate::model::ObjectLockOptions
     )),
     tags((name = "seed", description = "The Cassandra-Mesos-compatible cluster job API, same paths and JSON"), (name = "v1", description = "The versioned API"))
 )]

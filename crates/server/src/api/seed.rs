@@ -37,6 +37,14 @@ pub struct StartQuery {
     /// Restore: to this point in time (UTC, whole seconds: `2026-12-02T10:15:00Z`), offline,
     /// node by node; `name` is then optional (each node's newest backup before it).
     pub until: Option<String>,
+    /// Backup: lock every object it writes for this many days (S3 Object Lock).
+    #[serde(rename = "objectLockDays")]
+    #[param(minimum = 1, maximum = 36500)]
+    pub object_lock_days: Option<u32>,
+    /// Backup: the lock's mode, `governance` (the default) or `compliance`.
+    #[serde(rename = "objectLockMode")]
+    #[param(value_type = Option<String>, pattern = "^(governance|compliance)$")]
+    pub object_lock_mode: Option<cassette_repo::LockMode>,
 }
 
 impl StartQuery {
@@ -63,6 +71,10 @@ impl StartQuery {
             until: self.until,
             schedule: None,
             retention: None,
+            object_lock: crate::model::ObjectLockOptions {
+                object_lock_days: self.object_lock_days,
+                object_lock_mode: self.object_lock_mode,
+            },
         })
     }
 }

@@ -193,6 +193,13 @@ fn validate(job_type: JobType, params: &JobParams) -> Result<(), StartError> {
         };
         cassette_repo::BackupName::parse(name).map_err(|e| StartError::Invalid(e.to_string()))?;
     }
+    if params.object_lock.is_set() && job_type != JobType::Backup {
+        return Err(StartError::Invalid(format!(
+            "objectLockDays is an option of a backup, not of a {}",
+            job_type.key()
+        )));
+    }
+    params.object_lock.check().map_err(StartError::Invalid)?;
     if params.parallel == 0 || params.parallel > 64 {
         return Err(StartError::Invalid(format!(
             "parallel={} is out of range: give 1 to 64 nodes at once",

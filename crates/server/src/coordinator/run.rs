@@ -278,10 +278,12 @@ impl JobRun {
             }
             targets.retain(|t| !failed.iter().any(|(id, _)| id == &t.run.executor_id));
         }
+        let object_lock = params.object_lock.request(chrono::Utc::now());
         self.node_jobs(targets.clone(), |t| AgentJobRequest::Backup {
             name: name.clone(),
             keyspaces: params.keyspaces.clone(),
             snapshot_tag: tags.iter().find(|(id, _)| id == &t.run.executor_id).and_then(|(_, tag)| tag.clone()),
+            object_lock,
         })
         .await;
         if let (Some(schedule), Some(retention)) = (&params.schedule, &params.retention) {
