@@ -47,6 +47,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod combine;
 mod engine;
 mod error;
 pub mod journal;

@@ -3,14 +3,16 @@
 //!
 //! Every source node's backup of the name is located and every file of the selection verified
 //! before anything live is touched (as the engine does). Then, per table: one cluster-wide
-//! `TRUNCATE` (unless `--no-truncate`), and per source node its SSTables staged under the live
-//! names (`<staging>/<source host>/<keyspace>/<table>/`, the directory names the loader loads
-//! into) and streamed by the loader to the replicas owning each row. Nothing outside a node's
-//! ranges is ever sent to it, so no `nodetool cleanup` is needed.
+//! `TRUNCATE` (unless `--no-truncate`), then every source node's SSTables of it staged
+//! (`<staging>/<source host>/...`), gathered under the live names (`<staging>/load/<keyspace>/
+//! <table>/`, renumbered so that no two nodes' SSTables collide: [`crate::combine`]) and streamed
+//! by one loader run to the replicas owning each row. Nothing outside a node's ranges is ever
+//! sent to it, so no `nodetool cleanup` is needed.
 //!
 //! Journal: each source backup's restore journal (`restore-<target host ID>.jsonl`) records the
 //! truncation and that source's load of each table, so a rerun truncates nothing again and loads
-//! no source twice.
+//! no source twice. A load that fails or is killed is recorded for none of its sources: the rerun
+//! streams them all again (rows already streamed are the same cells, so nothing doubles).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use cassette_store::BackupReader;
 use cassette_store::locate::Located;
 use chrono::Utc;
 
+use crate::combine::Combined;
 use crate::engine::{ensure_schema, node_lock, prepare_staging, refuse_truncating_for_nothing};
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::locate::{locate, open_store};
@@ -242,51 +245,56 @@ pub async fn run_topology_restore(
         report.truncated.push(name);
     }
     if req.mode.loads() {
-        for (s, j) in sources.iter().zip(journals.iter_mut()) {
-            let mut out =
-                SourceOutcome { host_id: s.host_id.clone(), loaded: vec![], skipped: vec![], files: 0, bytes: 0 };
-            for p in select_tables(&s.manifest, req)? {
-                let name = p.live_name();
-                if report.errors.contains_key(&name) {
-                    continue;
-                }
+        let mut outcomes: Vec<SourceOutcome> = sources
+            .iter()
+            .map(|s| SourceOutcome { host_id: s.host_id.clone(), loaded: vec![], skipped: vec![], files: 0, bytes: 0 })
+            .collect();
+        let plans: Vec<Vec<Planned<'_>>> =
+            sources.iter().map(|s| select_tables(&s.manifest, req)).collect::<Result<_, _>>()?;
+        let mut tables: Vec<String> = Vec::new();
+        for p in plans.iter().flatten() {
+            if !tables.contains(&p.live_name()) {
+                tables.push(p.live_name());
+            }
+        }
+        for name in tables {
+            if report.errors.contains_key(&name) {
+                continue;
+            }
+            // This table's part of every source node that has not loaded it yet.
+            let mut pending = Vec::new();
+            for (i, s) in sources.iter().enumerate() {
+                let Some(p) = plans[i].iter().find(|p| p.live_name() == name) else { continue };
                 if s.run.loaded.contains(&name) {
-                    out.skipped.push(name);
-                    continue;
+                    outcomes[i].skipped.push(name.clone());
+                } else {
+                    pending.push((i, p));
                 }
-                progress.stage(Stage::Load, &format!("{name} from {}", s.host_id));
-                let prefix = format!("{}/{}/", p.backup_keyspace, p.entry.name);
-                let table_files = importable(&prefix, &p.entry.files);
-                if !table_files.is_empty() {
-                    let dir = run_dir.join(&s.host_id).join(&p.live_keyspace).join(&p.live_table);
-                    if let Err(e) = s.reader.fetch_table(&table_files, &dir).await {
-                        report
-                            .errors
-                            .insert(name, TableError::Stage(format!("staging the SSTables failed: {e}")).to_string());
-                        continue;
-                    }
-                    let loaded = loader.load(target, &dir).await;
-                    let _ = std::fs::remove_dir_all(&dir);
-                    if let Err(e) = loaded {
-                        report.errors.insert(name, TableError::Load(e.to_string()).to_string());
-                        continue;
-                    }
-                }
+            }
+            let Some((_, first)) = pending.first() else { continue };
+            let (keyspace, table) = (first.live_keyspace.clone(), first.live_table.clone());
+            progress.stage(Stage::Load, &format!("{name} from {} node(s)", pending.len()));
+            if let Err(e) = load_table(&sources, &pending, &run_dir, &loader, target).await {
+                report.errors.insert(name, e.to_string());
+                continue;
+            }
+            for (i, p) in &pending {
+                let table_files = importable(&format!("{}/{}/", p.backup_keyspace, p.entry.name), &p.entry.files);
                 let (f, b) = (table_files.len() as u64, table_files.iter().map(|f| f.size).sum::<u64>());
-                j.append(&Record::Loaded {
+                journals[*i].append(&Record::Loaded {
                     at: Utc::now(),
-                    keyspace: p.live_keyspace.clone(),
-                    table: p.live_table.clone(),
+                    keyspace: keyspace.clone(),
+                    table: table.clone(),
                     mode: req.mode,
                     files: f,
                     bytes: b,
                 })?;
-                out.files += f;
-                out.bytes += b;
-                out.loaded.push(name);
+                outcomes[*i].files += f;
+                outcomes[*i].bytes += b;
+                outcomes[*i].loaded.push(name.clone());
             }
-            report.sources.push(out);
         }
+        report.sources = outcomes;
     }
     if let Err(e) = std::fs::remove_dir_all(&run_dir)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -301,4 +309,37 @@ pub async fn run_topology_restore(
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Stages one table's SSTables of every `pending` source node (index into `sources`, its part of
+/// the plan), gathers them in one directory ([`Combined`]) and streams them with one loader run.
+async fn load_table(
+    sources: &[Source],
+    pending: &[(usize, &Planned<'_>)],
+    run_dir: &std::path::Path,
+    loader: &BulkLoader,
+    target: &LoadTarget,
+) -> Result<(), TableError> {
+    let Some((_, first)) = pending.first() else { return Ok(()) };
+    let stage_err = |e: RepoError| TableError::Stage(format!("staging the SSTables failed: {e}"));
+    let mut combined =
+        Combined::new(run_dir.join("load").join(&first.live_keyspace).join(&first.live_table)).map_err(stage_err)?;
+    let mut any = 0;
+    for (i, p) in pending {
+        let s = &sources[*i];
+        let table_files = importable(&format!("{}/{}/", p.backup_keyspace, p.entry.name), &p.entry.files);
+        if table_files.is_empty() {
+            continue;
+        }
+        let dir = run_dir.join(&s.host_id).join(&p.live_keyspace).join(&p.live_table);
+        s.reader
+            .fetch_table(&table_files, &dir)
+            .await
+            .map_err(|e| TableError::Stage(format!("staging the SSTables of {} failed: {e}", s.host_id)))?;
+        any += combined.take(&dir).map_err(stage_err)?;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let loaded = if any == 0 { Ok(String::new()) } else { loader.load(target, combined.dir()).await };
+    let _ = std::fs::remove_dir_all(combined.dir());
+    loaded.map(|_| ()).map_err(|e| TableError::Load(e.to_string()))
 }
