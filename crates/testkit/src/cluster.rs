@@ -97,14 +97,18 @@ impl Cluster {
     /// first use.
     pub fn pitr() -> &'static Cluster {
         static PITR: OnceLock<Cluster> = OnceLock::new();
-        PITR.get_or_init(|| start("pitr", &["--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.3.1", 8300))
+        PITR.get_or_init(|| {
+            start_dedicated("pitr", &["--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.3.1", 8300)
+        })
     }
 
     /// Three nodes of their own for cluster restores to a point in time (`pitr3`): 1 MiB
     /// commitlog segments; its tests stop and start its nodes. Started on first use.
     pub fn pitr3() -> &'static Cluster {
         static PITR3: OnceLock<Cluster> = OnceLock::new();
-        PITR3.get_or_init(|| start("pitr3", &["--nodes", "3", "--commitlog-segment-mb", "1"], "127.0.2.1", 9100))
+        PITR3.get_or_init(|| {
+            start_dedicated("pitr3", &["--nodes", "3", "--commitlog-segment-mb", "1"], "127.0.2.1", 9100)
+        })
     }
 
     /// One Cassandra 4.1 node with 1 MiB commitlog segments (`pitr41`), for the focused
@@ -112,7 +116,12 @@ impl Cluster {
     pub fn pitr_v41() -> &'static Cluster {
         static PITR41: OnceLock<Cluster> = OnceLock::new();
         PITR41.get_or_init(|| {
-            start("pitr41", &["--version", "4.1", "--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.10.1", 9400)
+            start_dedicated(
+                "pitr41",
+                &["--version", "4.1", "--nodes", "1", "--commitlog-segment-mb", "1"],
+                "127.0.10.1",
+                9400,
+            )
         })
     }
 
@@ -120,7 +129,12 @@ impl Cluster {
     pub fn pitr_v40() -> &'static Cluster {
         static PITR40: OnceLock<Cluster> = OnceLock::new();
         PITR40.get_or_init(|| {
-            start("pitr40", &["--version", "4.0", "--nodes", "1", "--commitlog-segment-mb", "1"], "127.0.11.1", 9500)
+            start_dedicated(
+                "pitr40",
+                &["--version", "4.0", "--nodes", "1", "--commitlog-segment-mb", "1"],
+                "127.0.11.1",
+                9500,
+            )
         })
     }
 
@@ -159,7 +173,7 @@ impl Cluster {
     /// another topology. Started on first use.
     pub fn topo_one() -> &'static Cluster {
         static TOPO1: OnceLock<Cluster> = OnceLock::new();
-        TOPO1.get_or_init(|| start("topo1", &["--nodes", "1", "--heap", "256m"], "127.0.12.1", 9600))
+        TOPO1.get_or_init(|| start_dedicated("topo1", &["--nodes", "1", "--heap", "256m"], "127.0.12.1", 9600))
     }
 
     /// A three-node cluster of its own (`topo3`): the same node count as [`Cluster::trio`],
@@ -167,7 +181,7 @@ impl Cluster {
     pub fn topo_three() -> &'static Cluster {
         static TOPO3: OnceLock<Cluster> = OnceLock::new();
         TOPO3.get_or_init(|| {
-            start("topo3", &["--nodes", "3", "--heap", "256m", "--token-shift", "33"], "127.0.13.1", 9700)
+            start_dedicated("topo3", &["--nodes", "3", "--heap", "256m", "--token-shift", "33"], "127.0.13.1", 9700)
         })
     }
 
@@ -305,6 +319,40 @@ fn in_slot(ip: &str, jmx_base: u16) -> (String, u16) {
 
 /// Starts (or finds running) a cluster through the harness script. Idempotent, and serialised
 /// across test processes by a lock file, so concurrent test binaries share one cluster.
+/// Set (by CI) to stop each cluster that only one test binary uses when that binary exits:
+/// idle nodes take CPU and memory from the binaries after it. Unset, clusters stay up between
+/// runs, for quick reruns.
+pub const STOP_DEDICATED_ENV: &str = "CASSETTE_STOP_DEDICATED_CLUSTERS";
+
+/// [`start`] for a cluster only one test binary uses (its tests stop and start its nodes, or
+/// it is a restore target of its own): stopped when the binary exits, with
+/// [`STOP_DEDICATED_ENV`] set.
+fn start_dedicated(name: &'static str, args: &[&str], first_ip: &str, jmx_base: u16) -> Cluster {
+    let cluster = start(name, args, first_ip, jmx_base);
+    if std::env::var(STOP_DEDICATED_ENV).is_ok_and(|v| v == "1") {
+        stop_at_exit(name);
+    }
+    cluster
+}
+
+static STOP_AT_EXIT: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+fn stop_at_exit(name: &'static str) {
+    extern "C" fn stop_registered() {
+        let names = std::mem::take(&mut *STOP_AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
+        for name in names {
+            let _ = Command::new("bash").arg(harness_script()).args(["stop", "--name", name]).output();
+        }
+    }
+    let mut names = STOP_AT_EXIT.lock().unwrap_or_else(|e| e.into_inner());
+    if names.is_empty() {
+        // SAFETY: registers a plain function once; it runs at process exit (libtest's exit
+        // after the last test, or a panic's), when no test thread uses the cluster any more.
+        unsafe { libc::atexit(stop_registered) };
+    }
+    names.push(name);
+}
+
 fn start(name: &str, args: &[&str], first_ip: &str, jmx_base: u16) -> Cluster {
     let (first_ip, jmx_base) = in_slot(first_ip, jmx_base);
     let root = cluster_root();
