@@ -7,6 +7,8 @@
 #
 #   bash bench/encryption.sh                  2 GB of SSTables
 #   ENC_GB=0.5 bash bench/encryption.sh       a quick run
+#   ENC_RUNS=1 bash bench/encryption.sh       one run of each job (default 3: the median is
+#                                             reported, this disk's timings vary by 20% run to run)
 #   ENC_DIR=/mnt/x bash bench/encryption.sh   where the node, repositories and server live
 #                                             (default /tmp/cassette-bench-encryption)
 #
@@ -23,6 +25,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 WORK=${ENC_DIR:-/tmp/cassette-bench-encryption}
 GB=${ENC_GB:-2}
+RUNS=${ENC_RUNS:-3}
 KS=enc_bench
 NODE=bench-enc IP=127.0.40.1 JMX=10400
 HARNESS="$ROOT/harness/cassandra/cassandra.sh"
@@ -74,21 +77,34 @@ export AWS_ACCESS_KEY_ID=cassette-test AWS_SECRET_ACCESS_KEY=cassette-test-secre
   AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true AWS_VIRTUAL_HOSTED_STYLE_REQUEST=false
 KEY=$WORK/keys/bench.key
 "$CASSETTE" key generate "$KEY" >/dev/null
-for sealed in s3://cassette/sealed "$WORK/sealed"; do
-  "$CASSETTE" repo init --encrypt --compress --key-file "$KEY" --backup-dir "$sealed" >/dev/null
-done
+# fresh_repo WHERE KIND: an empty repository (a backup into one that has the files stores nothing)
+fresh_repo() {
+  local store=$WORK/$2 url=$WORK/$2
+  [ "$1" = s3 ] && store=$WORK/s3/cassette/$2 url=s3://cassette/$2
+  rm -rf "$store"
+  [ "$1" = s3 ] && mkdir -p "$store"
+  if [ "$2" = sealed ]; then "$CASSETTE" repo init --encrypt --compress --key-file "$KEY" --backup-dir "$url" >/dev/null; fi
+}
 
 cache=warm
 drop() { if [ "$(id -u)" = 0 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; cache=cold; fi; }
-declare -A SECS RSS
+declare -A SECS RSS ALL
 CMDS=()
-# job ID COMMAND...: one cold run; its seconds and peak RSS (MiB) under ID
+BEFORE=true   # run before each run of a job (a fresh repository before each backup)
+# job ID COMMAND...: RUNS cold runs; the median seconds and the largest peak RSS (MiB) under ID
 job() {
-  local id=$1; shift
-  drop
-  say "$id"
-  run_timed "$id" "$@"
-  SECS[$id]=$WALL RSS[$id]=$(awk -v k="$OWN_RSS" 'BEGIN{printf "%.0f", k / 1024}')
+  local id=$1 walls=() hwm=0 i; shift
+  for ((i = 1; i <= RUNS; i++)); do
+    eval "$BEFORE"
+    drop
+    say "$id ($i of $RUNS)"
+    run_timed "$id" "$@"
+    walls+=("$WALL")
+    [ "$OWN_RSS" -gt "$hwm" ] && hwm=$OWN_RSS
+  done
+  SECS[$id]=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+  RSS[$id]=$(awk -v k="$hwm" 'BEGIN{printf "%.0f", k / 1024}')
+  ALL[$id]="${walls[*]}"
   CMDS+=("- $id: \`${*/#$ROOT\//}\`")
 }
 check_rows() {
@@ -97,6 +113,7 @@ check_rows() {
 }
 
 job "disk read" bash -c "find '$DATA_DIR/$KS' -name snapshots -prune -o -type f -print0 | xargs -0 cat >/dev/null"
+BEFORE='rm -f $WORK/dd.out'
 job "disk write" dd if=/dev/zero of="$WORK/dd.out" bs=1M count=$((BYTES >> 20)) conv=fdatasync status=none
 rm -f "$WORK/dd.out"
 seed_copy() {
@@ -109,6 +126,7 @@ seed_copy() {
 }
 export -f seed_copy
 export NODETOOL JMX DATA_DIR KS WORK
+BEFORE='rm -rf $WORK/seed'
 job "cp -a backup" seed_copy
 rm -rf "$WORK/seed"
 
@@ -116,7 +134,9 @@ for where in directory s3; do
   for kind in plain sealed; do
     dir=s3://cassette/$kind; [ $where = directory ] && dir=$WORK/$kind
     keyarg=(); [ $kind = sealed ] && keyarg=(--key-file "$KEY")
+    BEFORE="fresh_repo $where $kind"
     job "$where $kind backup" "$CASSETTE" --json backup --name full --backup-dir "$dir" -k "$KS" --allow-same-disk "${keyarg[@]}"
+    BEFORE=true
     job "$where $kind restore" "$CASSETTE" --json restore --name full --backup-dir "$dir" -k "$KS" --new-restore --clear-truncate-snapshots "${keyarg[@]}"
     check_rows "$where $kind restore"
   done
@@ -128,7 +148,7 @@ mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN{printf "%.0f", b / 1e6 / s}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b / a}'; }
 echo "# encryption benchmark, $(date -u +%Y-%m-%dT%H:%MZ), git $(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
 echo
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); page cache $cache for every job"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); page cache $cache for every run; median of $RUNS run(s) per job"
 echo "data: keyspace $KS, $FILES files, $BYTES bytes of SSTables (LZ4, Cassandra's default), $ROWS rows"
 echo "stored on S3: plain $STORED_PLAIN bytes, encrypted and compressed $STORED_SEALED bytes"
 echo
@@ -149,6 +169,9 @@ for where in directory s3; do
   done
 done
 echo
-echo "Ratios are speeds (above 1: the row is faster). Commands:"
+echo "Ratios are speeds (above 1: the row is faster). Every run's seconds:"
+for id in "${!ALL[@]}"; do echo "- $id: ${ALL[$id]}"; done | sort
+echo
+echo "Commands:"
 printf '%s\n' "${CMDS[@]}"
 }

@@ -301,8 +301,9 @@ pub enum RepoCommand {
         /// Compress with zstd (a file whose first 256 KiB do not shrink by 5% is stored as is).
         #[arg(long)]
         compress: bool,
-        /// zstd's level, 1 to 19.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+        /// zstd's level, 1 to 19. Level 1 by default: what shrinks (commitlog segments,
+        /// uncompressed tables) shrinks about as much as at 3, for less CPU on the backup path.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
         compress_level: i32,
     },
     /// Make a new key the one new objects of an encrypted repository are encrypted for. What
