@@ -17,6 +17,8 @@
 #                --commitlog-segment-mb N (commitlog_segment_size; point-in-time tests use 1)
 #                --token-shift K (0..99, default 0): every node's token moved by K% of the spacing
 #                  between nodes, so two clusters of the same size own different ranges
+#                --dc NAME: the nodes' data centre (GossipingPropertyFileSnitch, rack1); without it
+#                  SimpleSnitch's datacenter1
 #                --secure: secured like a production node (kept by restarts of the same --name):
 #                  CQL PasswordAuthenticator + CassandraAuthorizer (superuser cassandra/cassandra),
 #                  client-to-node TLS with require_client_auth, JMX authentication (user cassette)
@@ -204,7 +206,7 @@ jvm_options() {
 
 # --- option parsing shared by the subcommands -------------------------------------------------
 VERSION_GIVEN=0 NAME=dev NODES=1 FIRST_IP=127.0.0.1 JMX_BASE=7100 DATA_DIRS=1 HEAP=384m NODE=1
-STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0 COMMITLOG_SEGMENT_MB= TOKEN_SHIFT=0
+STORAGE_COMPAT=${CASSETTE_STORAGE_COMPAT:-CASSANDRA_4} UUID_IDS=false SECURE=0 JMX_TLS=0 COMMITLOG_SEGMENT_MB= TOKEN_SHIFT=0 DC=
 parse_opts() {
   REST=()
   while [ $# -gt 0 ]; do
@@ -220,6 +222,7 @@ parse_opts() {
       --uuid-ids) UUID_IDS=$2; shift 2 ;;
       --commitlog-segment-mb) COMMITLOG_SEGMENT_MB=$2; shift 2 ;;
       --token-shift) TOKEN_SHIFT=$2; shift 2 ;;
+      --dc) DC=$2; shift 2 ;;
       --secure) SECURE=1; shift ;;
       --jmx-tls) SECURE=1; JMX_TLS=1; shift ;;
       --node) NODE=$2; shift 2 ;;
@@ -230,6 +233,7 @@ parse_opts() {
   [[ "$NAME" =~ ^[A-Za-z0-9_-]+$ ]] || die "--name must be letters, digits, _ or -"
   [[ "$NODES" =~ ^[1-9]$ ]] || die "--nodes must be 1..9"
   [[ "$TOKEN_SHIFT" =~ ^[0-9]{1,2}$ ]] || die "--token-shift must be 0..99"
+  [[ -z "$DC" || "$DC" =~ ^[A-Za-z0-9_-]+$ ]] || die "--dc must be letters, digits, _ or -"
   set_version
 }
 
@@ -440,6 +444,7 @@ write_node_config() {
   d=$(node_dir "$i"); ip=$(node_ip "$i"); seed=$(node_ip 1)
   mkdir -p "$d/conf" "$d/logs" "$d/commitlog" "$d/saved_caches" "$d/hints" "$d/cdc_raw" "$d/tmp"
   for k in $(seq 1 "$DATA_DIRS"); do mkdir -p "$d/data$k"; dirs="$dirs    - $d/data$k"$'\n'; done
+  if [ -n "$DC" ]; then printf 'dc=%s\nrack=rack1\n' "$DC" > "$d/conf/cassandra-rackdc.properties"; fi
   cat > "$d/conf/cassandra.yaml" <<EOF
 # Written by cassette's harness/cassandra/cassandra.sh for a test node; do not edit.
 cluster_name: '$NAME'
@@ -447,7 +452,7 @@ num_tokens: 1
 initial_token: $(node_token "$i")
 auto_bootstrap: false
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
+endpoint_snitch: $([ -n "$DC" ] && echo GossipingPropertyFileSnitch || echo SimpleSnitch)
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
@@ -567,6 +572,7 @@ STORAGE_COMPAT=$STORAGE_COMPAT
 UUID_IDS=$UUID_IDS
 COMMITLOG_SEGMENT_MB=$COMMITLOG_SEGMENT_MB
 TOKEN_SHIFT=$TOKEN_SHIFT
+DC=$DC
 SECURE=$SECURE
 JMX_TLS=$JMX_TLS
 EOF
@@ -610,8 +616,10 @@ cmd_start() {
   if [ -f "$cd/cluster.env" ]; then
     # Restart an existing cluster with its saved settings (its data is kept).
     # (A cluster.env from before --secure has no SECURE line: that cluster is not secured.)
-    local want_nodes=$NODES want_version=$VERSION want_secure=$SECURE want_jmx_tls=$JMX_TLS
-    VERSION=5.0; SECURE=0; JMX_TLS=0; load_cluster
+    local want_nodes=$NODES want_version=$VERSION want_secure=$SECURE want_jmx_tls=$JMX_TLS want_dc=$DC
+    VERSION=5.0; SECURE=0; JMX_TLS=0; DC=; load_cluster
+    [ "$want_dc" = "$DC" ] \
+      || die "cluster '$NAME' exists with data centre '${DC:-datacenter1}', not '${want_dc:-datacenter1}': stop it and remove $cd first"
     [ "$want_nodes" = "$NODES" ] || log "cluster '$NAME' exists with $NODES node(s); reusing it"
     [ "$want_secure" = 0 ] || [ "$SECURE" = 1 ] \
       || die "cluster '$NAME' exists without --secure: stop it and remove $cd first"

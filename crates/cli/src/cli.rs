@@ -609,6 +609,11 @@ pub struct RestoreArgs {
     /// Create missing keyspaces and tables from the backup's schema (after --rename).
     #[arg(long)]
     pub create_schema: bool,
+    /// With --create-schema: a data centre of the backup's NetworkTopologyStrategy keyspaces
+    /// and this cluster's name for it (repeatable), for a cluster whose data centres have other
+    /// names. A keyspace replicated to a data centre this cluster lacks is refused first.
+    #[arg(long = "dc-map", value_name = "SOURCE_DC=TARGET_DC", requires = "create_schema")]
+    pub dc_map: Vec<String>,
     /// Load without truncating: nodes of a cluster restore, after `--truncate-only` ran once.
     #[arg(long, conflicts_with = "truncate_only")]
     pub no_truncate: bool,

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use cassette_testkit::{Cluster, dataset, unique_name};
+use cassette_testkit::{Cluster, TOPO_ONE_DC, dataset, unique_name};
 use common::*;
 
 /// Backs up every node of `source` under `name`, keyspace `ks`.
@@ -122,4 +122,49 @@ async fn three_nodes_restore_into_three_with_other_tokens() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let dst = target.session().await;
     assert_eq!(dataset::dump_all(&dst, &ks).await, before, "every row on both replicas (ALL)");
+}
+
+/// The replication of keyspace `ks` on `node`'s cluster; `None` when it does not exist.
+async fn replication(node: &cassette_testkit::Node, ks: &str) -> Option<Vec<(String, String)>> {
+    node.cql().await.keyspaces().await.unwrap().into_iter().find(|k| k.name == ks).map(|k| k.replication)
+}
+
+/// Case 4: a keyspace replicated per data centre (`NetworkTopologyStrategy`, `datacenter1`)
+/// restored into a cluster whose data centre has another name (`topo1`'s `dc-west`):
+/// `--create-schema` alone is refused before anything is created, naming both data centres and
+/// `--dc-map`; with `--dc-map` the keyspace is created replicated to the target's data centre.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyspace_of_another_data_centre_is_created_under_the_mapped_name() {
+    let (source, target) = (Cluster::trio(), Cluster::topo_one());
+    let ks = unique_name("topodc");
+    let session = source.session().await;
+    dataset::exec_schema(
+        &session,
+        &format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}}"),
+    )
+    .await;
+    let shape = dataset::Shape { rounds: 1, rows_per_round: 100, payload_bytes: 16 };
+    dataset::load(&session, source, &ks, 1, &shape).await;
+    let before = dataset::dump_all(&session, &ks).await;
+    let root = other_disk_dir();
+    let r = root.path().to_str().unwrap();
+    let _turn = serial();
+    backup_every_node(source, root.path(), "dc-map", &ks);
+    let node = &target.nodes[0];
+
+    let out = restore_to_topology(node, r, "dc-map", &source.name, &["--create-schema"]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    for says in ["'datacenter1'", TOPO_ONE_DC, "--dc-map"] {
+        assert!(stderr(&out).contains(says), "the refusal names {says}: {}", stderr(&out));
+    }
+    assert_eq!(replication(node, &ks).await, None, "nothing was created");
+
+    let map = format!("datacenter1={TOPO_ONE_DC}");
+    let out = restore_to_topology(node, r, "dc-map", &source.name, &["--create-schema", "--dc-map", &map]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let replication = replication(node, &ks).await.expect("the keyspace was created");
+    assert!(replication.contains(&(TOPO_ONE_DC.to_string(), "1".to_string())), "{replication:?}");
+    assert!(!replication.iter().any(|(k, _)| k == "datacenter1"), "{replication:?}");
+    let dst = target.session().await;
+    assert_eq!(dataset::dump_all(&dst, &ks).await, before, "every row, in the mapped data centre");
 }

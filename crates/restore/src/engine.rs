@@ -8,6 +8,7 @@ use cassette_cassandra::{ImportOptions, TableInfo};
 use cassette_repo::{NodeLock, RepoError};
 use chrono::Utc;
 
+use crate::dc_map::DcMap;
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::locate::locate;
 use crate::schema::{TableIds, creation_statements, live_tables, missing};
@@ -182,7 +183,10 @@ pub(crate) async fn ensure_schema(
         if !req.create_schema {
             return Err(RestoreError::SchemaMissing { missing: absent });
         }
-        let statements = creation_statements(manifest, plan, &absent, renames, TableIds::New)?;
+        let creation =
+            creation_statements(manifest, plan, &absent, renames, &DcMap::parse(&req.dc_map)?, TableIds::New)?;
+        crate::dc_map::check_target(&node.cql, &creation.data_centres).await?;
+        let statements = creation.statements;
         if req.dry_run {
             schema_created = statements;
         } else {

@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 mod combine;
+mod dc_map;
 mod engine;
 mod error;
 pub mod journal;

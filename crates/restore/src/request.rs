@@ -51,6 +51,8 @@ pub struct RestoreRequest {
     pub renames: Vec<String>,
     /// Create missing keyspaces and tables from the backup's schema.
     pub create_schema: bool,
+    /// Data centre renames `SOURCE=TARGET` for the keyspaces `create_schema` creates.
+    pub dc_map: Vec<String>,
     /// What to do: truncate and load, load only, truncate only.
     pub mode: Mode,
     /// Start a new restore of this backup: ignore the journals of earlier restores.
@@ -83,6 +85,7 @@ impl RestoreRequest {
             tables: Vec::new(),
             renames: Vec::new(),
             create_schema: false,
+            dc_map: Vec::new(),
             mode: Mode::TruncateAndLoad,
             new_restore: false,
             clear_truncate_snapshots: false,

@@ -6,6 +6,7 @@ use cassette_cassandra::{Cql, TableInfo};
 use cassette_repo::Manifest;
 
 use crate::RestoreError;
+use crate::dc_map::DcMap;
 use crate::schema_policy::{self, Kind};
 use crate::select::{Planned, Rename};
 
@@ -39,13 +40,14 @@ pub(crate) fn creation_statements(
     plan: &[Planned<'_>],
     missing: &[String],
     renames: &[Rename],
+    dc_map: &DcMap,
     ids: TableIds,
-) -> Result<Vec<String>, RestoreError> {
+) -> Result<Creation, RestoreError> {
     let mut backup_keyspaces: Vec<&str> =
         plan.iter().filter(|p| missing.contains(&p.live_name())).map(|p| p.backup_keyspace.as_str()).collect();
     backup_keyspaces.sort();
     backup_keyspaces.dedup();
-    let mut out = Vec::new();
+    let mut out = Creation::default();
     for ks in manifest.keyspaces.iter().filter(|k| backup_keyspaces.contains(&k.name.as_str())) {
         let allowed = schema_policy::check(&ks.schema_cql, &ks.name).map_err(|why| {
             RestoreError::InvalidInput(format!(
@@ -61,7 +63,8 @@ pub(crate) fn creation_statements(
             if per_table && a.table.as_deref().is_none_or(|t| !selected(t)) {
                 continue;
             }
-            let statement = a.renamed(|name| renamed(&ks.name, name, renames));
+            let statement = a.renamed(|name| renamed(&ks.name, name, renames), |dc| dc_map.target(dc));
+            out.data_centres.extend(a.data_centres().map(|dc| (ks.name.clone(), dc_map.target(dc))));
             let same_name = |p: &&Planned<'_>| {
                 p.backup_keyspace == ks.name
                     && Some(p.entry.name.as_str()) == a.table.as_deref()
@@ -70,13 +73,23 @@ pub(crate) fn creation_statements(
             };
             let keep_id =
                 if ids == TableIds::AsBackedUp && a.kind == Kind::Table { plan.iter().find(same_name) } else { None };
-            out.push(match keep_id {
+            out.statements.push(match keep_id {
                 Some(p) => with_table_id(&statement, &p.entry.id).unwrap_or(statement),
                 None => statement,
             });
         }
     }
     Ok(out)
+}
+
+/// What `--create-schema` runs.
+#[derive(Debug, Default)]
+pub(crate) struct Creation {
+    /// The statements, in order.
+    pub statements: Vec<String>,
+    /// (backed-up keyspace, target data centre) of every keyspace created with per-data-centre
+    /// replication, for [`crate::dc_map::check_target`].
+    pub data_centres: Vec<(String, String)>,
 }
 
 /// The ids of the tables `--create-schema` creates.
@@ -217,7 +230,7 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             })
             .collect();
         let missing: Vec<String> = plan.iter().map(Planned::live_name).collect();
-        creation_statements(m, &plan, &missing, renames, TableIds::New)
+        creation_statements(m, &plan, &missing, renames, &DcMap::default(), TableIds::New).map(|c| c.statements)
     }
 
     #[test]
@@ -250,7 +263,8 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             })
             .collect();
         let missing: Vec<String> = plan.iter().map(Planned::live_name).collect();
-        let kept = creation_statements(&m, &plan, &missing, &[], TableIds::AsBackedUp).unwrap();
+        let kept =
+            creation_statements(&m, &plan, &missing, &[], &DcMap::default(), TableIds::AsBackedUp).unwrap().statements;
         let orders = kept.iter().find(|s| s.starts_with("CREATE TABLE shop.orders (")).unwrap();
         assert!(orders.contains("WITH ID = 5a1c0e9a-7b3d-42c8-a61f-9e0b7d2c4a85 AND comment"), "{orders}");
         let renames = vec![Rename::Keyspace { from: "shop".into(), to: "shop_copy".into() }];
@@ -265,7 +279,9 @@ CREATE TABLE shop.orders_archive (\n    id int PRIMARY KEY\n);\n\n";
             })
             .collect();
         let missing: Vec<String> = renamed_plan.iter().map(Planned::live_name).collect();
-        let new = creation_statements(&m, &renamed_plan, &missing, &renames, TableIds::AsBackedUp).unwrap();
+        let new = creation_statements(&m, &renamed_plan, &missing, &renames, &DcMap::default(), TableIds::AsBackedUp)
+            .unwrap()
+            .statements;
         assert!(new.iter().all(|s| !s.contains("ID =")), "a renamed table gets a new id: {new:?}");
     }
 

@@ -69,24 +69,44 @@ pub(crate) struct Allowed {
     /// Where each `keyspace.name` qualification (and a `CREATE KEYSPACE` name) is: the byte
     /// ranges of the keyspace and of the name in `text`.
     names: Vec<(Range<usize>, Option<Range<usize>>)>,
+    /// A `CREATE KEYSPACE`'s data centres: the keys of its replication map other than `class`
+    /// and `replication_factor` (`NetworkTopologyStrategy`'s), their ranges in `text`.
+    data_centres: Vec<(Range<usize>, String)>,
 }
 
 impl Allowed {
+    /// The data centres a `CREATE KEYSPACE` replicates to (none for other statements, or for
+    /// `SimpleStrategy`).
+    pub fn data_centres(&self) -> impl Iterator<Item = &str> {
+        self.data_centres.iter().map(|(_, dc)| dc.as_str())
+    }
+
     /// The statement with its names replaced by `rename(name)` (`None`: the keyspace itself),
-    /// which returns the new `(keyspace, name)`, already quoted as CQL needs.
-    pub fn renamed(&self, rename: impl Fn(Option<&str>) -> (String, Option<String>)) -> String {
-        let mut out = String::with_capacity(self.text.len() + 16);
-        let mut at = 0;
+    /// which returns the new `(keyspace, name)`, already quoted as CQL needs, and each data
+    /// centre of a `CREATE KEYSPACE` by `data_centre(dc)`.
+    pub fn renamed(
+        &self,
+        rename: impl Fn(Option<&str>) -> (String, Option<String>),
+        data_centre: impl Fn(&str) -> String,
+    ) -> String {
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         for (ks, name) in &self.names {
             let (new_ks, new_name) = rename(name.as_ref().map(|n| unquoted(&self.text[n.clone()])).as_deref());
-            out.push_str(&self.text[at..ks.start]);
-            out.push_str(&new_ks);
-            at = ks.end;
+            edits.push((ks.clone(), new_ks));
             if let (Some(n), Some(new_name)) = (name, new_name) {
-                out.push_str(&self.text[at..n.start]);
-                out.push_str(&new_name);
-                at = n.end;
+                edits.push((n.clone(), new_name));
             }
+        }
+        for (range, dc) in &self.data_centres {
+            edits.push((range.clone(), format!("'{}'", data_centre(dc).replace('\'', "''"))));
+        }
+        edits.sort_by_key(|(r, _)| r.start);
+        let mut out = String::with_capacity(self.text.len() + 16);
+        let mut at = 0;
+        for (range, new) in edits {
+            out.push_str(&self.text[at..range.start]);
+            out.push_str(&new);
+            at = range.end;
         }
         out.push_str(&self.text[at..]);
         out.push(';');
@@ -107,7 +127,12 @@ pub(crate) fn check(schema: &str, keyspace: &str) -> Result<Vec<Allowed>, String
             .into_iter()
             .map(|(k, n)| (shift(&k, range.start), n.map(|n| shift(&n, range.start))))
             .collect();
-        out.push(Allowed { kind: allowed.0, table: allowed.1, text: text.to_string(), names });
+        let data_centres = if allowed.0 == Kind::Keyspace {
+            replication_data_centres(stmt, schema).into_iter().map(|(r, dc)| (shift(&r, range.start), dc)).collect()
+        } else {
+            Vec::new()
+        };
+        out.push(Allowed { kind: allowed.0, table: allowed.1, text: text.to_string(), names, data_centres });
     }
     Ok(out)
 }
@@ -226,6 +251,40 @@ fn qualified_names(t: &[Token], keyspace: &str) -> Vec<(Range<usize>, Option<Ran
         i += 1;
     }
     out
+}
+
+/// The keys of `replication = { 'k': 'v', ... }` but `class` and `replication_factor`: the data
+/// centres of a `NetworkTopologyStrategy`, with their ranges in `schema`.
+fn replication_data_centres(t: &[Token], schema: &str) -> Vec<(Range<usize>, String)> {
+    let Some(at) = t.iter().position(|x| x.is_word("replication")) else { return Vec::new() };
+    if !(t.get(at + 1).is_some_and(|x| x.is_punct('=')) && t.get(at + 2).is_some_and(|x| x.is_punct('{'))) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut i = at + 3;
+    while let (Some(key), Some(colon)) = (t.get(i), t.get(i + 1)) {
+        if key.tok != Tok::Str || !colon.is_punct(':') {
+            break;
+        }
+        let value = string_value(&schema[key.span.clone()]);
+        if value != "class" && value != "replication_factor" {
+            out.push((key.span.clone(), value));
+        }
+        i += 3; // key : value
+        if !t.get(i).is_some_and(|x| x.is_punct(',')) {
+            break;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A string constant's value: `'it''s'` is `it's`, `$$x$$` is `x`.
+fn string_value(constant: &str) -> String {
+    match constant.strip_prefix("$$").and_then(|s| s.strip_suffix("$$")) {
+        Some(inner) => inner.to_string(),
+        None => constant.trim_start_matches('\'').strip_suffix('\'').unwrap_or("").replace("''", "'"),
+    }
 }
 
 /// Splits CQL text into tokens; comments and white space are dropped.
@@ -382,7 +441,8 @@ mod tests {
             Some(_) => ("shop_copy".to_string(), None),
             None => ("shop_copy".to_string(), None),
         };
-        let got: Vec<String> = check(schema, "shop").unwrap().iter().map(|a| a.renamed(rename)).collect();
+        let got: Vec<String> =
+            check(schema, "shop").unwrap().iter().map(|a| a.renamed(rename, |dc| dc.to_string())).collect();
         assert_eq!(
             got,
             [
@@ -392,5 +452,23 @@ mod tests {
                 "CREATE KEYSPACE IF NOT EXISTS shop_copy WITH r = {};",
             ]
         );
+    }
+
+    #[test]
+    fn data_centres_of_a_keyspace_are_mapped_and_nothing_else() {
+        let schema = "CREATE KEYSPACE shop WITH replication = {'class': 'org.apache.cassandra.locator.NetworkTopologyStrategy', 'dc-east': '3', 'o''dc': '2'} AND durable_writes = true;\n\
+            CREATE TABLE shop.t (id int PRIMARY KEY) WITH comment = 'dc-east';\n\
+            CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': '1'};";
+        let all = check(schema, "shop").unwrap();
+        assert_eq!(all[0].data_centres().collect::<Vec<_>>(), ["dc-east", "o'dc"]);
+        assert_eq!(all[1].data_centres().count(), 0, "a table has none");
+        assert_eq!(all[2].data_centres().count(), 0, "SimpleStrategy has none");
+        let map = |dc: &str| if dc == "dc-east" { "dc1".to_string() } else { format!("{dc}-new") };
+        let same = |_: Option<&str>| ("shop".to_string(), None);
+        assert_eq!(
+            all[0].renamed(same, map),
+            "CREATE KEYSPACE shop WITH replication = {'class': 'org.apache.cassandra.locator.NetworkTopologyStrategy', 'dc1': '3', 'o''dc-new': '2'} AND durable_writes = true;"
+        );
+        assert!(all[1].renamed(same, map).contains("comment = 'dc-east'"), "strings elsewhere are kept");
     }
 }

@@ -170,10 +170,13 @@ impl Cluster {
     }
 
     /// A one-node cluster of its own (`topo1`), a target (and a source) of the restores onto
-    /// another topology. Started on first use.
+    /// another topology, whose data centre is `dc-west` (the others' is `datacenter1`). Started
+    /// on first use.
     pub fn topo_one() -> &'static Cluster {
         static TOPO1: OnceLock<Cluster> = OnceLock::new();
-        TOPO1.get_or_init(|| start_dedicated("topo1", &["--nodes", "1", "--heap", "256m"], "127.0.12.1", 9600))
+        TOPO1.get_or_init(|| {
+            start_dedicated("topo1", &["--nodes", "1", "--heap", "256m", "--dc", TOPO_ONE_DC], "127.0.12.1", 9600)
+        })
     }
 
     /// A three-node cluster of its own (`topo3`): the same node count as [`Cluster::trio`],
@@ -319,6 +322,9 @@ fn in_slot(ip: &str, jmx_base: u16) -> (String, u16) {
 
 /// Starts (or finds running) a cluster through the harness script. Idempotent, and serialised
 /// across test processes by a lock file, so concurrent test binaries share one cluster.
+/// [`Cluster::topo_one`]'s data centre.
+pub const TOPO_ONE_DC: &str = "dc-west";
+
 /// Set (by CI) to stop each cluster that only one test binary uses when that binary exits:
 /// idle nodes take CPU and memory from the binaries after it. Unset, clusters stay up between
 /// runs, for quick reruns.

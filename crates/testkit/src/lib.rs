@@ -47,7 +47,7 @@ pub mod dataset;
 pub mod s3;
 pub mod secure;
 
-pub use cluster::{Cluster, Node, cluster_root, harness_script, nodetool_launcher, repo_root};
+pub use cluster::{Cluster, Node, TOPO_ONE_DC, cluster_root, harness_script, nodetool_launcher, repo_root};
 pub use secure::SecureNode;
 
 /// A keyspace-safe name unique to this test process and call: `<prefix>_<pid>_<n>`.

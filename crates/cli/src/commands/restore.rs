@@ -150,6 +150,7 @@ fn request_of(args: RestoreArgs, mode: Mode) -> RestoreRequest {
         tables: args.tables,
         renames: args.renames,
         create_schema: args.create_schema,
+        dc_map: args.dc_map,
         mode,
         new_restore: args.new_restore,
         clear_truncate_snapshots: args.clear_truncate_snapshots,

@@ -11,6 +11,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::quarantine::QUARANTINE_DIR_NAME;
+use crate::dc_map::DcMap;
 use crate::journal::OfflineState;
 use crate::schema::{TableIds, creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename};
@@ -130,7 +131,9 @@ pub(super) async fn live_tables_to_replace(
         if !req.create_schema {
             return Err(RestoreError::SchemaMissing { missing: absent });
         }
-        let statements = creation_statements(manifest, planned, &absent, renames, ids)?;
+        let creation = creation_statements(manifest, planned, &absent, renames, &DcMap::parse(&req.dc_map)?, ids)?;
+        crate::dc_map::check_target(cql, &creation.data_centres).await?;
+        let statements = creation.statements;
         if req.dry_run {
             schema_created = statements;
         } else {
