@@ -11,10 +11,11 @@ use chrono::Utc;
 use crate::dc_map::DcMap;
 use crate::journal::{self, ClusterRef, Journal, Record, RunState};
 use crate::locate::locate;
+use crate::prestage::{Prestaged, stage_all};
 use crate::schema::{TableIds, creation_statements, live_tables, missing};
 use crate::select::{Planned, Rename, select_tables};
 use crate::stage::{clear_leftovers, importable, table_staging_dir};
-use crate::verify::verify_plan;
+use crate::verify::verify_unstaged;
 use crate::{
     KeyspaceOutcome, Mode, Node, Progress, RestoreError, RestoreReport, RestoreRequest, Stage, Status, TableError,
     TableOutcome,
@@ -51,14 +52,22 @@ pub async fn run_restore(
     }
     let plan = select_tables(&manifest, req)?;
     tracing::info!(backup = %backup_dir.display(), tables = plan.len(), mode = ?req.mode, dry_run = req.dry_run, "restore started");
-    // Verify before anything else: a bad backup must not cost the live data.
-    let verified = verify_plan(&*source, req, &plan, progress).await?;
+    let journal_path = source.restore_journal_path(&host_id);
+    let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
+    // Stage (one read, where the store checks as it stages) and verify before anything else: a
+    // bad backup must not cost the live data.
+    let data_dirs = node.cql.data_file_directories().await?;
+    let mut run_dir = None;
+    let mut prestaged = None;
+    if !req.dry_run && source.fetch_verifies() && req.mode.loads() {
+        let dir = RunDir(prepare_staging(req, &*source, &data_dirs, &host_id).await?);
+        prestaged = stage_all(&*source, req, &plan, &run, &dir.0, progress).await;
+        run_dir = Some(dir);
+    }
+    let verified = verify_unstaged(&*source, req, &plan, prestaged.as_ref(), progress).await?;
 
     progress.stage(Stage::Schema, "");
     let (live, schema_created) = ensure_schema(node, req, &manifest, &plan, &renames).await?;
-
-    let journal_path = source.restore_journal_path(&host_id);
-    let run = if req.new_restore { RunState::default() } else { RunState::of(&journal::load(&journal_path)) };
     if let Some(offline) = &run.offline
         && !offline.quarantined.is_empty()
     {
@@ -90,6 +99,7 @@ pub async fn run_restore(
         complete: false,
         verified_files: verified.files,
         verified_bytes: verified.bytes,
+        staged_first: prestaged.is_some(),
         schema_created,
         keyspaces: Vec::new(),
         tables: Vec::new(),
@@ -115,16 +125,20 @@ pub async fn run_restore(
         journal.append(&Record::Reset { at: Utc::now() })?;
     }
     journal.append(&Record::Started { at: Utc::now(), mode: req.mode, cluster: Some(cluster) })?;
-    // Truncate snapshots are found on disk: a `nodetool listsnapshots` per table cost a JVM
-    // start each (7 s of a 26 s restore in the benchmark).
-    let data_dirs = node.cql.data_file_directories().await?;
-    let run_dir = prepare_staging(req, &*source, &data_dirs, &host_id).await?;
+    // Truncate snapshots are found on disk (`data_dirs`): a `nodetool listsnapshots` per table
+    // cost a JVM start each (7 s of a 26 s restore in the benchmark).
+    let run_dir = match run_dir {
+        Some(dir) => dir,
+        None => RunDir(prepare_staging(req, &*source, &data_dirs, &host_id).await?),
+    };
+    let prestaged = prestaged.unwrap_or_default();
     let mut ctx = TableContext {
         node,
         req,
         source: &*source,
         run: &run,
-        run_dir: &run_dir,
+        run_dir: &run_dir.0,
+        prestaged: &prestaged,
         journal: &mut journal,
         data_dirs: &data_dirs,
         progress,
@@ -137,11 +151,7 @@ pub async fn run_restore(
         report.tables.extend(tables);
         report.keyspaces.push(outcome);
     }
-    if let Err(e) = std::fs::remove_dir_all(&run_dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %run_dir.display(), error = %e, "could not remove the staging directory");
-    }
+    drop(run_dir);
     report.complete = report.keyspaces.iter().all(|k| k.status == Status::Success);
     if report.complete {
         journal.append(&Record::Finished { at: Utc::now() })?;
@@ -242,12 +252,28 @@ async fn check_truncation_safe(
     refuse_truncating_for_nothing(&node.cql, &source.location(), &pending).await
 }
 
+/// This run's staging directory, removed when the run ends, however it ends (what an error
+/// left staged would otherwise wait for the next run's clearing).
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), error = %e, "could not remove the staging directory");
+        }
+    }
+}
+
 struct TableContext<'a> {
     node: &'a Node,
     req: &'a RestoreRequest,
     source: &'a dyn BackupReader,
     run: &'a RunState,
     run_dir: &'a Path,
+    /// Tables the `fetch` stage staged: imported by move, not staged again.
+    prestaged: &'a Prestaged,
     journal: &'a mut Journal,
     data_dirs: &'a [PathBuf],
     progress: &'a dyn Progress,
@@ -358,10 +384,13 @@ impl TableContext<'_> {
             let files = importable(&prefix, &p.entry.files);
             if !files.is_empty() {
                 let dir = table_staging_dir(self.run_dir, ks, table);
-                if let Err(e) = self.source.fetch_table(&files, &dir).await {
+                let staged = self.prestaged.has_table(&name);
+                if !staged && let Err(e) = self.source.fetch_table(&files, &dir).await {
                     return finish(out, Some(TableError::Stage(format!("staging the SSTables failed: {e}"))));
                 }
-                let opts = ImportOptions { copy_data: true, ..Default::default() };
+                // Files the fetch stage downloaded are this run's own: moved in, not copied. Hard
+                // links into a directory repository are copied (the backup's files stay as they are).
+                let opts = ImportOptions { copy_data: !staged, ..Default::default() };
                 let imported = self.node.nodetool.import(ks, table, std::slice::from_ref(&dir), &opts).await;
                 let _ = std::fs::remove_dir_all(&dir);
                 match imported {

@@ -7,21 +7,26 @@
 //! 1. `locate`: the backup `<root>/<cluster>/<host ID>/<name>/` of this node (host ID and cluster
 //!    from `system.local`), or of another node (`from_node`, a node replacing a dead one) or
 //!    cluster (`from_cluster`, a restore into a new cluster). No manifest: refused (incomplete).
-//! 2. `verify`: every file to restore is hashed again (size + BLAKE3 against the manifest, and
-//!    the CRC32 of each `Data.db` against its `Digest.crc32`). One bad or missing file and the
-//!    restore stops here, naming every bad file: **no live data is destroyed before the backup
-//!    replacing it is verified**.
-//! 3. `schema`: the backed-up tables (after `--keyspace`/`--table` selection and `--rename`)
+//! 2. `fetch` (object stores and encoded repositories, with room to stage everything): every
+//!    table's SSTables downloaded into the staging directory, each checked as it arrives, so
+//!    that each file is read once (`prestage`). A failed download falls back to step 3 for
+//!    every file.
+//! 3. `verify`: every file to restore that `fetch` did not check is hashed again (size + BLAKE3
+//!    against the manifest, and the CRC32 of each `Data.db` against its `Digest.crc32`). One bad
+//!    or missing file and the restore stops here, naming every bad file: **no live data is
+//!    destroyed before the backup replacing it is verified**.
+//! 4. `schema`: the backed-up tables (after `--keyspace`/`--table` selection and `--rename`)
 //!    must exist in the live schema; with `create_schema` the backed-up `DESCRIBE KEYSPACE`
 //!    CQL creates what is missing. Files go to the live table, whatever its table id.
-//! 4. per table, `truncate` (CQL `TRUNCATE`, cluster-wide) then `load`: the table's SSTables
+//! 5. per table, `truncate` (CQL `TRUNCATE`, cluster-wide) then `load`: the table's SSTables
 //!    are staged outside the data directories (hard links from the backup, copies of the
 //!    components Cassandra rewrites) and loaded with `nodetool import --copy-data`, so the
-//!    data directories never share a file with the backup.
-//! 5. `repair` (optional): `nodetool repair -pr --full` per keyspace.
+//!    data directories never share a file with the backup. Tables `fetch` staged are loaded by
+//!    `nodetool import` without `--copy-data`: their files are moved in.
+//! 6. `repair` (optional): `nodetool repair -pr --full` per keyspace.
 //!
 //! `--offline` ([`run_offline_restore`], see [`offline`]) is seed 001's procedure instead of
-//! steps 4-5: after the same locate/verify/schema stages, drain and stop the node, move the
+//! steps 5-6: after the same locate/verify/schema stages, drain and stop the node, move the
 //! commitlog, saved caches and the restored tables' live SSTables into a quarantine directory,
 //! put the backup's files in place, start the node.
 //!
@@ -54,6 +59,7 @@ mod error;
 pub mod journal;
 mod locate;
 pub mod offline;
+mod prestage;
 mod progress;
 mod request;
 mod schema;

@@ -8,7 +8,10 @@ use crate::{KeyspaceOutcome, TableOutcome};
 pub enum Stage {
     /// Finding the backup, reading its manifest.
     Locate,
-    /// Hashing every file to restore.
+    /// Downloading every table's SSTables into the staging directory, checked as they arrive,
+    /// before anything is truncated (an object store with room to stage: one read per file).
+    Fetch,
+    /// Hashing every file to restore (those the fetch stage did not check).
     Verify,
     /// Checking (or creating) the live schema.
     Schema,

@@ -200,6 +200,9 @@ pub struct RestoreReport {
     pub verified_files: u64,
     /// Bytes verified.
     pub verified_bytes: u64,
+    /// Every table was staged before the first truncate, each file checked as it arrived: each
+    /// file was read once (an object store, with room to stage everything).
+    pub staged_first: bool,
     /// Schema statements executed by `create_schema` (or that would be, in a dry run).
     pub schema_created: Vec<String>,
     /// Per keyspace.

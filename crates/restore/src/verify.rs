@@ -4,6 +4,7 @@
 use cassette_repo::FileEntry;
 use cassette_store::BackupReader;
 
+use crate::prestage::Prestaged;
 use crate::select::Planned;
 use crate::{Progress, RestoreError, RestoreRequest, Stage};
 
@@ -39,7 +40,22 @@ pub(crate) async fn verify_plan(
     plan: &[Planned<'_>],
     progress: &dyn Progress,
 ) -> Result<Verified, RestoreError> {
-    let files: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
+    verify_unstaged(backup, req, plan, None, progress).await
+}
+
+/// The `verify` stage over the files of the plan that `staged` does not hold (they were checked
+/// as they were staged); the counts include those.
+pub(crate) async fn verify_unstaged(
+    backup: &dyn BackupReader,
+    req: &RestoreRequest,
+    plan: &[Planned<'_>],
+    staged: Option<&Prestaged>,
+    progress: &dyn Progress,
+) -> Result<Verified, RestoreError> {
+    let all: Vec<&FileEntry> = plan.iter().flat_map(|p| p.entry.files.iter()).collect();
+    let files: Vec<&FileEntry> =
+        all.iter().copied().filter(|f| !staged.is_some_and(|s| s.files.contains(&f.path))).collect();
     let bytes = verify_stage(backup, &req.name, &files, req.parallel_files, progress).await?;
-    Ok(Verified { files: files.len() as u64, bytes })
+    let (staged_files, staged_bytes) = staged.map_or((0, 0), |s| (s.files.len() as u64, s.bytes));
+    Ok(Verified { files: files.len() as u64 + staged_files, bytes: bytes + staged_bytes })
 }

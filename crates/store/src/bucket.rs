@@ -412,6 +412,10 @@ impl BackupReader for BucketReader {
         cassette_object::verify::check_files(&self.repo, &self.backup, files, Depth::Full, on_file).await
     }
 
+    fn fetch_verifies(&self) -> bool {
+        true // download_verified: hashed as it arrives, renamed into place only when it matches
+    }
+
     async fn fetch_table(&self, files: &[&FileEntry], dir: &Path) -> Result<()> {
         crate::directory::empty_dir(dir)?;
         let repo = &self.repo;

@@ -278,6 +278,13 @@ pub trait BackupReader: Send + Sync {
     /// checked (copies of those an import may rewrite), or downloads verified as they arrive.
     /// The backup's own files are never handed out to be changed.
     async fn fetch_table(&self, files: &[&FileEntry], dir: &Path) -> Result<()>;
+
+    /// Whether [`BackupReader::fetch_table`] checks every file as it arrives (size, BLAKE3,
+    /// CRC32) and writes fresh files the restore may move: then a restore stages first and
+    /// verifies only what it did not stage (one read of each file, not two).
+    fn fetch_verifies(&self) -> bool {
+        false
+    }
 }
 
 /// Runs blocking file work: on a multi-thread runtime the worker is handed over first, so that
