@@ -192,6 +192,11 @@ impl<'a> SstableName<'a> {
         format!("{}-{}-{}-{}", self.version, self.id, self.format, component)
     }
 
+    /// The name of this component under another generation (`id`).
+    pub fn with_id(&self, id: &str) -> String {
+        format!("{}-{id}-{}-{}", self.version, self.format, self.component)
+    }
+
     /// True for the data component, whose CRC32 Cassandra keeps in `Digest.crc32`.
     pub fn is_data(&self) -> bool {
         self.component == "Data.db"

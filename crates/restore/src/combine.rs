@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use cassette_cassandra::disk::SstableName;
 use cassette_repo::RepoError;
 
 /// The directory the loader loads from, and the next free generation in it.
@@ -45,12 +46,12 @@ impl Combined {
         let mut generations: HashMap<String, u64> = HashMap::new();
         let mut moved = 0;
         for name in names {
-            let Some(parts) = Component::parse(&name) else { continue };
+            let Some(parts) = SstableName::parse(&name) else { continue };
             let generation = *generations.entry(parts.id.to_owned()).or_insert_with(|| {
                 self.next_generation += 1;
                 self.next_generation - 1
             });
-            let (from, to) = (staged.join(&name), self.dir.join(parts.renamed(generation)));
+            let (from, to) = (staged.join(&name), self.dir.join(parts.with_id(&generation.to_string())));
             std::fs::rename(&from, &to).map_err(|e| RepoError::io("move a staged SSTable", &from, e))?;
             moved += 1;
         }
@@ -58,45 +59,9 @@ impl Combined {
     }
 }
 
-/// An SSTable component's file name, split: `nb-1-big-Data.db` is version `nb`, id `1`, format
-/// `big`, component `Data.db`.
-#[derive(Debug, PartialEq)]
-struct Component<'a> {
-    version: &'a str,
-    id: &'a str,
-    format: &'a str,
-    component: &'a str,
-}
-
-impl<'a> Component<'a> {
-    fn parse(name: &'a str) -> Option<Component<'a>> {
-        let mut it = name.splitn(4, '-');
-        let (version, id, format, component) = (it.next()?, it.next()?, it.next()?, it.next()?);
-        let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        (version.len() == 2 && plain(version) && plain(id) && plain(format) && !component.is_empty())
-            .then_some(Component { version, id, format, component })
-    }
-
-    fn renamed(&self, generation: u64) -> String {
-        format!("{}-{generation}-{}-{}", self.version, self.format, self.component)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_split_into_their_four_parts() {
-        let c = Component::parse("nb-12-big-Data.db").unwrap();
-        assert_eq!((c.version, c.id, c.format, c.component), ("nb", "12", "big", "Data.db"));
-        let c = Component::parse("oa-3gw1_0ab2_1z2xs2dpf5k1ob2c0s-bti-Partitions.db").unwrap();
-        assert_eq!((c.id, c.format, c.component), ("3gw1_0ab2_1z2xs2dpf5k1ob2c0s", "bti", "Partitions.db"));
-        assert_eq!(Component::parse("nb-1-big-SAI+aa+idx+TermsData.db").unwrap().component, "SAI+aa+idx+TermsData.db");
-        for other in ["manifest.json", "schema.cql", "nb-1-big", "x-1-big-Data.db"] {
-            assert_eq!(Component::parse(other), None, "{other}");
-        }
-    }
 
     #[test]
     fn two_nodes_sstables_of_one_generation_do_not_collide() {
