@@ -262,21 +262,7 @@ async fn cluster_backups_and_scheduled_ones_are_locked_through_the_api() {
         add(serde_json::json!({"name": "locked", "cron": "*/5 * * * * *", "keyspaces": [ks], "objectLockDays": 1}))
             .await;
     assert_eq!(code, 201, "{body}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let run = loop {
-        let jobs = s.get("/v1/jobs").await;
-        let done = jobs
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["params"]["schedule"] == "locked" && !j["finished"].is_null())
-            .cloned();
-        if let Some(run) = done {
-            break run;
-        }
-        assert!(std::time::Instant::now() < deadline, "no scheduled run ended:\n{}", s.logs());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let run = s.first_scheduled_run("locked", Duration::from_secs(90)).await;
     let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_i64().unwrap();
     let gone = s.http.delete(s.url(&format!("/v1/schedules/{id}"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(gone.status().as_u16(), 204);

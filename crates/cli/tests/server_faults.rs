@@ -147,21 +147,7 @@ async fn a_schedules_retention_purges_only_the_backups_its_runs_made() {
     let schedule: Value = resp.json().await.unwrap();
 
     // Its first run, retention included.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let run = loop {
-        let jobs = s.get("/v1/jobs").await;
-        let done = jobs
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["params"]["schedule"] == "nightly" && j["state"] != "running")
-            .cloned();
-        if let Some(run) = done {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "no scheduled run:\n{}", s.logs());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let run = s.first_scheduled_run("nightly", Duration::from_secs(120)).await;
     let id = schedule["id"].as_i64().unwrap();
     let resp = s.http.delete(s.url(&format!("/v1/schedules/{id}"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 204);

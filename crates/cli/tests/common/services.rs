@@ -205,6 +205,21 @@ impl Services {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Polls `/v1/jobs` until a run of schedule `name` has ended, and returns that job.
+    pub async fn first_scheduled_run(&self, name: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let jobs = self.get("/v1/jobs").await;
+            let ended =
+                jobs.as_array().unwrap().iter().find(|j| j["params"]["schedule"] == name && !j["finished"].is_null());
+            if let Some(run) = ended {
+                return run.clone();
+            }
+            assert!(Instant::now() < deadline, "no run of schedule '{name}' ended:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// POST with the token: (status, body).
     pub async fn post(&self, path: &str) -> (u16, Value) {
         let resp = self.http.post(self.url(path)).bearer_auth(TOKEN).send().await.unwrap();
